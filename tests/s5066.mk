@@ -1,0 +1,1 @@
+# tests/s5066.mk - s5066 unit tests and fuzz targets
