@@ -14,7 +14,6 @@ TESTS += tests/unit/util_test
 # linked with replay.c into tests/fuzz/replay_<name>, which runs the seed
 # corpus tests/fuzz/corpus/<name>/ in make check with any compiler; with
 # --enable-fuzzers it is also linked with libFuzzer as tests/fuzz/fuzz_<name>.
-FUZZ_LDFLAGS = -fsanitize=fuzzer
 
 check_PROGRAMS += tests/fuzz/replay_conf
 tests_fuzz_replay_conf_SOURCES = tests/fuzz/fuzz_conf.c tests/fuzz/replay.c
@@ -27,7 +26,7 @@ noinst_PROGRAMS += tests/fuzz/fuzz_conf
 tests_fuzz_fuzz_conf_SOURCES = tests/fuzz/fuzz_conf.c
 tests_fuzz_fuzz_conf_CPPFLAGS = $(TESTS_CPPFLAGS)
 tests_fuzz_fuzz_conf_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
-tests_fuzz_fuzz_conf_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_conf_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_conf_LDADD = util/libutil.a
 endif
 

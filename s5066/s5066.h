@@ -1,0 +1,437 @@
+/* s5066.h - STANAG 5066 Ed.3: the s5066 module's one public header.
+ *
+ * Sections:
+ *   SIS codec  - Annex A, A.2.2: encode/decode of the S_Primitives
+ *                exchanged between a client and the Subnetwork Interface
+ *                Sublayer (SIS), the 6-byte client transport header of
+ *                Annex F, address helpers, and a stream decoder for TCP
+ *                or serial bytes.  Pure: no I/O, no logging, no clock.
+ *   (the SIS client engine and the link glue add their sections below)
+ *
+ * Byte layouts follow Wireshark's packet-s5066sis.c dissector, which is the
+ * judge of our bytes (see ../shared/oracle); where it and the text of
+ * Annex A differ, sis_codec.c says so in a comment.
+ */
+#ifndef MULE5066_S5066_H
+#define MULE5066_S5066_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+/* ---- SIS codec ---------------------------------------------------------- */
+
+/* Every S_Primitive on the wire (A.2.2.2), all integers big-endian:
+ *
+ *     90 EB | version 00 | size:16 | type:8 | body
+ *
+ * `size` counts the type byte and the body. */
+#define S5066_PREAMBLE_0 0x90
+#define S5066_PREAMBLE_1 0xEB
+#define S5066_VERSION 0x00
+#define S5066_HDR_LEN 5          /* preamble, version, size */
+#define S5066_MAX_SIZE 65535u    /* largest value of the size field */
+#define S5066_MAX_UPDU 4096u     /* largest U_PDU a 5066 server hands out (MTU) */
+#define S5066_MAX_TTL 0xFFFFFu   /* TTL is 20 bits, in units of 2 s */
+#define S5066_MAX_ADDR 0x0FFFFFFFu
+#define S5066_ADDR_SIZE_FULL 7   /* address size in nibbles: all 3.5 bytes */
+
+/* Negative error codes.  They do not overlap util's UTIL_ERR_* (-1..-99),
+ * which s5066_strerror() also knows. */
+enum s5066_error {
+    S5066_ERR_TRUNCATED = -101,     /* input ends before the primitive does */
+    S5066_ERR_BAD_PREAMBLE = -102,  /* first two bytes are not 90 EB */
+    S5066_ERR_BAD_VERSION = -103,   /* version byte is not 00 */
+    S5066_ERR_TOO_LONG = -104,      /* size field beyond the limit */
+    S5066_ERR_UNKNOWN_TYPE = -105,  /* type not in 1..27 */
+    S5066_ERR_BAD_FIELD = -106,     /* a field out of range (encoders) */
+    S5066_ERR_SIZE_MISMATCH = -107, /* size field disagrees with the fields */
+    S5066_ERR_OVERFLOW = -108,      /* output buffer too small */
+    S5066_ERR_BAD_ADDRESS = -109,   /* address string does not parse */
+    S5066_ERR_NOMEM = -110,         /* stream buffer could not grow */
+    S5066_ERR_INVAL = -111          /* invalid argument */
+};
+
+/* s5066_strerror - text for an S5066_ERR_* (or UTIL_ERR_*) code */
+const char *s5066_strerror(int err);
+
+/* S_Primitive type numbers (A.2.1, Table A-1). */
+enum s5066_type {
+    S5066_BIND_REQUEST = 1,
+    S5066_UNBIND_REQUEST = 2,
+    S5066_BIND_ACCEPTED = 3,
+    S5066_BIND_REJECTED = 4,
+    S5066_UNBIND_INDICATION = 5,
+    S5066_HARD_LINK_ESTABLISH = 6,
+    S5066_HARD_LINK_TERMINATE = 7,
+    S5066_HARD_LINK_ESTABLISHED = 8,
+    S5066_HARD_LINK_REJECTED = 9,
+    S5066_HARD_LINK_TERMINATED = 10,
+    S5066_HARD_LINK_INDICATION = 11,
+    S5066_HARD_LINK_ACCEPT = 12,
+    S5066_HARD_LINK_REJECT = 13,
+    S5066_SUBNET_AVAILABILITY = 14,
+    S5066_DATAFLOW_ON = 15,
+    S5066_DATAFLOW_OFF = 16,
+    S5066_KEEP_ALIVE = 17,
+    S5066_MANAGEMENT_MSG_REQUEST = 18,
+    S5066_MANAGEMENT_MSG_INDICATION = 19,
+    S5066_UNIDATA_REQUEST = 20,
+    S5066_UNIDATA_INDICATION = 21,
+    S5066_UNIDATA_REQUEST_CONFIRM = 22,
+    S5066_UNIDATA_REQUEST_REJECTED = 23,
+    S5066_EXPEDITED_UNIDATA_REQUEST = 24,
+    S5066_EXPEDITED_UNIDATA_INDICATION = 25,
+    S5066_EXPEDITED_UNIDATA_REQUEST_CONFIRM = 26,
+    S5066_EXPEDITED_UNIDATA_REQUEST_REJECTED = 27
+};
+#define S5066_TYPE_MIN 1
+#define S5066_TYPE_MAX 27
+
+/* s5066_type_name - "S_BIND_REQUEST" ..., or "S_UNKNOWN" */
+const char *s5066_type_name(int type);
+
+/* Transmission modes (service type, delivery mode, A.2.2.28.2/3). */
+enum s5066_tx_mode {
+    S5066_TX_DEFAULT = 0,       /* UNIDATA_REQUEST: use the bind's service type */
+    S5066_TX_ARQ = 1,
+    S5066_TX_NON_ARQ = 2,       /* "broadcast" */
+    S5066_TX_NON_ARQ_ERRORS = 3 /* non-ARQ, deliver with errors */
+};
+
+/* Delivery confirmation (2 bits). */
+enum s5066_confirm {
+    S5066_CONFIRM_NONE = 0,
+    S5066_CONFIRM_NODE = 1,
+    S5066_CONFIRM_CLIENT = 2
+};
+
+/* Delivery order (1 bit); as the dissector names it: 0 in-order. */
+enum s5066_order {
+    S5066_ORDER_IN_ORDER = 0,
+    S5066_ORDER_AS_ARRIVED = 1
+};
+
+/* A node or group address (A.2.2.28.1), 4 bytes on the wire:
+ * size:3 (in nibbles) | group:1 | address:28. */
+struct s5066_addr {
+    uint32_t addr; /* 28 bits */
+    uint8_t group; /* 0 or 1 */
+    uint8_t size;  /* 3 bits, address length in nibbles (S5066_ADDR_SIZE_FULL) */
+};
+
+/* Service type (S_BIND_REQUEST) and delivery mode (UNIDATA_REQUEST), 2 bytes:
+ * tx_mode:4 | confirm:2 | order:1 | extended:1 | min_retx:4 | 4 bits that
+ * are unused in S_BIND_REQUEST and the top of the TTL in UNIDATA_REQUEST. */
+struct s5066_service {
+    uint8_t tx_mode;  /* enum s5066_tx_mode, 4 bits */
+    uint8_t confirm;  /* enum s5066_confirm, 2 bits */
+    uint8_t order;    /* enum s5066_order, 1 bit */
+    uint8_t extended; /* 1 bit, always 0 in Ed.3 */
+    uint8_t min_retx; /* minimum non-ARQ retransmissions, 4 bits */
+};
+
+/* 1 S_BIND_REQUEST: sap:4 | rank:4 | service type (with the 4 unused bits) */
+struct s5066_bind_request {
+    uint8_t sap;    /* 0..15 */
+    uint8_t rank;   /* 0..15; 15 only for management clients */
+    struct s5066_service service;
+    uint8_t unused; /* the 4 low bits of the last byte, 0 when sent */
+};
+
+/* 3 S_BIND_ACCEPTED: sap:4 | unused:4 | mtu:16 */
+struct s5066_bind_accepted {
+    uint8_t sap;
+    uint8_t unused; /* 4 bits */
+    uint16_t mtu;
+};
+
+/* 4 S_BIND_REJECTED, 5 S_UNBIND_INDICATION: reason:8 */
+struct s5066_reason {
+    uint8_t reason;
+};
+
+/* Reasons in S_BIND_REJECTED. */
+enum s5066_bind_reject_reason {
+    S5066_BIND_REJ_UNKNOWN = 0,
+    S5066_BIND_REJ_RESOURCES = 1,
+    S5066_BIND_REJ_INVALID_SAP = 2,
+    S5066_BIND_REJ_SAP_IN_USE = 3,
+    S5066_BIND_REJ_ARQ_BROADCAST = 4
+};
+
+/* Reasons in S_UNBIND_INDICATION. */
+enum s5066_unbind_reason {
+    S5066_UNBIND_UNKNOWN = 0,
+    S5066_UNBIND_PREEMPTED = 1,
+    S5066_UNBIND_INACTIVITY = 2,
+    S5066_UNBIND_INVALID_PRIMITIVES = 3,
+    S5066_UNBIND_TOO_MANY_EXPEDITED = 4,
+    S5066_UNBIND_ARQ_BROADCAST = 5
+};
+
+/* 6-13 hard link primitives.  Layout by type:
+ *   6 ESTABLISH, 12 ACCEPT:               type:2 prio:2 sap:4 | addr
+ *   7 TERMINATE:                          addr
+ *   8 ESTABLISHED, 11 INDICATION:         status:8 | type:2 prio:2 sap:4 | addr
+ *   9 REJECTED, 10 TERMINATED, 13 REJECT: reason:8 | type:2 prio:2 sap:4 | addr
+ * Fields a type does not carry are 0 after decoding and ignored when encoding. */
+struct s5066_hard_link {
+    uint8_t status;        /* remote node status (8, 11): 0 error, >= 1 ok */
+    uint8_t reason;        /* reason (9, 10, 13) */
+    uint8_t link_type;     /* 0 link, 1 partial, 2 full bandwidth reservation (2 bits) */
+    uint8_t link_priority; /* 2 bits */
+    uint8_t sap;           /* remote SAP, 4 bits */
+    struct s5066_addr remote;
+};
+
+/* 14 S_SUBNET_AVAILABILITY: status:8 | reason:8 */
+struct s5066_subnet_availability {
+    uint8_t status; /* enum s5066_subnet_status */
+    uint8_t reason; /* enum s5066_subnet_reason */
+};
+
+enum s5066_subnet_status {
+    S5066_SUBNET_OFF = 0,
+    S5066_SUBNET_ON = 1,
+    S5066_SUBNET_RECEIVE_ONLY = 2,
+    S5066_SUBNET_HALF_DUPLEX = 3,
+    S5066_SUBNET_FULL_DUPLEX = 4,
+    S5066_SUBNET_TRANSMIT_ONLY = 5
+};
+
+enum s5066_subnet_reason {
+    S5066_SUBNET_REASON_UNKNOWN = 0,
+    S5066_SUBNET_REASON_EMCON = 1,
+    S5066_SUBNET_REASON_HIGHER_PRIORITY_LINK = 2
+};
+
+/* 18/19 S_MANAGEMENT_MESSAGE_REQUEST/INDICATION: msg_type:8 | opaque body */
+struct s5066_mgmt {
+    uint8_t msg_type;
+    const uint8_t *body; /* into the decoded input (see lifetime note) */
+    size_t body_len;
+};
+
+/* 20 S_UNIDATA_REQUEST, 24 S_EXPEDITED_UNIDATA_REQUEST:
+ *     priority:4 | sap:4 | dest addr:32 | tx_mode:4 confirm:2 order:1 ext:1 |
+ *     min_retx:4 ttl:20 | updu_len:16 | U_PDU
+ * In type 24 Annex A has no priority: the nibble is unused and sent as 0. */
+struct s5066_unidata_request {
+    uint8_t priority; /* 0..15, 15 highest */
+    uint8_t sap;      /* destination SAP */
+    struct s5066_addr dest;
+    struct s5066_service mode; /* delivery mode */
+    uint32_t ttl;              /* 20 bits, units of 2 s, 0 = no limit */
+    const uint8_t *updu;
+    size_t updu_len; /* <= 65535 and the primitive must fit its size field */
+};
+
+/* One (position, size) pair of the error / non-received block lists of a
+ * tx-mode-3 UNIDATA_INDICATION. */
+struct s5066_block {
+    uint16_t pos;
+    uint16_t size;
+};
+
+/* 21 S_UNIDATA_INDICATION, 25 S_EXPEDITED_UNIDATA_INDICATION:
+ *     priority:4 | dest sap:4 | dest addr:32 | tx_mode:4 | src sap:4 |
+ *     src addr:32 | updu_len:16 |
+ *     [tx mode 3 only: n_err:16 | n_err x (pos:16 size:16) |
+ *                      n_nrx:16 | n_nrx x (pos:16 size:16)] | U_PDU
+ * The block lists are kept as raw big-endian bytes (4 per pair) pointing
+ * into the decoded input; read them with s5066_block_at() and, to encode,
+ * write them with s5066_blocks_put().  A non-NULL `rc_extra` marks the
+ * variant of Rockwell Collins servers (<= 2.1) with 4 extra bytes (two
+ * zero counts) after updu_len in tx modes other than 3; the decoder takes
+ * the U_PDU as the last updu_len bytes. */
+struct s5066_unidata_indication {
+    uint8_t priority; /* in type 25 the nibble is unused (0) */
+    uint8_t dest_sap;
+    struct s5066_addr dest;
+    uint8_t tx_mode; /* 4 bits */
+    uint8_t src_sap;
+    struct s5066_addr src;
+    uint16_t n_err;
+    const uint8_t *err_blocks; /* 4 * n_err bytes */
+    uint16_t n_nrx;
+    const uint8_t *nrx_blocks; /* 4 * n_nrx bytes */
+    const uint8_t *rc_extra;   /* NULL, or the 4 extra bytes */
+    const uint8_t *updu;
+    size_t updu_len;
+};
+
+/* 22/26 ..._REQUEST_CONFIRM:  unused:4 | sap:4 | dest addr | updu_len:16 | U_PDU
+ * 23/27 ..._REQUEST_REJECTED: reason:4 | sap:4 | dest addr | updu_len:16 | U_PDU
+ * The U_PDU is the whole or the first part of the one confirmed/rejected. */
+struct s5066_unidata_result {
+    uint8_t reason; /* 4 bits: the reason for 23/27, unused (0) in 22/26 */
+    uint8_t sap;
+    struct s5066_addr dest;
+    const uint8_t *updu;
+    size_t updu_len;
+};
+
+/* Reasons in ..._REQUEST_REJECTED. */
+enum s5066_reject_reason {
+    S5066_REJ_UNKNOWN = 0,
+    S5066_REJ_TTL_EXPIRED = 1,
+    S5066_REJ_SAP_NOT_BOUND = 2,
+    S5066_REJ_NODE_NOT_RESPONDING = 3,
+    S5066_REJ_UPDU_TOO_LARGE = 4,
+    S5066_REJ_TX_MODE_NOT_SPECIFIED = 5
+};
+
+/* One decoded or to-be-encoded primitive.  `type` selects the member:
+ *   1 bind_request; 3 bind_accepted; 4, 5 reason; 6-13 hard_link;
+ *   14 avail; 18, 19 mgmt; 20, 24 req; 21, 25 ind; 22, 23, 26, 27 result;
+ *   2, 15, 16, 17 have no body.
+ * Lifetime: a decoded primitive's pointers (U_PDU, management body, block
+ * lists) point into the input given to s5066_decode(), or into the stream's
+ * buffer for s5066_stream_next(); they stay valid while that input does
+ * (for the stream: until its next call). */
+struct s5066_prim {
+    int type; /* enum s5066_type */
+    union {
+        struct s5066_bind_request bind_request;
+        struct s5066_bind_accepted bind_accepted;
+        struct s5066_reason reason;
+        struct s5066_hard_link hard_link;
+        struct s5066_subnet_availability avail;
+        struct s5066_mgmt mgmt;
+        struct s5066_unidata_request req;
+        struct s5066_unidata_indication ind;
+        struct s5066_unidata_result result;
+    } u;
+};
+
+/* s5066_prim_init - zero a primitive and set its type */
+void s5066_prim_init(struct s5066_prim *p, int type);
+
+/* s5066_encoded_len - bytes s5066_encode() would write, or a negative error */
+int s5066_encoded_len(const struct s5066_prim *p);
+
+/* s5066_encode - write the whole primitive (preamble to body) into out;
+ * returns the bytes written or S5066_ERR_BAD_FIELD / _UNKNOWN_TYPE /
+ * _TOO_LONG (does not fit the size field) / _OVERFLOW (cap too small) */
+int s5066_encode(const struct s5066_prim *p, uint8_t *out, size_t cap);
+
+/* s5066_decode - decode one primitive at the start of in; returns the bytes
+ * it occupies (5 + size; bytes after it are not looked at) or a negative
+ * error.  Never allocates; pointers in *p point into in. */
+int s5066_decode(const uint8_t *in, size_t len, struct s5066_prim *p);
+
+/* s5066_prim_equal - whether two primitives have the same type and fields
+ * (U_PDUs, bodies and block lists compared by content) */
+bool s5066_prim_equal(const struct s5066_prim *a, const struct s5066_prim *b);
+
+/* s5066_block_at - the i-th (pos, size) pair of a raw block list */
+struct s5066_block s5066_block_at(const uint8_t *list, size_t i);
+
+/* s5066_blocks_put - write n pairs as a raw block list into out (4n bytes) */
+void s5066_blocks_put(uint8_t *out, const struct s5066_block *blocks, size_t n);
+
+/* ---- addresses ---- */
+
+/* Written as a dotted quad with the group bit inside: node addresses
+ * 0.0.0.1 .. 15.255.255.255, group addresses 16.0.0.0 .. 31.255.255.255,
+ * broadcast 31.255.255.255 (Annex C). */
+#define S5066_ADDR_STRLEN 16 /* "31.255.255.255" and the NUL */
+#define S5066_ADDR_BROADCAST_STR "31.255.255.255"
+
+/* s5066_addr_make - an address from a 28-bit address and the group bit (size 7) */
+struct s5066_addr s5066_addr_make(uint32_t addr, bool group);
+
+/* s5066_addr_to_u32 - group:1 address:28 as one number (the dotted quad's value) */
+uint32_t s5066_addr_to_u32(const struct s5066_addr *a);
+
+/* s5066_addr_from_u32 - the inverse; S5066_ERR_BAD_ADDRESS above 31.255.255.255 */
+int s5066_addr_from_u32(uint32_t v, struct s5066_addr *a);
+
+/* s5066_addr_is_broadcast - whether a is the group address 31.255.255.255 */
+bool s5066_addr_is_broadcast(const struct s5066_addr *a);
+
+/* s5066_addr_format - dotted quad of a into buf (>= S5066_ADDR_STRLEN); returns buf */
+char *s5066_addr_format(const struct s5066_addr *a, char *buf, size_t len);
+
+/* s5066_addr_parse - "a.b.c.d" (decimal, no spaces, a <= 31) -> *a with size 7;
+ * 0.0.0.0 is not an address; 0 or S5066_ERR_BAD_ADDRESS */
+int s5066_addr_parse(const char *s, struct s5066_addr *a);
+
+/* ---- client transport header (Annex F, STANAG 4406 Annex E) ---- */
+
+/* The 6 bytes a client on SAP 2, 6 or 7 puts in front of each U_PDU:
+ *     conn_id:4 | reserved:4 | updu_id:8 | segment:16 | app_id:16
+ * Not part of any primitive: the caller prepends it to the U_PDU. */
+#define S5066_CLIENT_HDR_LEN 6
+#define S5066_APP_ID_ACP142 0x2000 /* STANAG 4406 Annex E TMI-1, P_MUL */
+
+struct s5066_client_hdr {
+    uint8_t conn_id;  /* 4 bits */
+    uint8_t reserved; /* 4 bits */
+    uint8_t updu_id;
+    uint16_t segment;
+    uint16_t app_id;
+};
+
+/* s5066_client_hdr_encode - write the 6 bytes; 6 or S5066_ERR_BAD_FIELD / _OVERFLOW */
+int s5066_client_hdr_encode(const struct s5066_client_hdr *h, uint8_t *out, size_t cap);
+
+/* s5066_client_hdr_decode - read the 6 bytes at in; 6 or S5066_ERR_TRUNCATED */
+int s5066_client_hdr_decode(const uint8_t *in, size_t len, struct s5066_client_hdr *h);
+
+/* ---- stream decoder ---- */
+
+/* Cuts a byte stream (TCP, serial) into primitives.  It holds at most
+ * 5 + max_size bytes: the caller feeds what it read (the stream takes what
+ * fits) and then takes primitives out until there are none:
+ *
+ *     while (len > 0) {
+ *         size_t n;
+ *         if (s5066_stream_feed(&st, data, len, &n) < 0) ...out of memory...
+ *         data += n; len -= n;
+ *         while ((rc = s5066_stream_next(&st, &prim)) != 0)
+ *             rc > 0 ? handle(&prim) : log_bad_primitive(rc);
+ *         if ((skipped = s5066_stream_take_skipped(&st)) > 0) log_garbage(skipped);
+ *     }
+ *
+ * It looks for the preamble 90 EB 00 and skips (and counts) anything else.
+ * A size field of 0 or above max_size is reported (S5066_ERR_SIZE_MISMATCH,
+ * S5066_ERR_TOO_LONG) and the search resumes after that preamble.  A
+ * primitive whose body does not decode is reported once and the stream
+ * continues after it. */
+#define S5066_STREAM_OVERHEAD 256 /* primitive bytes besides the U_PDU, with room for block lists */
+#define S5066_STREAM_DEFAULT_MAX (S5066_MAX_UPDU + S5066_STREAM_OVERHEAD)
+
+struct s5066_stream {
+    struct util_buf buf; /* limit = S5066_HDR_LEN + max_size */
+    size_t max_size;     /* largest size field accepted */
+    size_t yielded;      /* bytes of the primitive last returned, dropped on the next call */
+    size_t skipped;      /* garbage bytes skipped, see s5066_stream_take_skipped */
+    uint64_t total_skipped;
+};
+
+/* s5066_stream_init - an empty stream accepting size fields up to max_size (1..65535) */
+void s5066_stream_init(struct s5066_stream *s, size_t max_size);
+
+/* s5066_stream_free - release the buffer */
+void s5066_stream_free(struct s5066_stream *s);
+
+/* s5066_stream_feed - append up to len bytes, as many as fit; *taken says
+ * how many.  0, or S5066_ERR_NOMEM if the buffer could not grow. */
+int s5066_stream_feed(struct s5066_stream *s, const void *data, size_t len, size_t *taken);
+
+/* s5066_stream_next - 1 and the next primitive in *p (valid until the next
+ * call on s), 0 if more bytes are needed, or a negative error for one bad
+ * primitive (call again: the stream has moved past it) */
+int s5066_stream_next(struct s5066_stream *s, struct s5066_prim *p);
+
+/* s5066_stream_take_skipped - garbage bytes skipped since the last call, and reset */
+size_t s5066_stream_take_skipped(struct s5066_stream *s);
+
+/* s5066_stream_buffered - bytes held (never above 5 + max_size) */
+size_t s5066_stream_buffered(const struct s5066_stream *s);
+
+#endif /* MULE5066_S5066_H */
