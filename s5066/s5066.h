@@ -434,4 +434,139 @@ size_t s5066_stream_take_skipped(struct s5066_stream *s);
 /* s5066_stream_buffered - bytes held (never above 5 + max_size) */
 size_t s5066_stream_buffered(const struct s5066_stream *s);
 
+
+/* ---- SIS client engine (Annex A.2.1, A.3: the client side) ---- */
+
+/* The client engine binds one SAP and carries U_PDUs through a 5066
+ * server.  It does no I/O and reads no clock: the glue (s5066_link) feeds it
+ * decoded primitives, link up/down events and `now`, and it answers through
+ * callbacks.  It binds (and rebinds with exponential backoff after
+ * BIND_REJECTED or UNBIND_INDICATION), keeps the MTU from BIND_ACCEPTED,
+ * answers and sends KEEP_ALIVE, obeys DATAFLOW_OFF/ON and
+ * SUBNET_AVAILABILITY (off, receive-only, EMCON: hold transmissions), sends
+ * UNIDATA and EXPEDITED_UNIDATA requests from a priority queue (never
+ * dropped: a full queue refuses new work), and matches CONFIRM / REJECTED
+ * to their request. */
+
+enum s5066_client_error {
+    S5066_ERR_UPDU_TOO_LARGE = -120, /* U_PDU larger than the bound MTU */
+    S5066_ERR_QUEUE_FULL = -121,     /* the send queue is at its limit */
+    S5066_ERR_LINK = -122,           /* link to the 5066 server failed */
+    S5066_ERR_TIMEOUT = -123         /* no answer from the 5066 server in time */
+};
+
+enum s5066_client_state {
+    S5066_CLIENT_DOWN = 0,     /* no link to the server */
+    S5066_CLIENT_BINDING = 1,  /* BIND_REQUEST sent, waiting */
+    S5066_CLIENT_BOUND = 2,    /* BIND_ACCEPTED: U_PDUs flow */
+    S5066_CLIENT_BACKOFF = 3,  /* rejected or unbound: waiting to bind again */
+    S5066_CLIENT_FAILED = 4    /* rejected for a reason retrying cannot cure */
+};
+
+/* s5066_client_state_name - "down", "binding", "bound", "backoff", "failed" */
+const char *s5066_client_state_name(int state);
+
+struct s5066_client_config {
+    uint8_t sap;                  /* 0..15; 2 for Annex E messaging clients */
+    uint8_t rank;                 /* 0..15 (15 is for management clients) */
+    struct s5066_service service; /* the bind's service type */
+    util_ms bind_timeout_ms;      /* no answer to BIND_REQUEST: retry (30 s) */
+    util_ms rebind_min_ms;        /* first backoff (1 s) */
+    util_ms rebind_max_ms;        /* backoff cap (5 min) */
+    util_ms keepalive_idle_ms;    /* silence before we send KEEP_ALIVE (>= 120 s) */
+    util_ms keepalive_timeout_ms; /* no answer to our KEEP_ALIVE: link dead (30 s) */
+    util_ms confirm_timeout_ms;   /* no CONFIRM/REJECTED for a TTL-less request (10 min) */
+    size_t queue_limit_bytes;     /* U_PDU bytes held in the send queue (1 MiB) */
+};
+
+/* s5066_client_config_default - SAP 2, rank 0, ARQ with node delivery
+ * confirmation, and the defaults above */
+void s5066_client_config_default(struct s5066_client_config *cfg);
+
+/* One U_PDU to send.  It is copied on submit. */
+struct s5066_client_request {
+    struct s5066_addr dest;
+    uint8_t dest_sap;
+    uint8_t priority;          /* 0..15, 15 highest */
+    bool expedited;            /* EXPEDITED_UNIDATA_REQUEST, ahead of every priority */
+    struct s5066_service mode; /* tx mode (0: the bind's), confirm, order, min_retx */
+    util_ms ttl_ms;            /* 0: no limit; counts from submit, queueing included */
+    const uint8_t *updu;
+    size_t updu_len;
+};
+
+/* Outcome of a request, reported once (a non-confirmed request may later
+ * also be REJECTED if the server says so). */
+enum s5066_result {
+    S5066_RESULT_SENT = 0,      /* handed to the server, no confirmation asked */
+    S5066_RESULT_CONFIRMED = 1, /* UNIDATA_REQUEST_CONFIRM received */
+    S5066_RESULT_REJECTED = 2,  /* UNIDATA_REQUEST_REJECTED, `reason` says why */
+    S5066_RESULT_EXPIRED = 3,   /* its TTL ran out before it could be sent */
+    S5066_RESULT_TOO_LARGE = 4, /* over the MTU the server granted */
+    S5066_RESULT_TIMEOUT = 5    /* no CONFIRM or REJECTED in time */
+};
+
+/* s5066_result_name - "sent", "confirmed", "rejected", ... */
+const char *s5066_result_name(int result);
+
+struct s5066_client_callbacks {
+    /* send: write these encoded primitive bytes to the link; 0 or negative */
+    int (*send)(void *user, const uint8_t *bytes, size_t len);
+    /* state: the engine changed state (bound: mtu is valid) */
+    void (*state)(void *user, int state, uint16_t mtu);
+    /* indication: a U_PDU arrived (pointers valid during the call only) */
+    void (*indication)(void *user, const struct s5066_unidata_indication *ind, bool expedited);
+    /* result: the outcome of request `id` (reason: the server's reject reason) */
+    void (*result)(void *user, uint64_t id, int result, int reason);
+    /* link_lost: the engine judged the link dead (KEEP_ALIVE unanswered); the
+     * glue should close it and reconnect */
+    void (*link_lost)(void *user);
+    /* availability: SUBNET_AVAILABILITY or flow control changed whether we may send */
+    void (*hold)(void *user, bool held, const char *why);
+};
+
+struct s5066_client;
+
+/* s5066_client_new - an engine in state DOWN; NULL on allocation failure */
+struct s5066_client *s5066_client_new(const struct s5066_client_config *cfg,
+                                      const struct s5066_client_callbacks *cb, void *user);
+/* s5066_client_free - release the engine and its queue */
+void s5066_client_free(struct s5066_client *c);
+/* s5066_client_link_up - the link is connected: bind */
+void s5066_client_link_up(struct s5066_client *c, util_ms now);
+/* s5066_client_link_down - the link is gone: unconfirmed requests go back to the queue */
+void s5066_client_link_down(struct s5066_client *c, util_ms now);
+/* s5066_client_input - one primitive from the server */
+void s5066_client_input(struct s5066_client *c, util_ms now, const struct s5066_prim *p);
+/* s5066_client_submit - queue a U_PDU; *id identifies it in result callbacks */
+int s5066_client_submit(struct s5066_client *c, util_ms now, const struct s5066_client_request *req,
+                        uint64_t *id);
+/* s5066_client_timeout - run the timers due at now */
+void s5066_client_timeout(struct s5066_client *c, util_ms now);
+/* s5066_client_kick - send what may be sent now (the glue calls it when the link drains) */
+void s5066_client_kick(struct s5066_client *c, util_ms now);
+/* s5066_client_next_expiry - when s5066_client_timeout is next needed, or UTIL_MS_NEVER */
+util_ms s5066_client_next_expiry(const struct s5066_client *c);
+/* s5066_client_set_hold - an operator's hold (local EMCON): transmit nothing while set */
+void s5066_client_set_hold(struct s5066_client *c, util_ms now, bool hold);
+
+struct s5066_client_status {
+    int state;
+    uint16_t mtu;
+    bool flow_on;         /* no DATAFLOW_OFF in force */
+    uint8_t subnet;       /* last SUBNET_AVAILABILITY status (1 = on) */
+    uint8_t subnet_reason;
+    bool operator_hold;
+    size_t queued;        /* requests waiting */
+    size_t queued_bytes;
+    size_t awaiting;      /* sent, waiting for CONFIRM/REJECTED */
+    uint64_t sent, confirmed, rejected, received;
+    unsigned binds;       /* successful binds so far */
+};
+
+/* s5066_client_get_status - a snapshot for logs and the operator tool */
+void s5066_client_get_status(const struct s5066_client *c, struct s5066_client_status *st);
+/* s5066_client_can_send - whether the engine would transmit now (bound, flow on, not held) */
+bool s5066_client_can_send(const struct s5066_client *c);
+
 #endif /* MULE5066_S5066_H */

@@ -46,6 +46,10 @@ const char *s5066_strerror(int err)
     case S5066_ERR_BAD_ADDRESS: return "bad STANAG 5066 address";
     case S5066_ERR_NOMEM: return "out of memory";
     case S5066_ERR_INVAL: return "invalid argument";
+    case S5066_ERR_UPDU_TOO_LARGE: return "U_PDU larger than the MTU";
+    case S5066_ERR_QUEUE_FULL: return "send queue full";
+    case S5066_ERR_LINK: return "link to the 5066 server failed";
+    case S5066_ERR_TIMEOUT: return "no answer from the 5066 server";
     default: break;
     }
     if (err < 0 && err > -100)

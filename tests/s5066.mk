@@ -19,6 +19,12 @@ noinst_PROGRAMS += tests/fuzz/fuzz_sis
 tests_fuzz_fuzz_sis_SOURCES = tests/fuzz/fuzz_sis.c
 tests_fuzz_fuzz_sis_CPPFLAGS = $(TESTS_CPPFLAGS)
 tests_fuzz_fuzz_sis_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
-tests_fuzz_fuzz_sis_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_sis_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_sis_LDADD = s5066/libs5066.a util/libutil.a
 endif
+
+check_PROGRAMS += tests/unit/s5066_client_test
+tests_unit_s5066_client_test_SOURCES = tests/unit/s5066_client_test.c
+tests_unit_s5066_client_test_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_s5066_client_test_LDADD = s5066/libs5066.a util/libutil.a
+TESTS += tests/unit/s5066_client_test
