@@ -2,3 +2,9 @@
 noinst_LIBRARIES += s5066/libs5066.a
 s5066_libs5066_a_SOURCES = s5066/s5066.h s5066/sis_codec.c
 s5066_libs5066_a_SOURCES += s5066/client.c
+s5066_libs5066_a_SOURCES += s5066/serial.c s5066/link.c
+s5066_libs5066_a_CPPFLAGS = $(AM_CPPFLAGS) $(SERIALPORT_CFLAGS)
+
+bin_PROGRAMS += s5066/s5066cat
+s5066_s5066cat_SOURCES = s5066/s5066cat.c
+s5066_s5066cat_LDADD = s5066/libs5066.a util/libutil.a $(EV_LIBS) $(SERIALPORT_LIBS) $(LIBM)

@@ -569,4 +569,335 @@ void s5066_client_get_status(const struct s5066_client *c, struct s5066_client_s
 /* s5066_client_can_send - whether the engine would transmit now (bound, flow on, not held) */
 bool s5066_client_can_send(const struct s5066_client *c);
 
+
+/* ---- link glue: TCP and serial to a 5066 server (libev) ---- */
+
+/* A serial line, 8N1, raw, non-blocking.  Real ports through
+ * libserialport; pseudo-terminals (socat, ser2net) through termios. */
+struct sp_port;
+struct s5066_serial {
+    int fd;
+    struct sp_port *port; /* NULL when opened with termios */
+};
+
+/* s5066_serial_open - open a serial line 8N1 non-blocking; 0 or negative with err filled */
+int s5066_serial_open(struct s5066_serial *s, const char *path, int baud, bool rtscts, char *err,
+                      size_t errlen);
+/* s5066_serial_close - close the line */
+void s5066_serial_close(struct s5066_serial *s);
+/* s5066_serial_baud_ok - whether a baud rate is supported */
+bool s5066_serial_baud_ok(int baud);
+
+enum s5066_link_kind { S5066_LINK_TCP = 0, S5066_LINK_SERIAL = 1 };
+
+struct s5066_link_config {
+    const char *name;  /* for log lines */
+    int kind;          /* enum s5066_link_kind */
+    char host[256];    /* TCP */
+    uint16_t port;
+    char device[256];  /* serial */
+    int baud;
+    bool rtscts;
+    util_ms connect_timeout_ms; /* TCP connect (10 s) */
+    util_ms reconnect_min_ms;   /* first wait after a failure (1 s) */
+    util_ms reconnect_max_ms;   /* cap (60 s) */
+    size_t out_limit;           /* bytes buffered towards the server (256 KiB) */
+    struct s5066_client_config client;
+};
+
+/* s5066_link_config_default - TCP, the client defaults, the timers above */
+void s5066_link_config_default(struct s5066_link_config *cfg);
+
+/* s5066_link_parse_target - "host:port", "tcp:host:port", "[v6]:port",
+ * "serial:/dev/ttyS0[:baud[:rtscts]]" or a path starting with / (serial,
+ * 9600 baud) into cfg; 0 or S5066_ERR_INVAL */
+int s5066_link_parse_target(const char *target, struct s5066_link_config *cfg);
+
+struct ev_loop;
+struct s5066_link;
+
+/* s5066_link_new - a link that will connect and bind when started; the
+ * callbacks' send and link_lost are the link's own (those given are ignored) */
+struct s5066_link *s5066_link_new(struct ev_loop *loop, const struct s5066_link_config *cfg,
+                                  const struct s5066_client_callbacks *cb, void *user);
+/* s5066_link_start - connect (and keep reconnecting) */
+int s5066_link_start(struct s5066_link *l);
+/* s5066_link_free - close and release everything */
+void s5066_link_free(struct s5066_link *l);
+/* s5066_link_submit - queue a U_PDU (see s5066_client_submit) */
+int s5066_link_submit(struct s5066_link *l, const struct s5066_client_request *req, uint64_t *id);
+/* s5066_link_client - the engine inside, for status and holds */
+struct s5066_client *s5066_link_client(struct s5066_link *l);
+/* s5066_link_set_hold - operator hold (local EMCON) */
+void s5066_link_set_hold(struct s5066_link *l, bool hold);
+/* s5066_link_connected - whether the transport is up */
+bool s5066_link_connected(const struct s5066_link *l);
+
+/* ---- channel model (s5066sim, deterministic tests) ---- */
+
+/* A simulated HF subnetwork: N nodes on one shared half-duplex channel,
+ * with the delivery semantics a SIS client can observe (Annex A A.1.1 data
+ * exchange sessions, Annex C ARQ and non-ARQ delivery).  An engine: no I/O,
+ * no clock; every entry point takes `now` (virtual milliseconds) and
+ * s5066_channel_next_expiry() says when s5066_channel_run() is next due.
+ * It logs each transmission (module sim) and allocates one copy of each
+ * queued U_PDU.
+ *
+ * The model:
+ *  - One burst on the air at a time.  `copies` copies of a U_PDU of `len`
+ *    bytes take   ceil(copies * (len + overhead) * 8000 / rate) + turnaround
+ *    ms; an ARQ attempt adds the receiver's acknowledgement,
+ *    ceil(overhead * 8000 / rate) + turnaround ms.  `overhead` stands for
+ *    the D_PDU headers and CRCs (Annex C) of one copy or one ACK.
+ *  - Next to transmit: the node whose next U_PDU ranks highest (expedited,
+ *    then priority 15..0), ties round-robin; FIFO within a rank.
+ *  - Loss: each copy is lost for each receiver with probability `loss`, and
+ *    so is each ARQ acknowledgement, drawn from util_rng seeded with `seed`:
+ *    the same inputs at the same times give the same outcome.
+ *  - ARQ (to one node): up to 1 + arq_retries attempts.  The receiver
+ *    delivers the first copy it gets, once; the sender succeeds at the
+ *    first acknowledgement, else fails with S5066_REJ_NODE_NOT_RESPONDING.
+ *    An EMCON node receives but never acknowledges.
+ *  - Non-ARQ (a node, a group's members, or broadcast: every other node):
+ *    one burst of min_retx + 1 copies; each receiver delivers its first
+ *    intact copy, once.  With bit_errors, a receiver that got no intact
+ *    copy is offered a corrupted one with its error blocks (tx mode 3),
+ *    which it may refuse.  The sender succeeds when the burst ends.
+ *  - EMCON nodes never transmit: their queue waits.  A U_PDU still queued
+ *    (or between ARQ attempts) at its time to die fails with
+ *    S5066_REJ_TTL_EXPIRED.
+ *  - Flow control per node: queued bytes reaching max_queue turn flow off;
+ *    falling to max_queue / 2 turn it on; beyond 2 * max_queue a submit is
+ *    refused with S5066_ERR_QUEUE_FULL.
+ *  - A U_PDU addressed to the sender's own node goes on the air like any
+ *    other and is never lost.
+ * Callbacks may submit again (a receiver answering): the U_PDU is queued
+ * and goes on the air after the event being processed. */
+#define S5066_CHANNEL_RATE_MIN 75u
+#define S5066_CHANNEL_RATE_MAX 240000u
+#define S5066_CHANNEL_BLOCK 128 /* bytes per block in a corrupted copy's error list */
+#define S5066_CHANNEL_NAME_MAX 32
+
+struct s5066_channel_params {
+    uint32_t rate;        /* bits per second, S5066_CHANNEL_RATE_MIN..MAX (2400) */
+    util_ms turnaround;   /* ms added to every burst (500) */
+    double loss;          /* per copy and receiver, 0..1 (0) */
+    uint64_t seed;        /* PRNG seed (1) */
+    bool bit_errors;      /* offer corrupted copies in tx mode 3 (no) */
+    unsigned arq_retries; /* ARQ attempts after the first (5) */
+    size_t max_queue;     /* bytes per node before flow off, 0 for no limit (64 KiB) */
+    util_ms max_ttl;      /* lifetime of a U_PDU with TTL 0, 0 for forever (0) */
+    unsigned overhead;    /* bytes on air per copy and per ACK (16) */
+};
+
+/* s5066_channel_params_default - the defaults in brackets above */
+void s5066_channel_params_default(struct s5066_channel_params *p);
+
+/* One node of the network. */
+struct s5066_channel_node {
+    const char *name;                /* copied, < S5066_CHANNEL_NAME_MAX */
+    struct s5066_addr addr;          /* a node address (group bit 0) */
+    const struct s5066_addr *groups; /* group addresses it receives (copied) */
+    size_t n_groups;
+    bool emcon; /* receive only */
+};
+
+/* One U_PDU handed to the channel (s5066_channel_submit copies it). */
+struct s5066_channel_updu {
+    uint8_t src_sap;
+    uint8_t dest_sap;
+    struct s5066_addr dest; /* a node, a group, or S5066_ADDR_BROADCAST_STR */
+    uint8_t priority;       /* 0..15, 15 highest */
+    bool expedited;         /* ahead of every priority */
+    uint8_t tx_mode;        /* S5066_TX_ARQ, _NON_ARQ or _NON_ARQ_ERRORS (not DEFAULT) */
+    bool confirm;           /* delivery confirmation asked (reported in the result) */
+    uint8_t min_retx;       /* non-ARQ: extra copies, 0..15 */
+    util_ms ttl;            /* ms from submit, 0: the channel's max_ttl */
+    const uint8_t *updu;
+    size_t len;             /* <= 65535 */
+    uint64_t tag;           /* the submitter's, returned in the result */
+};
+
+/* A U_PDU arriving at a node (pointers valid during the callback). */
+struct s5066_channel_rx {
+    uint64_t id; /* the channel's id of the U_PDU */
+    struct s5066_addr src;
+    uint8_t src_sap;
+    struct s5066_addr dest; /* as addressed: the node, a group, broadcast */
+    uint8_t dest_sap;
+    uint8_t priority;
+    bool expedited;
+    uint8_t tx_mode;        /* the sender's (a corrupted copy is indicated in mode 3) */
+    size_t n_err;           /* corrupted copy: blocks in error (0 when intact) */
+    const struct s5066_block *err;
+    const uint8_t *updu;
+    size_t len;
+};
+
+/* The outcome of a submitted U_PDU, reported once. */
+struct s5066_channel_result {
+    uint64_t id;
+    bool ok;    /* ARQ: acknowledged; non-ARQ: transmitted */
+    int reason; /* enum s5066_reject_reason when !ok (or when the receiver refused it) */
+    const struct s5066_channel_updu *u; /* as submitted, U_PDU included */
+};
+
+/* One burst on the air, for observers (tests, logs). */
+struct s5066_channel_tx {
+    int node; /* the transmitting node */
+    uint64_t id;
+    util_ms start, end;
+    size_t bytes_on_air;
+    unsigned copies;  /* copies of the U_PDU; 0 for an ARQ acknowledgement */
+    unsigned attempt; /* ARQ attempt number from 1; 1 for non-ARQ */
+};
+
+struct s5066_channel_callbacks {
+    /* deliver: a U_PDU for `node` (node_user from s5066_channel_add_node);
+     * return 0 taken, a positive enum s5066_reject_reason (ARQ: reported to
+     * the sender, e.g. S5066_REJ_SAP_NOT_BOUND), or negative: refused */
+    int (*deliver)(void *node_user, int node, const struct s5066_channel_rx *rx);
+    /* result: the outcome of a U_PDU submitted at `node` */
+    void (*result)(void *node_user, int node, const struct s5066_channel_result *res);
+    /* flow: `node`'s queue crossed a watermark (on = accept more) */
+    void (*flow)(void *node_user, int node, bool on);
+    /* transmit: a burst went on the air (optional; user from s5066_channel_new) */
+    void (*transmit)(void *user, const struct s5066_channel_tx *tx);
+};
+
+struct s5066_channel_node_stats {
+    uint64_t submitted;    /* U_PDUs accepted by submit */
+    uint64_t bursts;       /* data bursts sent */
+    uint64_t acks;         /* ARQ acknowledgements sent */
+    uint64_t bytes_on_air; /* copies, overhead and acks */
+    util_ms airtime;       /* ms on the air, turnarounds included */
+    uint64_t retransmissions;
+    uint64_t ok, failed, expired; /* results of its U_PDUs */
+    uint64_t received;     /* U_PDUs delivered to it */
+    uint64_t lost;         /* U_PDUs that did not reach it */
+    uint64_t corrupted;    /* corrupted copies offered to it */
+    size_t queued, queued_bytes;
+    bool emcon, flow_off;
+};
+
+struct s5066_channel_stats {
+    util_ms elapsed; /* since the first `now` the channel saw */
+    util_ms busy;    /* ms with a burst on the air */
+    uint64_t bursts;
+    double utilisation; /* busy / elapsed, 0..1 */
+};
+
+struct s5066_channel;
+
+/* s5066_channel_new - an empty channel; NULL on bad params or no memory */
+struct s5066_channel *s5066_channel_new(const struct s5066_channel_params *p,
+                                        const struct s5066_channel_callbacks *cb, void *user);
+/* s5066_channel_free - release the channel and its queues (no callbacks) */
+void s5066_channel_free(struct s5066_channel *ch);
+/* s5066_channel_add_node - add a node; its index (0, 1, ...) or S5066_ERR_INVAL
+ * (bad or duplicate address or name) / S5066_ERR_NOMEM */
+int s5066_channel_add_node(struct s5066_channel *ch, const struct s5066_channel_node *n,
+                           void *node_user);
+/* s5066_channel_submit - queue a U_PDU at `node`; 0 and *id (may be NULL),
+ * S5066_ERR_INVAL (bad field, ARQ to a group) or S5066_ERR_QUEUE_FULL */
+int s5066_channel_submit(struct s5066_channel *ch, util_ms now, int node,
+                         const struct s5066_channel_updu *u, uint64_t *id);
+/* s5066_channel_run - process every event due at or before now */
+void s5066_channel_run(struct s5066_channel *ch, util_ms now);
+/* s5066_channel_next_expiry - when run is next needed, or UTIL_MS_NEVER */
+util_ms s5066_channel_next_expiry(const struct s5066_channel *ch);
+/* s5066_channel_set_emcon - put a node in or out of EMCON */
+void s5066_channel_set_emcon(struct s5066_channel *ch, util_ms now, int node, bool emcon);
+/* s5066_channel_airtime - ms on air for copies of len bytes (ARQ: with the ACK) */
+util_ms s5066_channel_airtime(const struct s5066_channel *ch, size_t len, unsigned copies, bool arq);
+/* s5066_channel_node_count - number of nodes */
+int s5066_channel_node_count(const struct s5066_channel *ch);
+/* s5066_channel_find_node - the index of the node with this node address, or -1 */
+int s5066_channel_find_node(const struct s5066_channel *ch, const struct s5066_addr *a);
+/* s5066_channel_node_name - a node's name ("" for a bad index) */
+const char *s5066_channel_node_name(const struct s5066_channel *ch, int node);
+/* s5066_channel_node_addr - a node's address */
+struct s5066_addr s5066_channel_node_addr(const struct s5066_channel *ch, int node);
+/* s5066_channel_node_emcon - whether a node is in EMCON */
+bool s5066_channel_node_emcon(const struct s5066_channel *ch, int node);
+/* s5066_channel_node_flow_on - whether a node's queue accepts more (no flow off) */
+bool s5066_channel_node_flow_on(const struct s5066_channel *ch, int node);
+/* s5066_channel_node_stats - a node's counters */
+void s5066_channel_node_stats(const struct s5066_channel *ch, int node,
+                              struct s5066_channel_node_stats *st);
+/* s5066_channel_stats - the channel's counters at now */
+void s5066_channel_stats(const struct s5066_channel *ch, util_ms now,
+                         struct s5066_channel_stats *st);
+
+/* ---- SIS server of a simulated node (s5066sim) ---- */
+
+/* The server side of Annex A (A.2.1, A.3.1) for one node of the channel
+ * model, one engine per node: it takes decoded primitives from client
+ * connections and answers through callbacks.  BIND gets BIND_ACCEPTED with
+ * the node's MTU, or BIND_REJECTED (2: SAP not allowed here, 3: SAP bound
+ * by another connection); UNIDATA and EXPEDITED_UNIDATA requests go to the
+ * channel (REJECTED 4 above the MTU, 5 with no tx mode, 0 for ARQ to a
+ * group or a full queue); CONFIRM only when asked for, REJECTED for every
+ * failure; KEEP_ALIVE answered (at most every keepalive_min); clients of an
+ * EMCON node get SUBNET_AVAILABILITY receive-only/EMCON; channel flow
+ * control becomes DATAFLOW_OFF/ON.  A corrupted copy (bit-error mode) is
+ * indicated only to a client bound in tx mode 3 or when it was sent in
+ * mode 3.  Each invalid primitive (undecodable, server-to-client types,
+ * requests before BIND, a BIND for another SAP while bound, management
+ * below rank 15) is counted; at max_bad the client gets UNBIND_INDICATION
+ * reason 3 and its connection is closed.  A sim extension: a rank-15
+ * client's MANAGEMENT_MSG_REQUEST of type S5066_SIM_MGMT_EMCON with one
+ * body byte (1 enter, 0 leave) puts the node in or out of EMCON. */
+#define S5066_SIM_MGMT_EMCON 1
+
+struct s5066_simnode_params {
+    const char *name;                /* copied */
+    struct s5066_addr addr;
+    const struct s5066_addr *groups; /* copied */
+    size_t n_groups;
+    bool emcon;
+    uint16_t mtu;          /* in BIND_ACCEPTED, 1..S5066_MAX_UPDU (2048) */
+    uint16_t saps;         /* bit i set: SAP i may be bound (0xFFFF) */
+    unsigned max_bad;      /* invalid primitives before UNBIND_INDICATION (5) */
+    util_ms keepalive_min; /* answer KEEP_ALIVE at most this often (120 s) */
+};
+
+/* s5066_simnode_params_default - the defaults in brackets above */
+void s5066_simnode_params_default(struct s5066_simnode_params *p);
+
+struct s5066_simnode_callbacks {
+    /* send: a primitive for the client on conn (pointers valid during the call) */
+    void (*send)(void *user, void *conn, const struct s5066_prim *p);
+    /* close: flush what was sent and close conn; its client is detached already */
+    void (*close)(void *user, void *conn);
+};
+
+struct s5066_simnode;
+struct s5066_simclient;
+
+/* s5066_simnode_channel_callbacks - set cb's deliver, result and flow for a
+ * channel whose nodes are s5066_simnodes (leaves transmit alone) */
+void s5066_simnode_channel_callbacks(struct s5066_channel_callbacks *cb);
+/* s5066_simnode_new - a server for a new node of ch (added to the channel);
+ * NULL on error (bad params, duplicate address, no memory) */
+struct s5066_simnode *s5066_simnode_new(struct s5066_channel *ch, const struct s5066_simnode_params *p,
+                                        const struct s5066_simnode_callbacks *cb, void *user);
+/* s5066_simnode_free - release the server and its clients (no callbacks) */
+void s5066_simnode_free(struct s5066_simnode *n);
+/* s5066_simnode_index - the node's index in the channel */
+int s5066_simnode_index(const struct s5066_simnode *n);
+/* s5066_simnode_set_emcon - enter or leave EMCON, telling bound clients */
+void s5066_simnode_set_emcon(struct s5066_simnode *n, util_ms now, bool emcon);
+/* s5066_simnode_clients - connections attached */
+size_t s5066_simnode_clients(const struct s5066_simnode *n);
+/* s5066_simnode_attach - a new client connection (peer: for logs); NULL on no memory */
+struct s5066_simclient *s5066_simnode_attach(struct s5066_simnode *n, util_ms now, void *conn,
+                                             const char *peer);
+/* s5066_simclient_detach - the connection is gone: release its SAP */
+void s5066_simclient_detach(struct s5066_simclient *c);
+/* s5066_simclient_input - one decoded primitive from the client */
+void s5066_simclient_input(struct s5066_simclient *c, util_ms now, const struct s5066_prim *p);
+/* s5066_simclient_error - one primitive from the client that did not decode (err < 0) */
+void s5066_simclient_error(struct s5066_simclient *c, util_ms now, int err);
+
 #endif /* MULE5066_S5066_H */

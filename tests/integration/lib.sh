@@ -1,0 +1,91 @@
+# lib.sh - shared helpers for integration scripts (sourced, POSIX sh + bash).
+# Servers run on loopback ports chosen at run time and are stopped by PID
+# on exit; readiness is awaited by polling a log for a line, never by a
+# fixed sleep.
+#   . "$top_srcdir/tests/integration/lib.sh"
+#   need python3            # exit 77 (skip) if a tool is missing
+#   start NAME cmd args...  # background; PID in $NAME_pid, log in $T/NAME.log
+#   wait_for NAME 'regex' [seconds]
+#   fail "message"          # print the logs and exit 1
+
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=$(pwd)}"
+T=$(mktemp -d "${TMPDIR:-/tmp}/mule5066-test.XXXXXX")
+LIB_PIDS=""
+
+# cleanup - stop everything started, remove the scratch directory
+cleanup() {
+    for p in $LIB_PIDS; do
+        kill "$p" 2>/dev/null
+    done
+    for p in $LIB_PIDS; do
+        # give each a moment to exit cleanly, then insist
+        i=0
+        while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do
+            sleep 0.1; i=$((i + 1))
+        done
+        kill -9 "$p" 2>/dev/null
+    done
+    [ -n "${KEEP_TEST_DIR:-}" ] || rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# need - skip the test (exit 77) unless every named tool is installed
+need() {
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool not installed"; exit 77; }
+    done
+}
+
+# start - run a command in the background with its output in $T/NAME.log
+start() {
+    name=$1; shift
+    "$@" > "$T/$name.log" 2>&1 &
+    eval "${name}_pid=$!"
+    LIB_PIDS="$LIB_PIDS $!"
+}
+
+# wait_for - poll $T/NAME.log until it matches an extended regex (default 20 s)
+wait_for() {
+    name=$1 pattern=$2 secs=${3:-20}
+    i=0
+    while [ $i -lt $((secs * 20)) ]; do
+        grep -Eq "$pattern" "$T/$name.log" 2>/dev/null && return 0
+        sleep 0.05; i=$((i + 1))
+    done
+    fail "timed out after ${secs}s waiting for /$pattern/ in $name.log"
+}
+
+# wait_exit - wait for a background PID to exit (default 30 s); its status in $?
+wait_exit() {
+    pid=$1 secs=${2:-30}
+    i=0
+    while kill -0 "$pid" 2>/dev/null && [ $i -lt $((secs * 20)) ]; do
+        sleep 0.05; i=$((i + 1))
+    done
+    kill -0 "$pid" 2>/dev/null && fail "pid $pid still running after ${secs}s"
+    wait "$pid"
+}
+
+# fail - report with every log and stop
+fail() {
+    echo "FAIL: $*"
+    for f in "$T"/*.log; do
+        [ -f "$f" ] || continue
+        echo "----- ${f##*/} (last 40 lines)"
+        tail -n 40 "$f"
+    done
+    exit 1
+}
+
+# assert_grep - a log must contain a line matching an extended regex
+assert_grep() {
+    grep -Eq "$2" "$T/$1.log" || fail "$1.log has no line matching /$2/"
+}
+
+# assert_count - a log must contain exactly N lines matching a regex
+assert_count() {
+    n=$(grep -Ec "$3" "$T/$2.log")
+    [ "$n" -eq "$1" ] || fail "$2.log has $n lines matching /$3/, want $1"
+}

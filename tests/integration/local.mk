@@ -2,3 +2,6 @@
 EXTRA_DIST += tests/integration/lib.sh
 # (integration tests arrive with the programs)
 
+EXTRA_DIST += tests/integration/sis_fake_server.py
+TESTS += tests/integration/s5066cat_tcp.sh tests/integration/s5066cat_serial.sh
+EXTRA_DIST += tests/integration/s5066cat_tcp.sh tests/integration/s5066cat_serial.sh
