@@ -487,6 +487,8 @@ static void deliver_corrupted(struct s5066_channel *ch, int idx, const struct ch
         unsigned flips = 1 + (unsigned)util_rng_below(&ch->rng, 3);
         for (unsigned f = 0; f < flips; f++)
             ch->scratch[pos + util_rng_below(&ch->rng, size)] ^= (uint8_t)(1u << util_rng_below(&ch->rng, 8));
+        if (memcmp(ch->scratch + pos, it->u.updu + pos, size) == 0)
+            ch->scratch[pos] ^= 1; /* two flips cancelled out: a block in error differs */
         blocks[n_err].pos = (uint16_t)pos;
         blocks[n_err].size = (uint16_t)size;
         n_err++;

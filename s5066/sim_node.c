@@ -262,8 +262,10 @@ static bool bad(struct s5066_simclient *c, const char *what, const char *type)
 void s5066_simclient_error(struct s5066_simclient *c, util_ms now, int err)
 {
     (void)now;
+    char why[96];
+    snprintf(why, sizeof why, "\"%s\"", s5066_strerror(err));
     if (c)
-        bad(c, "undecodable", s5066_strerror(err));
+        bad(c, "undecodable", why);
 }
 
 /* ---- requests ------------------------------------------------------------------ */

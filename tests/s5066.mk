@@ -28,3 +28,13 @@ tests_unit_s5066_client_test_SOURCES = tests/unit/s5066_client_test.c
 tests_unit_s5066_client_test_CPPFLAGS = $(TESTS_CPPFLAGS)
 tests_unit_s5066_client_test_LDADD = s5066/libs5066.a util/libutil.a
 TESTS += tests/unit/s5066_client_test
+
+# ---- s5066sim: channel model and per-node server engine ----
+check_PROGRAMS += tests/unit/s5066_channel_test tests/unit/s5066_simnode_test
+tests_unit_s5066_channel_test_SOURCES = tests/unit/s5066_channel_test.c
+tests_unit_s5066_channel_test_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_s5066_channel_test_LDADD = s5066/libs5066.a util/libutil.a
+tests_unit_s5066_simnode_test_SOURCES = tests/unit/s5066_simnode_test.c
+tests_unit_s5066_simnode_test_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_s5066_simnode_test_LDADD = s5066/libs5066.a util/libutil.a
+TESTS += tests/unit/s5066_channel_test tests/unit/s5066_simnode_test

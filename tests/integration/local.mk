@@ -5,3 +5,7 @@ EXTRA_DIST += tests/integration/lib.sh
 EXTRA_DIST += tests/integration/sis_fake_server.py
 TESTS += tests/integration/s5066cat_tcp.sh tests/integration/s5066cat_serial.sh
 EXTRA_DIST += tests/integration/s5066cat_tcp.sh tests/integration/s5066cat_serial.sh
+
+# s5066sim: a three-node network driven by raw SIS clients; config errors
+TESTS += tests/integration/sim_network.sh tests/integration/sim_config.sh
+EXTRA_DIST += tests/integration/sim_network.sh tests/integration/sim_config.sh tests/integration/sim_sis.py

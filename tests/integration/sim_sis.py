@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""sim_sis.py - a raw STANAG 5066 Annex A SIS client for the s5066sim
+integration tests, written independently of the C codec: it builds and
+parses the S_Primitive bytes itself (90 EB | 00 | size:16 | type | body).
+
+    python3 sim_sis.py SCENARIO PORTFILE
+
+Scenarios are the functions named scenario_*; each exits 0 on success and
+prints "FAIL: ..." and exits 1 otherwise.
+"""
+import socket
+import struct
+import sys
+import time
+
+PRE = b"\x90\xeb\x00"
+BIND_REQUEST, UNBIND_REQUEST, BIND_ACCEPTED, BIND_REJECTED, UNBIND_INDICATION = 1, 2, 3, 4, 5
+SUBNET_AVAILABILITY, DATAFLOW_ON, DATAFLOW_OFF, KEEP_ALIVE = 14, 15, 16, 17
+MGMT_REQUEST = 18
+UNIDATA_REQUEST, UNIDATA_INDICATION, CONFIRM, REJECTED = 20, 21, 22, 23
+TIMEOUT = 15.0
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.stdout.flush()
+    sys.exit(1)
+
+
+def addr(s):
+    """dotted quad with the group bit inside -> the 4-byte field (size 7)"""
+    a, b, c, d = (int(x) for x in s.split("."))
+    v = (a << 24) | (b << 16) | (c << 8) | d
+    return struct.pack(">I", (7 << 29) | v)
+
+
+def addr_str(field):
+    v = struct.unpack(">I", field)[0] & 0x1FFFFFFF
+    return "%d.%d.%d.%d" % (v >> 24, (v >> 16) & 0xFF, (v >> 8) & 0xFF, v & 0xFF)
+
+
+def prim(ptype, body=b""):
+    return PRE + struct.pack(">HB", 1 + len(body), ptype) + body
+
+
+def bind(sap, rank=0, mode=1, confirm=1, min_retx=0):
+    return prim(BIND_REQUEST, bytes([sap << 4 | rank, mode << 4 | confirm << 2, min_retx << 4]))
+
+
+def unidata(dest, sap, data, prio=0, mode=1, confirm=1, min_retx=0, ttl=0):
+    return prim(UNIDATA_REQUEST,
+                bytes([prio << 4 | sap]) + addr(dest) +
+                bytes([mode << 4 | confirm << 2, min_retx << 4 | (ttl >> 16)]) +
+                struct.pack(">HH", ttl & 0xFFFF, len(data)) + data)
+
+
+class Client:
+    def __init__(self, name, port):
+        self.name = name
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        self.sock.settimeout(left)
+        try:
+            chunk = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        if not chunk:
+            raise EOFError
+        self.buf += chunk
+        return True
+
+    def recv(self, timeout=TIMEOUT):
+        """the next primitive as (type, body), or None on timeout; EOFError at close"""
+        deadline = time.monotonic() + timeout
+        while True:
+            if len(self.buf) >= 5:
+                if self.buf[:3] != PRE:
+                    fail("%s: bad preamble from the server: %r" % (self.name, self.buf[:8]))
+                size = struct.unpack(">H", self.buf[3:5])[0]
+                if len(self.buf) >= 5 + size:
+                    p = self.buf[5:5 + size]
+                    self.buf = self.buf[5 + size:]
+                    return p[0], p[1:]
+            if not self._fill(deadline):
+                return None
+
+    def expect(self, ptype, what, timeout=TIMEOUT, skip=(SUBNET_AVAILABILITY, DATAFLOW_ON, DATAFLOW_OFF)):
+        while True:
+            p = self.recv(timeout)
+            if p is None:
+                fail("%s: no %s (type %d) within %gs" % (self.name, what, ptype, timeout))
+            if p[0] == ptype:
+                return p[1]
+            if p[0] in skip:
+                continue
+            fail("%s: wanted %s (type %d), got type %d body %s" % (self.name, what, ptype, p[0], p[1].hex()))
+
+    def expect_eof(self, timeout=TIMEOUT):
+        deadline = time.monotonic() + timeout
+        try:
+            while self._fill(deadline):
+                pass
+        except EOFError:
+            return
+        fail("%s: connection not closed within %gs" % (self.name, timeout))
+
+
+def parse_indication(body):
+    """UNIDATA_INDICATION body -> dict; the U_PDU is the last `size` bytes"""
+    d = {"prio": body[0] >> 4, "dest_sap": body[0] & 15, "dest": addr_str(body[1:5]),
+         "mode": body[5] >> 4, "src_sap": body[5] & 15, "src": addr_str(body[6:10])}
+    size = struct.unpack(">H", body[10:12])[0]
+    d["updu"] = body[len(body) - size:]
+    if d["mode"] == 3:
+        n_err = struct.unpack(">H", body[12:14])[0]
+        d["n_err"] = n_err
+    return d
+
+
+def parse_result(body):
+    size = struct.unpack(">H", body[5:7])[0]
+    return {"reason": body[0] >> 4, "sap": body[0] & 15, "dest": addr_str(body[1:5]),
+            "updu": body[7:7 + size]}
+
+
+def read_ports(path):
+    ports = {}
+    with open(path) as f:
+        for line in f:
+            name, port = line.split()
+            ports[name] = int(port)
+    return ports
+
+
+def bound_client(name, port, sap, **kw):
+    c = Client(name, port)
+    c.send(bind(sap, **kw))
+    body = c.expect(BIND_ACCEPTED, "BIND_ACCEPTED")
+    if body[0] >> 4 != sap:
+        fail("%s: BIND_ACCEPTED for SAP %d, wanted %d" % (name, body[0] >> 4, sap))
+    mtu = struct.unpack(">H", body[1:3])[0]
+    return c, mtu
+
+
+def scenario_network(ports):
+    a, mtu = bound_client("alpha", ports["alpha"], 2)
+    if mtu != 2048:
+        fail("alpha: MTU %d, wanted 2048" % mtu)
+    b, _ = bound_client("bravo", ports["bravo"], 2)
+    c, _ = bound_client("charlie", ports["charlie"], 2)
+    # a second client on the same node and SAP
+    a2 = Client("alpha#2", ports["alpha"])
+    a2.send(bind(2))
+    reason = a2.expect(BIND_REJECTED, "BIND_REJECTED")[0]
+    if reason != 3:
+        fail("second bind on SAP 2: reason %d, wanted 3" % reason)
+    print("ok - second bind on SAP 2 rejected with reason 3")
+
+    # unicast ARQ with delivery confirmation: alpha -> bravo
+    a.send(unidata("0.0.0.2", 2, b"hello bravo", prio=4, mode=1, confirm=1))
+    ind = parse_indication(b.expect(UNIDATA_INDICATION, "UNIDATA_INDICATION"))
+    want = {"src": "0.0.0.1", "src_sap": 2, "dest": "0.0.0.2", "dest_sap": 2, "mode": 1,
+            "prio": 4, "updu": b"hello bravo"}
+    for k, v in want.items():
+        if ind[k] != v:
+            fail("bravo: indication %s=%r, wanted %r (%r)" % (k, ind[k], v, ind))
+    res = parse_result(a.expect(CONFIRM, "UNIDATA_REQUEST_CONFIRM"))
+    if res["dest"] != "0.0.0.2" or res["sap"] != 2 or res["updu"] != b"hello bravo":
+        fail("alpha: confirm %r" % res)
+    print("ok - ARQ unicast delivered with source 0.0.0.1/2 and confirmed")
+
+    # non-ARQ to group 16.0.0.1 (ops: bravo and charlie; alpha is a member but is the sender)
+    a.send(unidata("16.0.0.1", 2, b"to ops", mode=2, confirm=0, min_retx=1))
+    for rx in (b, c):
+        ind = parse_indication(rx.expect(UNIDATA_INDICATION, "group UNIDATA_INDICATION"))
+        want = {"src": "0.0.0.1", "src_sap": 2, "dest": "16.0.0.1", "dest_sap": 2, "mode": 2,
+                "updu": b"to ops"}
+        for k, v in want.items():
+            if ind[k] != v:
+                fail("%s: group indication %s=%r, wanted %r" % (rx.name, k, ind[k], v))
+    # bravo and charlie got it exactly once despite the repeat; a marker proves no duplicate follows
+    a.send(unidata("16.0.0.1", 2, b"marker", mode=2, confirm=0))
+    for rx in (b, c):
+        ind = parse_indication(rx.expect(UNIDATA_INDICATION, "marker"))
+        if ind["updu"] != b"marker":
+            fail("%s: a duplicate of the group U_PDU arrived: %r" % (rx.name, ind["updu"]))
+    print("ok - group U_PDU delivered once to each member with source 0.0.0.1/2")
+
+    # over-MTU U_PDU
+    big = bytes(2049)
+    a.send(unidata("0.0.0.2", 2, big))
+    res = parse_result(a.expect(REJECTED, "UNIDATA_REQUEST_REJECTED"))
+    if res["reason"] != 4:
+        fail("over-MTU: reason %d, wanted 4" % res["reason"])
+    print("ok - over-MTU U_PDU rejected with reason 4")
+
+    # keep-alive
+    a.send(prim(KEEP_ALIVE))
+    a.expect(KEEP_ALIVE, "KEEP_ALIVE")
+    print("ok - KEEP_ALIVE answered")
+
+    # a client sending garbage and then invalid primitives
+    bad = Client("bad", ports["alpha"])
+    bad.send(b"GET / HTTP/1.0\r\n\r\n" + bytes(range(0x80, 0x90)))
+    bad.send(prim(BIND_ACCEPTED, b"\x20\x08\x00"))      # a server's primitive
+    bad.send(prim(UNIDATA_REQUEST, b"\x02"))            # truncated
+    bad.send(prim(99, b"xyz"))                          # unknown type
+    bad.send(unidata("0.0.0.2", 2, b"not bound"))       # before BIND
+    bad.send(prim(DATAFLOW_ON))                         # a server's primitive
+    body = bad.expect(UNBIND_INDICATION, "UNBIND_INDICATION", skip=())
+    if body[0] != 3:
+        fail("bad client: UNBIND_INDICATION reason %d, wanted 3" % body[0])
+    bad.expect_eof()
+    print("ok - invalid primitives answered with UNBIND_INDICATION reason 3 and close")
+
+    # the SAP of a closed client is free again, the others still work
+    a2.sock.close()
+    a.send(unidata("0.0.0.3", 2, b"still alive", mode=1, confirm=1))
+    ind = parse_indication(c.expect(UNIDATA_INDICATION, "UNIDATA_INDICATION after the bad client"))
+    if ind["updu"] != b"still alive" or ind["src"] != "0.0.0.1":
+        fail("charlie: %r" % ind)
+    a.expect(CONFIRM, "CONFIRM after the bad client")
+    print("ok - the server still serves after the bad client")
+    for x in (a, b, c):
+        x.sock.close()
+
+
+def main():
+    if len(sys.argv) != 3:
+        print(__doc__)
+        sys.exit(2)
+    fn = globals().get("scenario_" + sys.argv[1])
+    if not fn:
+        fail("no scenario " + sys.argv[1])
+    fn(read_ports(sys.argv[2]))
+    print("PASS: " + sys.argv[1])
+
+
+if __name__ == "__main__":
+    main()
