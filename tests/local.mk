@@ -32,3 +32,4 @@ endif
 
 include tests/integration/local.mk
 include tests/s5066.mk
+include tests/pmul.mk
