@@ -296,6 +296,7 @@ void s5066_channel_free(struct s5066_channel *ch)
 {
     if (!ch)
         return;
+    util_timerheap_free(&ch->ttd); /* before the items it points to */
     free(ch->cur);
     for (int i = 0; i < ch->n_nodes; i++) {
         struct ch_node *n = ch->nodes[i];
@@ -308,7 +309,6 @@ void s5066_channel_free(struct s5066_channel *ch)
         free(n);
     }
     free(ch->nodes);
-    util_timerheap_free(&ch->ttd);
     free(ch->scratch);
     free(ch);
 }

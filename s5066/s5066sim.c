@@ -529,6 +529,10 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
+        /* A raw tty with VMIN = VTIME = 0 reads 0 when it is drained; only a
+         * line that is readable yet gives nothing at once has hung up. */
+        if (n == 0 && c->serial && i > 0)
+            return;
         util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, c->serial ? "serial-hangup" : "peer-closed",
                  "node=%s peer=%s%s%s", c->node->cf->name, c->peer, n < 0 ? " error=" : "",
                  n < 0 ? strerror(errno) : "");
@@ -557,7 +561,7 @@ static struct conn *conn_new(struct node *n, int fd, bool serial, const char *pe
     c->fd = fd;
     c->serial = serial;
     snprintf(c->peer, sizeof c->peer, "%s", peer);
-    s5066_stream_init(&c->st, S5066_STREAM_DEFAULT_MAX);
+    s5066_stream_init(&c->st, S5066_MAX_SIZE);
     util_buf_init(&c->out, SIM_OUT_LIMIT);
     ev_io_init(&c->rio, on_read, fd, EV_READ);
     ev_io_init(&c->wio, on_write, fd, EV_WRITE);
@@ -706,7 +710,7 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
                 /* a serial line cannot be closed on the client: start afresh */
                 c->closing = false;
                 s5066_stream_free(&c->st);
-                s5066_stream_init(&c->st, S5066_STREAM_DEFAULT_MAX);
+                s5066_stream_init(&c->st, S5066_MAX_SIZE);
                 c->client = s5066_simnode_attach(c->node->sn, vnow(s), c, c->peer);
                 if (c->client)
                     ev_io_start(loop, &c->rio);

@@ -9,3 +9,5 @@ EXTRA_DIST += tests/integration/s5066cat_tcp.sh tests/integration/s5066cat_seria
 # s5066sim: a three-node network driven by raw SIS clients; config errors
 TESTS += tests/integration/sim_network.sh tests/integration/sim_config.sh
 EXTRA_DIST += tests/integration/sim_network.sh tests/integration/sim_config.sh tests/integration/sim_sis.py
+TESTS += tests/integration/sim_fuzz.sh tests/integration/sim_serial.sh
+EXTRA_DIST += tests/integration/sim_fuzz.sh tests/integration/sim_serial.sh

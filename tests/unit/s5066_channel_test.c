@@ -524,6 +524,9 @@ TEST(ttl_expiry_rejects)
     r = find_res(id);
     CHECK(r && !r->ok && r->reason == S5066_REJ_TTL_EXPIRED);
     CHECK(r && r->t >= 5000 && r->t < 5000 + s5066_channel_airtime(ch, 8, 1, true));
+    /* freed with U_PDUs on the air and waiting with a TTL */
+    submit(ch, R.now, a, NODE(2), S5066_TX_ARQ, 0, false, 0, 5000, "on air", 0);
+    submit(ch, R.now, a, NODE(2), S5066_TX_ARQ, 0, false, 0, 5000, "waiting", 0);
     s5066_channel_free(ch);
 }
 
