@@ -527,12 +527,8 @@ int pmul_decode_ex(const uint8_t *in, size_t len, unsigned flags, struct pmul_pd
         p->u.address.total_pdus = x;
         rc = decode_address(&r, p);
         break;
-    case PMUL_DISCARD_MESSAGE:
-        rc = rd_end(&r);
-        break;
-    case PMUL_ANNOUNCE:
-        rc = decode_announce(&r, p, x);
-        break;
+    case PMUL_DISCARD_MESSAGE: rc = rd_end(&r); break;
+    case PMUL_ANNOUNCE: rc = decode_announce(&r, p, x); break;
     case PMUL_REQUEST:
     case PMUL_REJECT:
     case PMUL_RELEASE:
@@ -599,8 +595,7 @@ static long body_len(const struct pmul_pdu *p)
             return PMUL_ERR_ARG;
         return (long)(PMUL_ADDRESS_HDR_LEN + a->count * esz);
     }
-    case PMUL_DISCARD_MESSAGE:
-        return PMUL_HDR_LEN;
+    case PMUL_DISCARD_MESSAGE: return PMUL_HDR_LEN;
     case PMUL_ANNOUNCE: {
         const struct pmul_announce *a = &p->u.announce;
         if (a->count > 0xFFFF || a->count > (PMUL_MAX_LEN - PMUL_ANNOUNCE_HDR_LEN) / 4)
@@ -611,14 +606,11 @@ static long body_len(const struct pmul_pdu *p)
     }
     case PMUL_REQUEST:
     case PMUL_REJECT:
-    case PMUL_RELEASE:
-        return PMUL_GROUP_PDU_LEN;
+    case PMUL_RELEASE: return PMUL_GROUP_PDU_LEN;
     case PMUL_FEC_ADDRESS:
     case PMUL_EXTRA_ADDRESS:
-    case PMUL_EXTRA_FEC_ADDRESS:
-        return PMUL_ERR_UNSUPPORTED;
-    default:
-        return PMUL_ERR_ARG;
+    case PMUL_EXTRA_FEC_ADDRESS: return PMUL_ERR_UNSUPPORTED;
+    default: return PMUL_ERR_ARG;
     }
 }
 
@@ -806,8 +798,7 @@ int pmul_address_parts(size_t ndest, size_t room, uint16_t reserved_len)
 }
 
 /* pmul_address_split - the part-th Address_PDU of a split destination list */
-int pmul_address_split(const struct pmul_pdu *whole, size_t room, size_t part,
-                       struct pmul_pdu *out)
+int pmul_address_split(const struct pmul_pdu *whole, size_t room, size_t part, struct pmul_pdu *out)
 {
     if (!whole || !out || whole->type != PMUL_ADDRESS)
         return PMUL_ERR_ARG;
@@ -962,7 +953,8 @@ bool pmul_pdu_equal(const struct pmul_pdu *a, const struct pmul_pdu *b)
     case PMUL_ADDRESS: return address_equal(a, b);
     case PMUL_ANNOUNCE:
         if (a->u.announce.expiry != b->u.announce.expiry ||
-            a->u.announce.group != b->u.announce.group || a->u.announce.count != b->u.announce.count)
+            a->u.announce.group != b->u.announce.group ||
+            a->u.announce.count != b->u.announce.count)
             return false;
         for (size_t i = 0; i < a->u.announce.count; i++)
             if (pmul_announce_dest(a, i) != pmul_announce_dest(b, i))

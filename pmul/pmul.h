@@ -56,16 +56,16 @@
  *   8 FEC_Address, 0x12 Extra_Address, 0x18 Extra_FEC_Address: decoded up
  *               to the common header, then PMUL_ERR_UNSUPPORTED.
  */
-#define PMUL_HDR_LEN 16         /* common header with Source_ID, Message_ID */
-#define PMUL_ACK_HDR_LEN 14     /* Ack_PDU up to its first Ack_Info_Entry */
-#define PMUL_ADDRESS_HDR_LEN 24 /* Address_PDU up to its first entry */
-#define PMUL_DEST_LEN 8         /* a destination entry without reserved field */
-#define PMUL_ACK_ENTRY_MIN 10   /* an Ack_Info_Entry with no missing numbers */
-#define PMUL_TIMESTAMP_LEN 8
+#define PMUL_HDR_LEN          16 /* common header with Source_ID, Message_ID */
+#define PMUL_ACK_HDR_LEN      14 /* Ack_PDU up to its first Ack_Info_Entry */
+#define PMUL_ADDRESS_HDR_LEN  24 /* Address_PDU up to its first entry */
+#define PMUL_DEST_LEN         8  /* a destination entry without reserved field */
+#define PMUL_ACK_ENTRY_MIN    10 /* an Ack_Info_Entry with no missing numbers */
+#define PMUL_TIMESTAMP_LEN    8
 #define PMUL_ANNOUNCE_HDR_LEN 24
-#define PMUL_GROUP_PDU_LEN 20 /* Request, Reject, Release */
-#define PMUL_MAX_LEN 65535u   /* largest Length_of_PDU */
-#define PMUL_CHECKSUM_OFF 6   /* where the checksum sits */
+#define PMUL_GROUP_PDU_LEN    20     /* Request, Reject, Release */
+#define PMUL_MAX_LEN          65535u /* largest Length_of_PDU */
+#define PMUL_CHECKSUM_OFF     6      /* where the checksum sits */
 
 /* Negative error codes.  They do not overlap util's UTIL_ERR_* (-1..-99)
  * or s5066's (-100..-199); pmul_strerror() knows util's too. */
@@ -107,21 +107,21 @@ const char *pmul_type_name(int type);
 /* MAP (2 bits above the type; Address and Announce PDUs): a destination
  * list split over several Address_PDUs has NOT_LAST on all but the last
  * and NOT_FIRST on all but the first; 0 = the only one. */
-#define PMUL_MAP_NOT_LAST 0x1  /* wire bit 0x40 of byte 3 */
+#define PMUL_MAP_NOT_LAST  0x1 /* wire bit 0x40 of byte 3 */
 #define PMUL_MAP_NOT_FIRST 0x2 /* wire bit 0x80 of byte 3 */
 
 /* Which checksum a decoded PDU carried. */
 enum pmul_cksum_kind {
-    PMUL_CKSUM_NONE = 0,    /* not checked (PMUL_DEC_NO_CHECKSUM) and neither matched */
-    PMUL_CKSUM_ACP142 = 1,  /* Annex B-3 (Fletcher mod 255); the one we send */
-    PMUL_CKSUM_RFC1071 = 2  /* Internet checksum */
+    PMUL_CKSUM_NONE = 0,   /* not checked (PMUL_DEC_NO_CHECKSUM) and neither matched */
+    PMUL_CKSUM_ACP142 = 1, /* Annex B-3 (Fletcher mod 255); the one we send */
+    PMUL_CKSUM_RFC1071 = 2 /* Internet checksum */
 };
 
 /* One destination entry of an Address_PDU. */
 struct pmul_dest {
-    uint32_t dest_id;          /* Destination_ID */
-    uint32_t msn;              /* Message_Sequence_Number */
-    const uint8_t *reserved;   /* reserved_len bytes; NULL = zeros when encoding */
+    uint32_t dest_id;        /* Destination_ID */
+    uint32_t msn;            /* Message_Sequence_Number */
+    const uint8_t *reserved; /* reserved_len bytes; NULL = zeros when encoding */
 };
 
 /* An inclusive range lo..hi of missing Data_PDU sequence numbers (1..65535). */
@@ -163,9 +163,9 @@ struct pmul_address {
 };
 
 struct pmul_ack {
-    size_t count;                       /* Ack_Info_Entries (<= 65535 on the wire) */
+    size_t count;                         /* Ack_Info_Entries (<= 65535 on the wire) */
     const struct pmul_ack_entry *entries; /* encode: count entries */
-    const uint8_t *raw;                 /* decoded: the entries' bytes */
+    const uint8_t *raw;                   /* decoded: the entries' bytes */
     size_t raw_len;
     bool has_timestamp;
     uint64_t timestamp; /* 100 ms units */
@@ -173,10 +173,10 @@ struct pmul_ack {
 
 struct pmul_announce {
     uint32_t expiry;
-    uint32_t group;            /* Announced_Multicast_Group */
-    size_t count;              /* Destination_IDs (<= 65535) */
-    const uint32_t *dest_ids;  /* encode */
-    const uint8_t *raw;        /* decoded: 4 * count bytes */
+    uint32_t group;           /* Announced_Multicast_Group */
+    size_t count;             /* Destination_IDs (<= 65535) */
+    const uint32_t *dest_ids; /* encode */
+    const uint8_t *raw;       /* decoded: 4 * count bytes */
 };
 
 struct pmul_group {
@@ -186,14 +186,14 @@ struct pmul_group {
 /* One decoded or to-be-encoded PDU.  Lifetime: a decoded PDU's pointers
  * point into the input given to pmul_decode() and stay valid while it does. */
 struct pmul_pdu {
-    uint8_t type;     /* enum pmul_type */
-    uint8_t priority; /* 0 most urgent; unused (0) in Announce/Request/Reject/Release */
-    uint8_t map;      /* PMUL_MAP_* (written as given for every type) */
+    uint8_t type;        /* enum pmul_type */
+    uint8_t priority;    /* 0 most urgent; unused (0) in Announce/Request/Reject/Release */
+    uint8_t map;         /* PMUL_MAP_* (written as given for every type) */
     uint32_t source_id;  /* Source_ID; the Source_ID_of_Ack_Sender in an Ack_PDU */
     uint32_t message_id; /* Message_ID; 0 in an Ack_PDU */
     /* filled by the decoder, ignored by the encoder: */
-    uint16_t length;   /* Length_of_PDU */
-    uint16_t checksum; /* as received */
+    uint16_t length;    /* Length_of_PDU */
+    uint16_t checksum;  /* as received */
     uint8_t cksum_kind; /* enum pmul_cksum_kind that matched */
     union {
         struct pmul_data data;
@@ -236,8 +236,9 @@ int pmul_checksum_set(uint8_t *pdu, size_t len, int kind);
 /* ---- decode / encode ---- */
 
 /* Flags for pmul_decode_ex(). */
-#define PMUL_DEC_NO_CHECKSUM 0x1 /* accept a PDU whose checksum matches neither
-                                    (cksum_kind is then PMUL_CKSUM_NONE) */
+#define PMUL_DEC_NO_CHECKSUM                                                                       \
+    0x1 /* accept a PDU whose checksum matches neither                                             \
+           (cksum_kind is then PMUL_CKSUM_NONE) */
 
 /* pmul_decode - decode the one PDU that is the whole of in[0..len) (one
  * U_PDU or one UDP payload).  Returns len, or a negative error:

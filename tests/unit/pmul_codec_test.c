@@ -99,9 +99,8 @@ static const char *const G_EXTRA =
     "0020 02 92 0001 1ea7 0a000001 00000102 5f000000 0001 0000 0a000009 00000003";
 static const char *const G_UNKNOWN = "0010 00 3f 0000 c7da 0a000001 00000102";
 
-static const char *const ALL_GOLDEN[] = {G_DATA,    G_ACK,      G_ADDRESS, G_ACKACK,
-                                         G_DISCARD, G_ANNOUNCE, G_REQUEST, G_REJECT,
-                                         G_RELEASE};
+static const char *const ALL_GOLDEN[] = {G_DATA,     G_ACK,     G_ADDRESS, G_ACKACK, G_DISCARD,
+                                         G_ANNOUNCE, G_REQUEST, G_REJECT,  G_RELEASE};
 
 /* fix_checksum - recompute the Annex B-3 checksum after editing bytes */
 static void fix_checksum(uint8_t *b, size_t n)
@@ -619,8 +618,8 @@ TEST(ack_entry_errors)
     /* entry 1 at offset 14: length 18 */
     CHECK_EQ(patched(G_ACK, 14, "0009", &n), PMUL_ERR_INVALID); /* < 10 */
     CHECK_EQ(patched(G_ACK, 14, "0000", &n), PMUL_ERR_INVALID);
-    CHECK_EQ(patched(G_ACK, 14, "0013", &n), PMUL_ERR_LENGTH);  /* odd */
-    CHECK_EQ(patched(G_ACK, 14, "ffff", &n), PMUL_ERR_LENGTH);  /* beyond the PDU */
+    CHECK_EQ(patched(G_ACK, 14, "0013", &n), PMUL_ERR_LENGTH); /* odd */
+    CHECK_EQ(patched(G_ACK, 14, "ffff", &n), PMUL_ERR_LENGTH); /* beyond the PDU */
     /* lengths that make the next entry start in the wrong place: whatever
      * is read there is refused, as a bad length or a bad field */
     int rc = patched(G_ACK, 14, "0010", &n);
@@ -793,8 +792,8 @@ TEST(ack_ranges_encoding)
     /* every byte but the checksum (checked by the decode below) */
     hex("002a 00 01 0000", want, sizeof want);
     CHECK_MEM(out, 6, want, 6);
-    hex("00000005 0001 001c 01020304 00000009 0007 000a 000b 0014 0000 0016 001e 0000 012c",
-        want, sizeof want);
+    hex("00000005 0001 001c 01020304 00000009 0007 000a 000b 0014 0000 0016 001e 0000 012c", want,
+        sizeof want);
     CHECK_MEM(out + 8, 34, want, 34);
     CHECK_EQ(pmul_decode(out, (size_t)n, &q), n);
     CHECK(pmul_pdu_equal(&p, &q));
