@@ -89,3 +89,27 @@ assert_count() {
     n=$(grep -Ec "$3" "$T/$2.log")
     [ "$n" -eq "$1" ] || fail "$2.log has $n lines matching /$3/, want $1"
 }
+
+# start_capture NAME FILTER - tshark on lo into $T/NAME.pcap, returning once
+# packets are really being written (tshark's "Capturing on" comes before
+# the filter is live, so a UDP probe is sent until the file grows)
+start_capture() {
+    cname=$1 cfilter=$2
+    probe=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    start "$cname" tshark -i lo -F pcap -f "($cfilter) or (udp port $probe)" -w "$T/$cname.pcap"
+    i=0
+    while [ $i -lt 200 ]; do
+        python3 -c "import socket,sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'probe', ('127.0.0.1', int(sys.argv[1])))" "$probe"
+        size=$(stat -c %s "$T/$cname.pcap" 2>/dev/null || echo 0)
+        [ "$size" -gt 24 ] && return 0
+        sleep 0.1; i=$((i + 1))
+    done
+    fail "tshark did not start capturing"
+}
+
+# stop_capture NAME - stop tshark cleanly so the pcap is complete
+stop_capture() {
+    eval "cpid=\$${1}_pid"
+    kill -INT "$cpid"
+    wait_exit "$cpid" 20
+}

@@ -11,3 +11,5 @@ TESTS += tests/integration/sim_network.sh tests/integration/sim_config.sh
 EXTRA_DIST += tests/integration/sim_network.sh tests/integration/sim_config.sh tests/integration/sim_sis.py
 TESTS += tests/integration/sim_fuzz.sh tests/integration/sim_serial.sh
 EXTRA_DIST += tests/integration/sim_fuzz.sh tests/integration/sim_serial.sh
+TESTS += tests/integration/s5066_oracle.sh
+EXTRA_DIST += tests/integration/s5066_oracle.sh

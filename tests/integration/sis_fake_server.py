@@ -65,6 +65,7 @@ def main():
     ap.add_argument("--unbind-after-first", action="store_true")
     ap.add_argument("--hangup-after", type=int, default=0)
     ap.add_argument("--count", type=int, default=0, help="exit after this many requests")
+    ap.add_argument("--connections", type=int, default=1, help="serve this many clients in turn")
     args = ap.parse_args()
 
     if args.serial:
@@ -81,9 +82,15 @@ def main():
             f.write(str(ls.getsockname()[1]))
         os.rename(args.portfile + ".tmp", args.portfile)
         print("READY", flush=True)
-        s, _ = ls.accept()
-        conn = Conn(lambda: s.recv(4096), s.sendall)
+        for _ in range(args.connections):
+            s, _ = ls.accept()
+            serve(Conn(lambda: s.recv(4096), s.sendall), args)
+            s.close()
+        return
+    serve(conn, args)
 
+
+def serve(conn, args):
     binds = requests = 0
     unbound = False
     while True:
