@@ -33,3 +33,4 @@ endif
 include tests/integration/local.mk
 include tests/s5066.mk
 include tests/pmul.mk
+include tests/mule.mk

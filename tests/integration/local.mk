@@ -13,3 +13,6 @@ TESTS += tests/integration/sim_fuzz.sh tests/integration/sim_serial.sh
 EXTRA_DIST += tests/integration/sim_fuzz.sh tests/integration/sim_serial.sh
 TESTS += tests/integration/s5066_oracle.sh
 EXTRA_DIST += tests/integration/s5066_oracle.sh
+
+TESTS += tests/integration/mule_oracle.sh tests/integration/mule_dsn.sh
+EXTRA_DIST += tests/integration/mule_oracle.sh tests/integration/mule_dsn.sh tests/integration/mule_dsn_check.py
