@@ -38,3 +38,19 @@ tests_unit_s5066_simnode_test_SOURCES = tests/unit/s5066_simnode_test.c
 tests_unit_s5066_simnode_test_CPPFLAGS = $(TESTS_CPPFLAGS)
 tests_unit_s5066_simnode_test_LDADD = s5066/libs5066.a util/libutil.a
 TESTS += tests/unit/s5066_channel_test tests/unit/s5066_simnode_test
+
+# ---- s5066sim: fuzz the per-node server engine over the channel model ----
+check_PROGRAMS += tests/fuzz/replay_simnode
+tests_fuzz_replay_simnode_SOURCES = tests/fuzz/fuzz_simnode.c tests/fuzz/replay.c
+tests_fuzz_replay_simnode_CPPFLAGS = $(TESTS_CPPFLAGS) -DFUZZ_CORPUS='"$(abs_top_srcdir)/tests/fuzz/corpus/simnode"'
+tests_fuzz_replay_simnode_LDADD = s5066/libs5066.a util/libutil.a
+TESTS += tests/fuzz/replay_simnode
+EXTRA_DIST += tests/fuzz/corpus/simnode
+if BUILD_FUZZERS
+noinst_PROGRAMS += tests/fuzz/fuzz_simnode
+tests_fuzz_fuzz_simnode_SOURCES = tests/fuzz/fuzz_simnode.c
+tests_fuzz_fuzz_simnode_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_fuzz_fuzz_simnode_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_simnode_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_simnode_LDADD = s5066/libs5066.a util/libutil.a
+endif
