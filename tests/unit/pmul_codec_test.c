@@ -1247,6 +1247,7 @@ TEST(vectors_reassemble_run5)
     CHECK_MEM(got, 200, want, 200);
 }
 
+/* main - run every test */
 int main(void)
 {
     RUN(checksums_match_every_vector);
