@@ -28,7 +28,7 @@ static FILE *pcap;
 static uint32_t seq_client = 1000, seq_server = 5000;
 static uint32_t ts_usec;
 
-/* checksum16 - RFC 1071 one's complement sum over n bytes, continuing sum */
+/* sum16 - RFC 1071 one's complement sum over n bytes, continuing sum */
 static uint32_t sum16(uint32_t sum, const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i + 1 < n; i += 2)
@@ -95,7 +95,8 @@ static void segment(int from_server, uint8_t flags, const uint8_t *data, size_t 
     tcp[12] = 5 << 4;
     tcp[13] = flags;
     put16(tcp + 14, 65535);
-    memcpy(tcp + 20, data, n);
+    if (n)
+        memcpy(tcp + 20, data, n);
     uint8_t pseudo[12];
     memcpy(pseudo, ip + 12, 8);
     pseudo[8] = 0;
