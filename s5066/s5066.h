@@ -842,7 +842,9 @@ void s5066_channel_stats(const struct s5066_channel *ch, util_ms now,
  * EMCON node get SUBNET_AVAILABILITY receive-only/EMCON; channel flow
  * control becomes DATAFLOW_OFF/ON.  A corrupted copy (bit-error mode) is
  * indicated only to a client bound in tx mode 3 or when it was sent in
- * mode 3.  Each invalid primitive (undecodable, server-to-client types,
+ * mode 3; an intact copy of a mode-3 U_PDU is indicated in mode 2 (no
+ * empty block lists: Wireshark reads those as the Rockwell layout).  Each
+ * invalid primitive (undecodable, server-to-client types,
  * requests before BIND, a BIND for another SAP while bound, management
  * below rank 15) is counted; at max_bad the client gets UNBIND_INDICATION
  * reason 3 and its connection is closed.  A sim extension: a rank-15

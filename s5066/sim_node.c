@@ -499,7 +499,15 @@ static int ch_deliver(void *node_user, int node, const struct s5066_channel_rx *
     ind->priority = rx->expedited ? 0 : rx->priority;
     ind->dest_sap = rx->dest_sap;
     ind->dest = rx->dest;
-    ind->tx_mode = rx->n_err ? S5066_TX_NON_ARQ_ERRORS : rx->tx_mode;
+    /* An intact copy of a tx-mode-3 U_PDU is indicated as plain non-ARQ:
+     * mode 3 with two empty block lists is what Rockwell Collins servers
+     * send in every mode, and Wireshark's dissector reads it so (the oracle
+     * calls it malformed).  The block lists appear only when there are
+     * errors, which A.2.1.9 allows: they describe errors there are. */
+    if (rx->n_err)
+        ind->tx_mode = S5066_TX_NON_ARQ_ERRORS;
+    else
+        ind->tx_mode = rx->tx_mode == S5066_TX_NON_ARQ_ERRORS ? S5066_TX_NON_ARQ : rx->tx_mode;
     ind->src_sap = rx->src_sap;
     ind->src = rx->src;
     ind->updu = rx->updu;

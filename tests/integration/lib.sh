@@ -113,3 +113,16 @@ stop_capture() {
     kill -INT "$cpid"
     wait_exit "$cpid" 20
 }
+
+# sync_capture NAME - wait until the capture started last (start_capture)
+# holds everything sent so far: a marker datagram must reach $T/NAME.pcap
+sync_capture() {
+    marker="mule5066-sync-$$-$(date +%s%N)"
+    i=0
+    while [ $i -lt 100 ]; do
+        python3 -c "import socket,sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(sys.argv[2].encode(), ('127.0.0.1', int(sys.argv[1])))" "$probe" "$marker"
+        grep -aq "$marker" "$T/$1.pcap" 2>/dev/null && return 0
+        sleep 0.1; i=$((i + 1))
+    done
+    fail "capture $1 did not catch up"
+}

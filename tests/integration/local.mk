@@ -16,3 +16,5 @@ EXTRA_DIST += tests/integration/s5066_oracle.sh
 
 TESTS += tests/integration/mule_oracle.sh tests/integration/mule_dsn.sh
 EXTRA_DIST += tests/integration/mule_oracle.sh tests/integration/mule_dsn.sh tests/integration/mule_dsn_check.py
+TESTS += tests/integration/sim_oracle.sh
+EXTRA_DIST += tests/integration/sim_oracle.sh

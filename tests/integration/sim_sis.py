@@ -338,6 +338,59 @@ def bind_retry(name, port, sap):
     fail("%s: could not bind SAP %d" % (name, sap))
 
 
+def scenario_oracle(ports):
+    """well-formed traffic of every kind the server sends, for Wireshark's
+    dissector (SAP 3: no P_MUL decoding); the channel loses half the copies
+    and corrupts the rest in bit-error mode, charlie is in EMCON"""
+    a, mtu = bound_client("alpha", ports["alpha"], 3, mode=1, confirm=1)
+    b, _ = bound_client("bravo", ports["bravo"], 3, mode=3, confirm=0)
+    c = Client("charlie", ports["charlie"])
+    c.send(bind(3, mode=2, confirm=0))
+    c.expect(BIND_ACCEPTED, "BIND_ACCEPTED", skip=())
+    body = c.expect(SUBNET_AVAILABILITY, "SUBNET_AVAILABILITY", skip=())
+    if body[0] != 2 or body[1] != 1:
+        fail("charlie: SUBNET_AVAILABILITY %s, wanted receive-only/EMCON" % body.hex())
+    c2 = Client("charlie#2", ports["charlie"])
+    c2.send(bind(3))
+    if c2.expect(BIND_REJECTED, "BIND_REJECTED", skip=())[0] != 3:
+        fail("charlie#2: wanted reason 3")
+    a.send(prim(KEEP_ALIVE))
+    a.expect(KEEP_ALIVE, "KEEP_ALIVE")
+    # ARQ with confirmation (enough retries to beat the loss)
+    a.send(unidata("0.0.0.2", 3, b"arq to bravo", prio=6, mode=1, confirm=1))
+    b.expect(UNIDATA_INDICATION, "UNIDATA_INDICATION")
+    a.expect(CONFIRM, "CONFIRM")
+    # expedited
+    a.send(prim(24, bytes([3]) + addr("0.0.0.2") + bytes([1 << 4 | 1 << 2, 0]) +
+                struct.pack(">HH", 30, 9) + b"expedited"))
+    b.expect(25, "EXPEDITED_UNIDATA_INDICATION")
+    a.expect(26, "EXPEDITED_UNIDATA_REQUEST_CONFIRM")
+    # over the MTU
+    a.send(unidata("0.0.0.2", 3, bytes(mtu + 1)))
+    if parse_result(a.expect(REJECTED, "REJECTED"))["reason"] != 4:
+        fail("over-MTU: wanted reason 4")
+    # non-ARQ to the group, 16 copies: bravo and charlie (EMCON nodes receive)
+    a.send(unidata("16.0.0.1", 3, b"group", mode=2, confirm=0, min_retx=15))
+    b.expect(UNIDATA_INDICATION, "group indication")
+    c.expect(UNIDATA_INDICATION, "group indication")
+    # non-ARQ with errors until one arrives corrupted, with its block list
+    for i in range(60):
+        a.send(unidata("0.0.0.2", 3, bytes(range(256)) * 2, mode=3, confirm=0))
+        ind = parse_indication(b.expect(UNIDATA_INDICATION, "tx mode 3 indication"))
+        if ind["mode"] == 3 and ind.get("n_err", 0) > 0:
+            break
+    else:
+        fail("bravo: no corrupted copy in 60 tries")
+    # charlie's client sends: held (EMCON), rejected when its TTL (2 s) ends
+    c.send(unidata("0.0.0.1", 3, b"held", mode=2, confirm=0, ttl=1))
+    res = parse_result(c.expect(REJECTED, "REJECTED (TTL)"))
+    if res["reason"] != 1:
+        fail("charlie: wanted TTL expired, got %r" % res)
+    c.send(prim(UNBIND_REQUEST))
+    for x in (a, b, c, c2):
+        x.sock.close()
+
+
 def main():
     if len(sys.argv) != 3:
         print(__doc__)

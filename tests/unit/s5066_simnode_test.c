@@ -545,6 +545,34 @@ TEST(tx_mode_3_indication_with_errors)
     }
     CHECK(memcmp(p.u.ind.updu, data, sizeof data) != 0);
     nothing(&c);
+    /* intact, a mode-3 U_PDU is indicated in mode 2, without block lists */
+    net_free(&net);
+    cp.loss = 0.0;
+    net_new(&net, &cp, 2048, false);
+    attach(&net, 0, &a);
+    attach(&net, 1, &b);
+    attach(&net, 2, &c);
+    do_bind(&a, 0, 2, 0, S5066_TX_NON_ARQ, 0);
+    do_bind(&b, 0, 2, 0, S5066_TX_NON_ARQ_ERRORS, 0);
+    do_bind(&c, 0, 2, 0, S5066_TX_NON_ARQ, 0);
+    expect(&a, S5066_BIND_ACCEPTED);
+    expect(&b, S5066_BIND_ACCEPTED);
+    expect(&c, S5066_BIND_ACCEPTED);
+    unidata(&a, 0, "0.0.0.2", 2, S5066_TX_NON_ARQ_ERRORS, 0, data, 100);
+    run(&net, 0);
+    p = expect(&b, S5066_UNIDATA_INDICATION);
+    CHECK_EQ(p.u.ind.tx_mode, S5066_TX_NON_ARQ);
+    CHECK_EQ(p.u.ind.n_err, 0);
+    CHECK_MEM(p.u.ind.updu, p.u.ind.updu_len, data, 100);
+    net_free(&net);
+    cp.loss = 1.0;
+    net_new(&net, &cp, 2048, false);
+    attach(&net, 1, &b);
+    attach(&net, 2, &c);
+    do_bind(&b, 0, 2, 0, S5066_TX_NON_ARQ_ERRORS, 0);
+    do_bind(&c, 0, 2, 0, S5066_TX_NON_ARQ, 0);
+    expect(&b, S5066_BIND_ACCEPTED);
+    expect(&c, S5066_BIND_ACCEPTED);
     /* sent in tx mode 3, even a mode-1 client gets the corrupted copy */
     unidata(&b, 10000, "0.0.0.3", 2, S5066_TX_NON_ARQ_ERRORS, 0, data, 100);
     run(&net, 10000);
