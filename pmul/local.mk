@@ -1,3 +1,10 @@
 # pmul/local.mk - ACP 142 P_MUL: PDU codec (the engines and bearers add theirs)
 noinst_LIBRARIES += pmul/libpmul.a
 pmul_libpmul_a_SOURCES = pmul/pmul.h pmul/pdu.c
+pmul_libpmul_a_SOURCES += pmul/engine.c
+
+# bearers (SIS through s5066, UDP multicast) and pmulcat
+pmul_libpmul_a_SOURCES += pmul/bearer.c
+bin_PROGRAMS += pmul/pmulcat
+pmul_pmulcat_SOURCES = pmul/pmulcat.c
+pmul_pmulcat_LDADD = pmul/libpmul.a s5066/libs5066.a util/libutil.a $(EV_LIBS) $(SERIALPORT_LIBS) $(LIBM)

@@ -357,4 +357,366 @@ size_t pmul_ranges_words(const struct pmul_range *r, size_t n);
  * or 0 if it is invalid or beyond 65535 */
 size_t pmul_ack_entry_len(const struct pmul_ack_entry *e);
 
+
+/* ---- engine: sender and receiver (ACP 142 section 5, Annex B parameters) ---- */
+
+/* One engine per node holds both sides of P_MUL: the transmitter of the
+ * messages this node originates and the receiver of everyone else's.  It
+ * does no I/O and reads no clock: the glue passes `now` (monotonic ms) to
+ * every entry point, tells it the wall clock once (pmul_engine_set_wall),
+ * feeds it the PDUs that arrive, and sends what the `send` callback gives
+ * it.  One timer: pmul_engine_next_expiry().
+ *
+ * Transmitter: a message becomes its Address_PDU(s) (split over pdu_max
+ * with the MAP bits) and Data_PDUs of at most pdu_max bytes, paced at the
+ * bearer's rate.  Per destination it tracks the acknowledgement; after each
+ * round it waits ACK_RE-TRANSMISSION_TIME (times BACK-OFF_FACTOR per round)
+ * and sends an Address_PDU naming the destinations still open with only
+ * the Data_PDUs they reported missing.  Destinations in EMCON get the whole
+ * message EMCON_RTC more times, every EMCON_RTI, and are complete when their
+ * acks arrive, however late.  At Expiry_Time a Discard_Message_PDU goes out
+ * and each open destination fails.  Higher priority (lower P_MUL value)
+ * goes first, preempting between PDUs.  Message_ID and the per-destination
+ * Message_Sequence_Number come from callbacks, so they survive restarts.
+ *
+ * Receiver: Data_PDUs may come before their Address_PDU, in any order,
+ * duplicated; a complete message is delivered once (deliver returns 0 only
+ * when it is safely stored: only then is it acknowledged); duplicates are
+ * suppressed by (Source_ID, Message_ID); acks are delayed by a random
+ * interval (implosion) and aggregated per originator; missing lists are
+ * bounded by MM; in own-node EMCON nothing is sent and the acks go out when
+ * EMCON ends; memory is bounded per message and in total; incomplete
+ * messages expire. */
+
+struct pmul_params {
+    uint32_t node_id;               /* our Source_ID / Destination_ID */
+    size_t pdu_max;                 /* largest P_MUL PDU the bearer carries (2042) */
+    uint32_t rate_bps;              /* pacing at the bearer's rate; 0 = none (2400) */
+    unsigned pdu_overhead;          /* bearer bytes per PDU for pacing (32) */
+    util_ms burst_ms;               /* how far ahead of the channel we may queue (2 s) */
+    util_ms ack_retransmission_time; /* ACK_RE-TRANSMISSION_TIME (60 s) */
+    double back_off_factor;          /* BACK-OFF_FACTOR (1.5) */
+    util_ms max_retransmission_time; /* cap of the backed-off time (30 min) */
+    unsigned emcon_rtc;              /* EMCON_RTC (4) */
+    util_ms emcon_rti;               /* EMCON_RTI (10 min) */
+    unsigned mm;                     /* MM: missing entries per Ack_Info_Entry (20) */
+    util_ms ack_pdu_time;            /* ACK_PDU_TIME: re-ack an incomplete message (60 s) */
+    util_ms ack_delay_max;           /* acks wait a random 0..this (5 s) */
+    uint64_t seed;                   /* PRNG for ack delays (1) */
+    size_t rx_max_message;           /* bytes of one incoming message (16 MiB) */
+    size_t rx_max_total;             /* bytes of all incomplete incoming messages (64 MiB) */
+    size_t rx_max_messages;          /* incoming messages tracked at once (20000) */
+    util_ms rx_orphan_time;          /* Data_PDUs without their Address_PDU are kept (1 h) */
+    util_ms rx_keep_done;            /* completed (Source_ID, Message_ID) are remembered
+                                        this long past their expiry (1 h) */
+    bool send_ack_ack;               /* send the Ack-Ack when every destination acked (yes) */
+};
+
+/* pmul_params_default - the defaults in brackets above (node_id 0: set it) */
+void pmul_params_default(struct pmul_params *p);
+
+/* One destination of a message to send.  msn 0 = ask alloc_msn. */
+struct pmul_dest_spec {
+    uint32_t id;  /* Destination_ID */
+    bool emcon;   /* known to be in EMCON: served by EMCON_RTC repeats */
+    uint32_t msn; /* Message_Sequence_Number (filled in when 0) */
+};
+
+/* A message to send. */
+struct pmul_message {
+    const uint8_t *data;
+    size_t len;
+    struct pmul_dest_spec *dests; /* msn filled in by pmul_engine_send */
+    size_t ndests;
+    uint8_t priority;    /* P_MUL priority, 0 most urgent */
+    int64_t expiry;      /* Expiry_Time, UNIX seconds */
+    uint32_t message_id; /* 0 = ask alloc_message_id (filled in) */
+};
+
+/* What the bearer needs to know about a PDU it is asked to send. */
+struct pmul_tx_info {
+    uint8_t type;       /* enum pmul_type */
+    uint8_t priority;   /* P_MUL priority */
+    int64_t expiry;     /* Expiry_Time of its message (UNIX s); 0 unknown */
+    uint32_t to;        /* Ack_PDU: the originator's node; 0 = to the destinations */
+    const uint32_t *dests; /* the message's destinations still concerned */
+    size_t ndests;
+    uint32_t source_id, message_id;
+};
+
+/* A complete incoming message (pointers valid during the callback). */
+struct pmul_rx_message {
+    uint32_t source_id, message_id;
+    uint32_t msn;   /* our Message_Sequence_Number from its originator */
+    uint8_t priority;
+    int64_t expiry; /* UNIX s */
+    const uint8_t *data;
+    size_t len;
+};
+
+/* Per-destination outcomes. */
+enum pmul_dest_result {
+    PMUL_DEST_ACKED = 0,    /* the destination acknowledged the whole message */
+    PMUL_DEST_EXPIRED = 1,  /* Expiry_Time passed first (Discard_Message sent) */
+    PMUL_DEST_CANCELLED = 2 /* the operator dropped the message */
+};
+
+/* pmul_dest_result_name - "acked", "expired", "cancelled" */
+const char *pmul_dest_result_name(int result);
+
+struct pmul_callbacks {
+    /* send: put one PDU on the bearer; 0, or negative (the engine retries later) */
+    int (*send)(void *user, const uint8_t *pdu, size_t len, const struct pmul_tx_info *info);
+    /* deliver: a complete message; return 0 once it is safely stored (then it
+     * is acknowledged), negative to refuse it for now (not acknowledged) */
+    int (*deliver)(void *user, const struct pmul_rx_message *m);
+    /* dest_done: destination `dest` of our message `handle` finished */
+    void (*dest_done)(void *user, uint64_t handle, uint32_t message_id, uint32_t dest, int result);
+    /* message_done: every destination of `handle` finished (the engine forgets it) */
+    void (*message_done)(void *user, uint64_t handle, uint32_t message_id, size_t acked, size_t failed);
+    /* alloc_message_id: the next Message_ID, persisted before returning 0 */
+    int (*alloc_message_id)(void *user, uint32_t *id);
+    /* alloc_msn: the next Message_Sequence_Number for dest, persisted */
+    int (*alloc_msn)(void *user, uint32_t dest, uint32_t *msn);
+    /* already_delivered (optional): whether (src, msgid) was delivered before a restart */
+    bool (*already_delivered)(void *user, uint32_t src, uint32_t message_id);
+    /* gap (optional): messages expected..got-1 from src never arrived */
+    void (*gap)(void *user, uint32_t src, uint32_t expected_msn, uint32_t got_msn);
+};
+
+struct pmul_engine;
+
+/* pmul_engine_new - an engine; NULL on bad params (node_id 0, pdu_max too small) or no memory */
+struct pmul_engine *pmul_engine_new(const struct pmul_params *p, const struct pmul_callbacks *cb,
+                                    void *user);
+/* pmul_engine_free - release everything (no callbacks) */
+void pmul_engine_free(struct pmul_engine *e);
+/* pmul_engine_set_wall - the wall clock at `now`: wall_ms UNIX milliseconds */
+void pmul_engine_set_wall(struct pmul_engine *e, util_ms now, int64_t wall_ms);
+/* pmul_engine_send - start sending a message; *handle names it in callbacks.
+ * Errors: PMUL_ERR_ARG (no destinations, duplicate or zero ids, already
+ * expired, too many Data_PDUs for pdu_max), UTIL_ERR_NOMEM, or what an
+ * alloc callback returned */
+int pmul_engine_send(struct pmul_engine *e, util_ms now, struct pmul_message *m, uint64_t *handle);
+/* pmul_engine_input - one PDU from the bearer; 0, or the decode error (the
+ * caller logs it once per peer) */
+int pmul_engine_input(struct pmul_engine *e, util_ms now, const uint8_t *pdu, size_t len);
+/* pmul_engine_timeout - run what is due at now */
+void pmul_engine_timeout(struct pmul_engine *e, util_ms now);
+/* pmul_engine_next_expiry - when pmul_engine_timeout is next needed, or UTIL_MS_NEVER */
+util_ms pmul_engine_next_expiry(const struct pmul_engine *e);
+/* pmul_engine_set_emcon - own node in EMCON: transmit nothing; acks wait for the end */
+void pmul_engine_set_emcon(struct pmul_engine *e, util_ms now, bool emcon);
+/* pmul_engine_set_blocked - the bearer cannot take PDUs now (flow off, link down) */
+void pmul_engine_set_blocked(struct pmul_engine *e, util_ms now, bool blocked);
+/* pmul_engine_set_pdu_max - the bearer's PDU size changed (a new MTU) */
+void pmul_engine_set_pdu_max(struct pmul_engine *e, size_t pdu_max);
+/* pmul_engine_set_dest_emcon - a destination entered or left EMCON (operator knowledge) */
+void pmul_engine_set_dest_emcon(struct pmul_engine *e, util_ms now, uint32_t dest, bool emcon);
+/* pmul_engine_cancel - drop a message: its open destinations end CANCELLED
+ * and a Discard_Message_PDU goes out; PMUL_ERR_ARG if unknown */
+int pmul_engine_cancel(struct pmul_engine *e, util_ms now, uint64_t handle);
+/* pmul_engine_retry - start a new round for a message now; PMUL_ERR_ARG if unknown */
+int pmul_engine_retry(struct pmul_engine *e, util_ms now, uint64_t handle);
+
+struct pmul_engine_stats {
+    uint64_t pdus_sent, bytes_sent, data_sent, data_resent, acks_sent;
+    uint64_t pdus_received, bad_pdus, acks_received;
+    uint64_t messages_sent, messages_acked, dest_acked, dest_failed;
+    uint64_t messages_delivered, duplicates, gaps, discarded, rx_refused;
+    size_t tx_active, rx_active, rx_bytes;
+};
+
+/* pmul_engine_get_stats - counters and sizes */
+void pmul_engine_get_stats(const struct pmul_engine *e, struct pmul_engine_stats *st);
+
+/* Per destination state of a message being sent, for the operator tool. */
+struct pmul_dest_status {
+    uint32_t id, msn;
+    bool emcon;
+    int state; /* -1 open, else enum pmul_dest_result */
+    size_t missing; /* Data_PDUs it last reported missing (0 unknown or none) */
+    bool heard;     /* it has acknowledged at least once */
+};
+
+/* pmul_engine_message_status - a message's ids, round and destinations
+ * (up to max); the number of destinations, or PMUL_ERR_ARG if unknown */
+int pmul_engine_message_status(const struct pmul_engine *e, uint64_t handle, uint32_t *message_id,
+                               unsigned *round, struct pmul_dest_status *d, size_t max);
+
+/* ---- bearers (glue) ---- */
+
+/* The glue between one pmul_engine and the network that carries its PDUs
+ * (libev).  Two bearers:
+ *
+ *   SIS  - STANAG 5066 through the s5066 link glue (TCP or serial to a 5066
+ *          server): one P_MUL PDU per U_PDU on SAP 2, behind the 6-byte
+ *          client transport header with application id 0x2000 (STANAG 4406
+ *          Annex E, TMI-1), both configurable.  Address/Data/Discard PDUs
+ *          for one destination go to its 5066 address, for several to the
+ *          smallest configured group address whose members cover them all,
+ *          else to broadcast (31.255.255.255) if allowed, else one copy per
+ *          destination; always non-ARQ when to a group.  Ack_PDUs go unicast
+ *          (ARQ by default) to the originator.  Destination_ID -> 5066
+ *          address: the [node] table, else the address the originator's
+ *          PDUs came from, else the id itself when it is a node address.
+ *          SIS priority = sis_priority[P_MUL priority] (15 - p); TTL =
+ *          Expiry_Time - now (at least min_ttl); pdu_max = bound MTU - 6.
+ *          DATAFLOW_OFF, EMCON, operator hold and link down block the engine.
+ *   UDP  - ACP 142 Annex B: Request/Reject/Release to port 2751, Announce to
+ *          2752, Address/Data/Discard to the multicast group on 2753, Acks
+ *          unicast to the originator's IPv4 address (= its node id) on 2754.
+ *
+ * The bearer owns the engine (created with the caller's callbacks; the
+ * bearer supplies `send`) and the one ev_timer armed from
+ * pmul_engine_next_expiry().  A caller that calls the engine directly
+ * (pmul_bearer_engine) calls pmul_bearer_kick() afterwards.
+ *
+ * Time: the engine's clock is the monotonic clock times `time_scale`
+ * (1 = real time), so a simulated network that runs N times faster
+ * (s5066sim -s N) and the P_MUL timers (ACP 142 values in radio time) stay
+ * in step; the engine's wall clock starts at the real one and runs at the
+ * same scaled speed. */
+#include "s5066/s5066.h"
+
+struct ev_loop;
+
+enum pmul_bearer_kind { PMUL_BEARER_SIS = 0, PMUL_BEARER_UDP = 1 };
+
+#define PMUL_BEARER_NAME_MAX 32
+#define PMUL_UDP_PORT_BASE 2751 /* 2751 Request/Reject/Release, 2752 Announce,
+                                   2753 Address/Data/Discard, 2754 Ack */
+#define PMUL_UDP_GROUP "239.0.0.142"
+#define PMUL_UDP_PDU_MAX 1472
+
+/* A node of the table: its Destination_ID and (SIS) its 5066 address. */
+struct pmul_bearer_node {
+    char name[PMUL_BEARER_NAME_MAX];
+    uint32_t id;
+    bool has_addr;
+    struct s5066_addr addr;
+};
+
+/* A 5066 group address and the Destination_IDs it reaches. */
+struct pmul_bearer_group {
+    char name[PMUL_BEARER_NAME_MAX];
+    struct s5066_addr addr;
+    uint32_t *members; /* owned by the config */
+    size_t nmembers;
+};
+
+struct pmul_bearer_config {
+    int kind;           /* enum pmul_bearer_kind (SIS) */
+    const char *name;   /* for log lines ("pmul") */
+    double time_scale;  /* engine clock = real clock * this (1) */
+    size_t pdu_max;     /* cap on the PDU size; 0: SIS bound MTU - header, UDP 1472 */
+    /* node table (both bearers: names for Destination_IDs) */
+    struct pmul_bearer_node *nodes;
+    size_t nnodes;
+    /* SIS */
+    struct s5066_link_config link; /* target and client (SAP 2, rank 0) */
+    bool client_hdr;               /* 6-byte client transport header (yes) */
+    uint16_t app_id;               /* its application id (0x2000) */
+    uint8_t data_tx_mode;          /* Address/Data/Discard to one node: S5066_TX_NON_ARQ or _ARQ */
+    uint8_t data_min_retx;         /* non-ARQ extra copies of data (0) */
+    uint8_t ack_tx_mode;           /* Ack_PDUs: S5066_TX_ARQ (or _NON_ARQ) */
+    uint8_t ack_min_retx;          /* non-ARQ extra copies of acks (1) */
+    bool broadcast;                /* several destinations, no group: broadcast (yes) */
+    bool id_as_address;            /* an unknown id 1..0x0FFFFFFF is its 5066 address (yes) */
+    uint8_t sis_priority[16];      /* P_MUL priority -> SIS priority (15 - p) */
+    util_ms min_ttl_ms;            /* TTL floor: Discard after expiry, late acks (60 s) */
+    util_ms max_ttl_ms;            /* TTL for PDUs without expiry, 0 = no limit (0) */
+    struct pmul_bearer_group *groups;
+    size_t ngroups;
+    /* UDP */
+    char udp_addr[64];  /* our IPv4 address, bound for unicast (127.0.0.1) */
+    char udp_group[64]; /* multicast group (239.0.0.142) */
+    char udp_iface[64]; /* interface address for multicast (127.0.0.1) */
+    uint16_t udp_port;  /* first of the four ports (2751) */
+    int udp_ttl;        /* multicast TTL (1) */
+    bool udp_loop;      /* IP_MULTICAST_LOOP (yes: other nodes on this host hear us) */
+    double udp_drop;    /* test aid: drop each received datagram with this probability (0) */
+    uint64_t udp_seed;  /* its PRNG seed (1) */
+};
+
+/* pmul_bearer_config_init - the defaults in brackets above */
+void pmul_bearer_config_init(struct pmul_bearer_config *c);
+/* pmul_bearer_config_free - release the node and group tables */
+void pmul_bearer_config_free(struct pmul_bearer_config *c);
+/* pmul_bearer_config_add_node - add a node (addr NULL: none); 0, UTIL_ERR_DUPLICATE, _NOMEM, _INVAL */
+int pmul_bearer_config_add_node(struct pmul_bearer_config *c, const char *name, uint32_t id,
+                                const struct s5066_addr *addr);
+/* pmul_bearer_config_add_group - add a group address and its members; 0 or negative */
+int pmul_bearer_config_add_group(struct pmul_bearer_config *c, const char *name,
+                                 const struct s5066_addr *addr, const uint32_t *members, size_t n);
+/* pmul_bearer_config_copy - a deep copy of src into dst (dst uninitialised); 0 or UTIL_ERR_NOMEM */
+int pmul_bearer_config_copy(struct pmul_bearer_config *dst, const struct pmul_bearer_config *src);
+/* pmul_bearer_find_node - a node by name, or by id as decimal, 0x hex or a.b.c.d; 0 or UTIL_ERR_INVAL */
+int pmul_bearer_find_node(const struct pmul_bearer_config *c, const char *s, uint32_t *id);
+/* pmul_bearer_node_name - the table's name of id, or NULL */
+const char *pmul_bearer_node_name(const struct pmul_bearer_config *c, uint32_t id);
+/* pmul_parse_node_id - decimal, 0x hex or a dotted quad (a.b.c.d) -> a non-zero id; 0 or UTIL_ERR_INVAL */
+int pmul_parse_node_id(const char *s, uint32_t *id);
+
+/* Config files (util_conf):
+ *   [pmul]    node_id and the engine parameters by their ACP 142 names
+ *             (pmul_params_from_conf)
+ *   [bearer]  kind = sis | udp, and the fields above (target = host:port)
+ *   [node NAME]  id = (number or a.b.c.d), address = 5066 address
+ *   [group NAME] address = 16.x.x.x, members = node names or ids
+ * The functions look up only their keys; the caller ends with
+ * util_conf_check_unused(). */
+/* pmul_bearer_config_from_conf - [bearer], [node] and [group] into c (initialised); 0 or negative */
+int pmul_bearer_config_from_conf(struct util_conf *conf, struct pmul_bearer_config *c);
+/* pmul_params_from_conf - [pmul] into p (defaults already in p); 0 or negative */
+int pmul_params_from_conf(struct util_conf *conf, struct pmul_params *p);
+
+/* Callbacks: the engine's (whose `send` is ignored) and the bearer's own. */
+struct pmul_bearer_callbacks {
+    struct pmul_callbacks engine;
+    /* ready (optional): the bearer can (true) or cannot (false) carry PDUs;
+     * pdu_max is the engine's PDU size when ready */
+    void (*ready)(void *user, bool ready, size_t pdu_max);
+    /* pdu_in (optional): a PDU the engine accepted (for observers) */
+    void (*pdu_in)(void *user, const uint8_t *pdu, size_t len);
+};
+
+struct pmul_bearer_stats {
+    uint64_t pdus_out, bytes_out, copies_out; /* PDUs sent, and U_PDUs/datagrams for them */
+    uint64_t pdus_in, bad_in, wrong_app, own_in, dropped_in;
+    uint64_t no_route, send_failed, sent_ok, send_rejected;
+};
+
+struct pmul_bearer;
+
+/* pmul_bearer_new - a bearer and its engine (params: node_id set; pdu_max is
+ * the bearer's); NULL on bad config, socket errors (UDP) or no memory */
+struct pmul_bearer *pmul_bearer_new(struct ev_loop *loop, const struct pmul_bearer_config *cfg,
+                                    const struct pmul_params *params,
+                                    const struct pmul_bearer_callbacks *cb, void *user);
+/* pmul_bearer_start - connect (SIS) / start listening (UDP); 0 or negative */
+int pmul_bearer_start(struct pmul_bearer *b);
+/* pmul_bearer_free - close everything and free the engine (no callbacks) */
+void pmul_bearer_free(struct pmul_bearer *b);
+/* pmul_bearer_engine - the engine inside */
+struct pmul_engine *pmul_bearer_engine(struct pmul_bearer *b);
+/* pmul_bearer_kick - rearm the timer after calling the engine directly */
+void pmul_bearer_kick(struct pmul_bearer *b);
+/* pmul_bearer_now - the engine's clock now (monotonic ms, scaled) */
+util_ms pmul_bearer_now(const struct pmul_bearer *b);
+/* pmul_bearer_wall_s - the engine's wall clock now (UNIX s, scaled) for Expiry_Time */
+int64_t pmul_bearer_wall_s(const struct pmul_bearer *b);
+/* pmul_bearer_ready - whether the bearer can carry PDUs now */
+bool pmul_bearer_ready(const struct pmul_bearer *b);
+/* pmul_bearer_pdu_max - the engine's PDU size (0 before the first bind) */
+size_t pmul_bearer_pdu_max(const struct pmul_bearer *b);
+/* pmul_bearer_send - pmul_engine_send at now and rearm */
+int pmul_bearer_send(struct pmul_bearer *b, struct pmul_message *m, uint64_t *handle);
+/* pmul_bearer_set_emcon - own node in EMCON: the engine and (SIS) the link hold */
+void pmul_bearer_set_emcon(struct pmul_bearer *b, bool emcon);
+/* pmul_bearer_idle - nothing waiting towards the network (SIS queue and link drained) */
+bool pmul_bearer_idle(const struct pmul_bearer *b);
+/* pmul_bearer_get_stats - counters */
+void pmul_bearer_get_stats(const struct pmul_bearer *b, struct pmul_bearer_stats *st);
+
 #endif /* MULE5066_PMUL_H */

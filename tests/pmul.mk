@@ -24,3 +24,9 @@ tests_fuzz_fuzz_pmul_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_pmul_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_pmul_LDADD = pmul/libpmul.a util/libutil.a
 endif
+
+check_PROGRAMS += tests/unit/pmul_sim_test
+tests_unit_pmul_sim_test_SOURCES = tests/unit/pmul_sim_test.c
+tests_unit_pmul_sim_test_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_pmul_sim_test_LDADD = pmul/libpmul.a s5066/libs5066.a util/libutil.a $(LIBM)
+TESTS += tests/unit/pmul_sim_test

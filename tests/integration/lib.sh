@@ -91,38 +91,35 @@ assert_count() {
 }
 
 # start_capture NAME FILTER - tshark on lo into $T/NAME.pcap, returning once
-# packets are really being written (tshark's "Capturing on" comes before
-# the filter is live, so a UDP probe is sent until the file grows)
+# packets are really being written.  libpcap hands packets over in blocks
+# (TPACKET_V3), so "Capturing on" comes before the filter is live and a
+# packet reaches the file up to a second late: a UDP probe to a port of our
+# own, also in the filter, is sent until the file grows.
 start_capture() {
     cname=$1 cfilter=$2
-    probe=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    start "$cname" tshark -i lo -F pcap -f "($cfilter) or (udp port $probe)" -w "$T/$cname.pcap"
-    i=0
-    while [ $i -lt 200 ]; do
-        python3 -c "import socket,sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'probe', ('127.0.0.1', int(sys.argv[1])))" "$probe"
-        size=$(stat -c %s "$T/$cname.pcap" 2>/dev/null || echo 0)
-        [ "$size" -gt 24 ] && return 0
-        sleep 0.1; i=$((i + 1))
-    done
-    fail "tshark did not start capturing"
+    cap_probe=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    start "$cname" tshark -i lo -F pcap -f "($cfilter) or (udp port $cap_probe)" -w "$T/$cname.pcap"
+    capture_probe_until_grown "$cname" 24 || fail "tshark did not start capturing"
 }
 
-# stop_capture NAME - stop tshark cleanly so the pcap is complete
+# capture_probe_until_grown NAME SIZE - send probes until the pcap exceeds SIZE bytes
+capture_probe_until_grown() {
+    i=0
+    while [ $i -lt 300 ]; do
+        python3 -c "import socket,sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'probe', ('127.0.0.1', int(sys.argv[1])))" "$cap_probe"
+        size=$(stat -c %s "$T/$1.pcap" 2>/dev/null || echo 0)
+        [ "$size" -gt "$2" ] && return 0
+        sleep 0.1; i=$((i + 1))
+    done
+    return 1
+}
+
+# stop_capture NAME - stop tshark once everything sent so far is in the file
+# (a last probe must have reached it), so the pcap is complete
 stop_capture() {
     eval "cpid=\$${1}_pid"
+    size=$(stat -c %s "$T/$1.pcap" 2>/dev/null || echo 0)
+    capture_probe_until_grown "$1" "$size" || fail "capture did not flush"
     kill -INT "$cpid"
     wait_exit "$cpid" 20
-}
-
-# sync_capture NAME - wait until the capture started last (start_capture)
-# holds everything sent so far: a marker datagram must reach $T/NAME.pcap
-sync_capture() {
-    marker="mule5066-sync-$$-$(date +%s%N)"
-    i=0
-    while [ $i -lt 100 ]; do
-        python3 -c "import socket,sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(sys.argv[2].encode(), ('127.0.0.1', int(sys.argv[1])))" "$probe" "$marker"
-        grep -aq "$marker" "$T/$1.pcap" 2>/dev/null && return 0
-        sleep 0.1; i=$((i + 1))
-    done
-    fail "capture $1 did not catch up"
 }

@@ -1,0 +1,695 @@
+/* pmul_sim_test.c - deterministic simulations of ACP 142 P_MUL: the pmul
+ * engines of several nodes on the s5066 channel model (half-duplex HF at
+ * 2400 bps, seeded U_PDU loss, EMCON), all in virtual time.  Each scenario
+ * asserts byte-exact delivery, exactly once, and the acknowledgements the
+ * sender ends with.  Plus a bearer that reorders and duplicates PDUs.
+ */
+#include "harness.h"
+#include "pmul/pmul.h"
+#include "s5066/s5066.h"
+
+#include <stdlib.h>
+
+#define MAX_NODES 10
+#define MAX_DELIV 64
+#define GROUP_ADDR 0x100 /* 16.0.1.0 */
+#define WALL0 1700000000000LL
+
+struct delivery {
+    int node;
+    uint32_t src, msgid;
+    uint8_t *data;
+    size_t len;
+};
+
+struct net;
+
+struct node {
+    struct net *net;
+    int index;    /* channel node index */
+    uint32_t id;  /* P_MUL node id */
+    struct pmul_engine *eng;
+    uint32_t next_msgid;
+    uint32_t next_msn[MAX_NODES + 2];
+    bool deaf;    /* drops everything it receives (a dead node) */
+    bool refuse;  /* deliver callback refuses */
+};
+
+struct net {
+    struct s5066_channel *ch;
+    struct node nodes[MAX_NODES];
+    int n;
+    util_ms now;
+    struct pmul_params params;
+    struct delivery deliv[MAX_DELIV];
+    int ndeliv;
+    int dest_result[MAX_NODES + 2]; /* per destination id: -1 open, else result */
+    int dest_done_calls;
+    int msg_done_calls;
+    size_t msg_done_acked, msg_done_failed;
+    int discards_sent;
+    uint64_t bytes_by_node_during_emcon[MAX_NODES];
+    bool emcon_window;
+    int emcon_node;
+};
+
+/* node_send - the pmul engine's bearer: P_MUL PDUs into the channel model */
+static int node_send(void *user, const uint8_t *pdu, size_t len, const struct pmul_tx_info *info)
+{
+    struct node *nd = user;
+    struct net *net = nd->net;
+    struct s5066_channel_updu u;
+    memset(&u, 0, sizeof u);
+    u.src_sap = u.dest_sap = 2;
+    u.priority = (uint8_t)(15 - UTIL_MIN(info->priority, 15));
+    u.updu = pdu;
+    u.len = len;
+    if (info->type == PMUL_ACK) {
+        u.dest = s5066_addr_make(info->to, false);
+        u.tx_mode = S5066_TX_ARQ;
+    } else {
+        u.dest = info->ndests == 1 ? s5066_addr_make(info->dests[0], false)
+                                   : s5066_addr_make(GROUP_ADDR, true);
+        u.tx_mode = S5066_TX_NON_ARQ;
+    }
+    if (info->type == PMUL_DISCARD_MESSAGE)
+        net->discards_sent++;
+    int rc = s5066_channel_submit(net->ch, net->now, nd->index, &u, NULL);
+    return rc < 0 ? -1 : 0;
+}
+
+/* node_deliver - a complete message at a node */
+static int node_deliver(void *user, const struct pmul_rx_message *m)
+{
+    struct node *nd = user;
+    struct net *net = nd->net;
+    if (nd->refuse)
+        return -1;
+    if (net->ndeliv < MAX_DELIV) {
+        struct delivery *d = &net->deliv[net->ndeliv++];
+        d->node = nd->index;
+        d->src = m->source_id;
+        d->msgid = m->message_id;
+        d->data = malloc(m->len ? m->len : 1);
+        memcpy(d->data, m->data, m->len);
+        d->len = m->len;
+    }
+    return 0;
+}
+
+/* node_dest_done - a destination of a sent message finished */
+static void node_dest_done(void *user, uint64_t h, uint32_t msgid, uint32_t dest, int result)
+{
+    struct node *nd = user;
+    (void)h;
+    (void)msgid;
+    if (dest < MAX_NODES + 2)
+        nd->net->dest_result[dest] = result;
+    nd->net->dest_done_calls++;
+}
+
+/* node_msg_done - a sent message finished */
+static void node_msg_done(void *user, uint64_t h, uint32_t msgid, size_t acked, size_t failed)
+{
+    struct node *nd = user;
+    (void)h;
+    (void)msgid;
+    nd->net->msg_done_calls++;
+    nd->net->msg_done_acked += acked;
+    nd->net->msg_done_failed += failed;
+}
+
+/* node_alloc_msgid - Message_IDs count up per node */
+static int node_alloc_msgid(void *user, uint32_t *id)
+{
+    struct node *nd = user;
+    *id = ++nd->next_msgid;
+    return 0;
+}
+
+/* node_alloc_msn - sequence numbers count up per destination */
+static int node_alloc_msn(void *user, uint32_t dest, uint32_t *msn)
+{
+    struct node *nd = user;
+    *msn = ++nd->next_msn[dest % (MAX_NODES + 2)];
+    return 0;
+}
+
+static const struct pmul_callbacks node_cb = {
+    node_send, node_deliver, node_dest_done, node_msg_done, node_alloc_msgid, node_alloc_msn, NULL, NULL,
+};
+
+/* ch_deliver - the channel hands a U_PDU to a node */
+static int ch_deliver(void *node_user, int node, const struct s5066_channel_rx *rx)
+{
+    struct node *nd = node_user;
+    (void)node;
+    if (nd->deaf || !nd->eng)
+        return 0;
+    int rc = pmul_engine_input(nd->eng, nd->net->now, rx->updu, rx->len);
+    CHECK_EQ(rc, 0);
+    return 0;
+}
+
+/* ch_flow - flow control from the channel to the node's engine */
+static void ch_flow(void *node_user, int node, bool on)
+{
+    struct node *nd = node_user;
+    (void)node;
+    if (nd->eng)
+        pmul_engine_set_blocked(nd->eng, nd->net->now, !on);
+}
+
+/* ch_transmit - count bytes on air while a node is in EMCON */
+static void ch_transmit(void *user, const struct s5066_channel_tx *tx)
+{
+    struct net *net = user;
+    if (net->emcon_window && tx->node >= 0 && tx->node < MAX_NODES)
+        net->bytes_by_node_during_emcon[tx->node] += tx->bytes_on_air;
+}
+
+/* node_start - (re)create a node's engine */
+static void node_start(struct net *net, int i)
+{
+    struct node *nd = &net->nodes[i];
+    struct pmul_params p = net->params;
+    p.node_id = nd->id;
+    p.seed = 1000 + (uint64_t)i;
+    nd->eng = pmul_engine_new(&p, &node_cb, nd);
+    CHECK(nd->eng != NULL);
+    pmul_engine_set_wall(nd->eng, net->now, WALL0 + (int64_t)net->now);
+}
+
+/* net_new - n nodes (ids 1..n, 5066 addresses 0.0.0.1..), receivers 2..n in one group */
+static struct net *net_new(int n, double loss, uint64_t seed)
+{
+    struct net *net = calloc(1, sizeof *net);
+    struct s5066_channel_params cp;
+    s5066_channel_params_default(&cp);
+    cp.rate = 2400;
+    cp.loss = loss;
+    cp.seed = seed;
+    cp.max_queue = 16384;
+    static const struct s5066_channel_callbacks ccb = {ch_deliver, NULL, ch_flow, ch_transmit};
+    net->ch = s5066_channel_new(&cp, &ccb, net);
+    CHECK(net->ch != NULL);
+    pmul_params_default(&net->params);
+    net->params.pdu_max = 1024;
+    net->params.rate_bps = 2400;
+    net->params.ack_retransmission_time = 30000;
+    net->params.ack_pdu_time = 30000;
+    net->params.ack_delay_max = 5000;
+    net->params.emcon_rti = 30 * 60000;
+    net->n = n;
+    for (int i = 0; i < MAX_NODES + 2; i++)
+        net->dest_result[i] = -1;
+    struct s5066_addr group = s5066_addr_make(GROUP_ADDR, true);
+    for (int i = 0; i < n; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "n%d", i + 1);
+        struct s5066_channel_node cn = {name, s5066_addr_make((uint32_t)i + 1, false), &group, i > 0, false};
+        net->nodes[i].net = net;
+        net->nodes[i].id = (uint32_t)i + 1;
+        net->nodes[i].index = s5066_channel_add_node(net->ch, &cn, &net->nodes[i]);
+        CHECK_EQ(net->nodes[i].index, i);
+    }
+    for (int i = 0; i < n; i++)
+        node_start(net, i);
+    return net;
+}
+
+/* net_free - release everything */
+static void net_free(struct net *net)
+{
+    for (int i = 0; i < net->n; i++)
+        pmul_engine_free(net->nodes[i].eng);
+    s5066_channel_free(net->ch);
+    for (int i = 0; i < net->ndeliv; i++)
+        free(net->deliv[i].data);
+    free(net);
+}
+
+/* net_next - the earliest deadline of the channel and every engine */
+static util_ms net_next(struct net *net)
+{
+    util_ms next = s5066_channel_next_expiry(net->ch);
+    for (int i = 0; i < net->n; i++)
+        if (net->nodes[i].eng)
+            next = UTIL_MIN(next, pmul_engine_next_expiry(net->nodes[i].eng));
+    return next;
+}
+
+/* net_run_until - advance virtual time until `until` or until done() is true */
+static void net_run_until(struct net *net, util_ms until, bool (*done)(struct net *))
+{
+    for (long steps = 0; steps < 5000000; steps++) {
+        if (done && done(net))
+            return;
+        util_ms next = net_next(net);
+        if (next > until) {
+            net->now = until;
+            return;
+        }
+        if (next > net->now)
+            net->now = next;
+        s5066_channel_run(net->ch, net->now);
+        for (int i = 0; i < net->n; i++)
+            if (net->nodes[i].eng)
+                pmul_engine_timeout(net->nodes[i].eng, net->now);
+    }
+    CHECK(!"simulation did not settle");
+}
+
+/* sender_done - the sender has no message left open */
+static bool sender_done(struct net *net)
+{
+    return net->msg_done_calls > 0;
+}
+
+/* make_payload - deterministic pseudo-random bytes */
+static uint8_t *make_payload(size_t len, uint64_t seed)
+{
+    uint8_t *p = malloc(len);
+    struct util_rng r;
+    util_rng_seed(&r, seed);
+    for (size_t i = 0; i < len; i++)
+        p[i] = (uint8_t)util_rng_next(&r);
+    return p;
+}
+
+/* send_from_first - node 1 sends len bytes to nodes 2..n+1 (ids), some in EMCON */
+static uint64_t send_from_first(struct net *net, const uint8_t *data, size_t len, int ndest,
+                                const bool *emcon, int64_t lifetime_s)
+{
+    struct pmul_dest_spec d[MAX_NODES];
+    memset(d, 0, sizeof d);
+    for (int i = 0; i < ndest; i++) {
+        d[i].id = (uint32_t)i + 2;
+        d[i].emcon = emcon ? emcon[i] : false;
+    }
+    struct pmul_message m = {data, len, d, (size_t)ndest, 6, (WALL0 + (int64_t)net->now) / 1000 + lifetime_s, 0};
+    uint64_t h = 0;
+    CHECK_EQ(pmul_engine_send(net->nodes[0].eng, net->now, &m, &h), 0);
+    CHECK_EQ(m.message_id, 1);
+    for (int i = 0; i < ndest; i++)
+        CHECK_EQ(d[i].msn, 1);
+    return h;
+}
+
+/* check_delivered_once - each of nodes 2..ndest+1 got exactly one byte-exact copy */
+static void check_delivered_once(struct net *net, const uint8_t *data, size_t len, int ndest)
+{
+    for (int node = 1; node <= ndest; node++) {
+        int copies = 0;
+        for (int i = 0; i < net->ndeliv; i++)
+            if (net->deliv[i].node == node) {
+                copies++;
+                CHECK_EQ(net->deliv[i].src, 1);
+                CHECK_EQ(net->deliv[i].msgid, 1);
+                CHECK_MEM(net->deliv[i].data, net->deliv[i].len, data, len);
+            }
+        if (copies != 1)
+            printf("# node %d got %d copies\n", node + 1, copies);
+        CHECK_EQ(copies, 1);
+    }
+}
+
+/* run_transfer - node 1 -> ndest receivers with loss; all must ack */
+static void run_transfer(int ndest, double loss, uint64_t seed, size_t len)
+{
+    struct net *net = net_new(ndest + 1, loss, seed);
+    uint8_t *data = make_payload(len, seed);
+    send_from_first(net, data, len, ndest, NULL, 4 * 3600);
+    net_run_until(net, 4 * 3600 * 1000ull, sender_done);
+    CHECK_EQ(net->msg_done_calls, 1);
+    CHECK_EQ(net->msg_done_acked, (size_t)ndest);
+    CHECK_EQ(net->msg_done_failed, 0);
+    for (int i = 0; i < ndest; i++)
+        CHECK_EQ(net->dest_result[i + 2], PMUL_DEST_ACKED);
+    check_delivered_once(net, data, len, ndest);
+    util_ms done_at = net->now;
+    /* let the Ack-Ack and late acks settle: still exactly once */
+    net_run_until(net, net->now + 600000, NULL);
+    check_delivered_once(net, data, len, ndest);
+    struct pmul_engine_stats st;
+    pmul_engine_get_stats(net->nodes[0].eng, &st);
+    printf("# %d dests, loss %.0f%%: done at %.1f min, data PDUs sent %llu (resent %llu), acks received %llu\n",
+           ndest, loss * 100, (double)done_at / 60000.0, (unsigned long long)st.data_sent,
+           (unsigned long long)st.data_resent, (unsigned long long)st.acks_received);
+    if (loss == 0.0)
+        CHECK_EQ(st.data_resent, 0);
+    free(data);
+    net_free(net);
+}
+
+TEST(one_destination_no_loss)
+{
+    run_transfer(1, 0.0, 11, 20000);
+}
+
+TEST(eight_destinations_no_loss)
+{
+    run_transfer(8, 0.0, 12, 20000);
+}
+
+TEST(one_destination_10_percent_loss)
+{
+    run_transfer(1, 0.10, 13, 20000);
+}
+
+TEST(eight_destinations_10_percent_loss)
+{
+    run_transfer(8, 0.10, 14, 20000);
+}
+
+TEST(one_destination_30_percent_loss)
+{
+    run_transfer(1, 0.30, 15, 20000);
+}
+
+TEST(eight_destinations_30_percent_loss)
+{
+    run_transfer(8, 0.30, 16, 20000);
+}
+
+/* emcon_over - the EMCON receiver's window ended and the sender finished */
+static bool emcon_over(struct net *net)
+{
+    return !net->emcon_window && net->msg_done_calls > 0;
+}
+
+TEST(receiver_in_emcon_for_six_hours)
+{
+    struct net *net = net_new(3, 0.10, 21);
+    const size_t len = 8000;
+    uint8_t *data = make_payload(len, 21);
+    int quiet = 2; /* node id 3 (index 2) is in EMCON */
+    s5066_channel_set_emcon(net->ch, 0, quiet, true);
+    pmul_engine_set_emcon(net->nodes[quiet].eng, 0, true);
+    net->emcon_window = true;
+    bool emcon[2] = {false, true};
+    send_from_first(net, data, len, 2, emcon, 12 * 3600);
+    util_ms six_hours = 6 * 3600 * 1000ull;
+    net_run_until(net, six_hours, NULL);
+    /* the one not in EMCON is long done; the EMCON node has it but said nothing */
+    CHECK_EQ(net->dest_result[2], PMUL_DEST_ACKED);
+    CHECK_EQ(net->dest_result[3], -1);
+    CHECK_EQ(net->bytes_by_node_during_emcon[quiet], 0);
+    int got = 0;
+    for (int i = 0; i < net->ndeliv; i++)
+        got += net->deliv[i].node == quiet;
+    CHECK_EQ(got, 1);
+    struct pmul_engine_stats st;
+    pmul_engine_get_stats(net->nodes[quiet].eng, &st);
+    CHECK_EQ(st.pdus_sent, 0);
+    /* EMCON ends: the deferred ack goes out and the sender completes */
+    net->emcon_window = false;
+    s5066_channel_set_emcon(net->ch, net->now, quiet, false);
+    pmul_engine_set_emcon(net->nodes[quiet].eng, net->now, false);
+    net_run_until(net, net->now + 3600 * 1000ull, emcon_over);
+    CHECK_EQ(net->dest_result[3], PMUL_DEST_ACKED);
+    CHECK_EQ(net->msg_done_acked, 2);
+    CHECK_EQ(net->msg_done_failed, 0);
+    check_delivered_once(net, data, len, 2);
+    pmul_engine_get_stats(net->nodes[0].eng, &st);
+    printf("# EMCON: sender data PDUs sent %llu over %.1f h\n", (unsigned long long)st.data_sent,
+           (double)net->now / 3600000.0);
+    /* EMCON_RTC repeats of the whole message, at most */
+    CHECK(st.data_sent <= (uint64_t)(1 + net->params.emcon_rtc + 2) * ((len + 1007) / 1008));
+    free(data);
+    net_free(net);
+}
+
+TEST(expiry_sends_discard_and_fails_open_destinations)
+{
+    struct net *net = net_new(4, 0.0, 31);
+    const size_t len = 6000;
+    uint8_t *data = make_payload(len, 31);
+    net->nodes[3].deaf = true;  /* node id 4 never hears anything */
+    net->nodes[2].refuse = true; /* node id 3 hears all but cannot store it */
+    send_from_first(net, data, len, 3, NULL, 1800);
+    net_run_until(net, 3600 * 1000ull, sender_done);
+    CHECK_EQ(net->msg_done_calls, 1);
+    CHECK_EQ(net->dest_result[2], PMUL_DEST_ACKED);
+    CHECK_EQ(net->dest_result[3], PMUL_DEST_EXPIRED);
+    CHECK_EQ(net->dest_result[4], PMUL_DEST_EXPIRED);
+    CHECK_EQ(net->msg_done_acked, 1);
+    CHECK_EQ(net->msg_done_failed, 2);
+    CHECK(net->now >= 1800 * 1000ull && net->now < 1801 * 1000ull);
+    net_run_until(net, net->now + 60000, NULL);
+    CHECK_EQ(net->discards_sent, 1);
+    /* the one that got it, once; the refusing node none */
+    check_delivered_once(net, data, len, 1);
+    for (int i = 0; i < net->ndeliv; i++)
+        CHECK(net->deliv[i].node != 2 && net->deliv[i].node != 3);
+    struct pmul_engine_stats st;
+    pmul_engine_get_stats(net->nodes[2].eng, &st);
+    CHECK_EQ(st.discarded, 1);
+    free(data);
+    net_free(net);
+}
+
+/* half_received - node index 1 holds some Data_PDUs of the message */
+static bool half_received(struct net *net)
+{
+    struct pmul_engine_stats st;
+    pmul_engine_get_stats(net->nodes[1].eng, &st);
+    return st.pdus_received >= 8;
+}
+
+TEST(receiver_restarted_mid_message)
+{
+    struct net *net = net_new(3, 0.05, 41);
+    const size_t len = 20000;
+    uint8_t *data = make_payload(len, 41);
+    send_from_first(net, data, len, 2, NULL, 4 * 3600);
+    net_run_until(net, 3600 * 1000ull, half_received);
+    CHECK_EQ(net->ndeliv, 0);
+    /* crash: all its state is gone */
+    pmul_engine_free(net->nodes[1].eng);
+    net->nodes[1].eng = NULL;
+    net_run_until(net, net->now + 120000, NULL);
+    node_start(net, 1);
+    net_run_until(net, 4 * 3600 * 1000ull, sender_done);
+    CHECK_EQ(net->msg_done_acked, 2);
+    check_delivered_once(net, data, len, 2);
+    free(data);
+    net_free(net);
+}
+
+/* ---- reordering and duplication, without the channel ---- */
+
+struct capture {
+    uint8_t pdus[256][1100];
+    size_t lens[256];
+    int n;
+    uint32_t ack_to;
+    int acks;
+    uint8_t ack[2048];
+    size_t ack_len;
+    int delivered;
+    uint8_t got[40000];
+    size_t got_len;
+};
+
+/* cap_send - keep what an engine sends */
+static int cap_send(void *user, const uint8_t *pdu, size_t len, const struct pmul_tx_info *info)
+{
+    struct capture *c = user;
+    if (info->type == PMUL_ACK) {
+        c->acks++;
+        c->ack_to = info->to;
+        memcpy(c->ack, pdu, len);
+        c->ack_len = len;
+        return 0;
+    }
+    if (c->n < 256 && len <= sizeof c->pdus[0]) {
+        memcpy(c->pdus[c->n], pdu, len);
+        c->lens[c->n++] = len;
+    }
+    return 0;
+}
+
+/* cap_deliver - a complete message */
+static int cap_deliver(void *user, const struct pmul_rx_message *m)
+{
+    struct capture *c = user;
+    c->delivered++;
+    memcpy(c->got, m->data, m->len);
+    c->got_len = m->len;
+    return 0;
+}
+
+/* cap_msgid - Message_ID 77 */
+static int cap_msgid(void *user, uint32_t *id)
+{
+    (void)user;
+    *id = 77;
+    return 0;
+}
+
+/* cap_msn - Message_Sequence_Number 5 */
+static int cap_msn(void *user, uint32_t dest, uint32_t *msn)
+{
+    (void)user;
+    (void)dest;
+    *msn = 5;
+    return 0;
+}
+
+TEST(reordered_and_duplicated_pdus_deliver_once)
+{
+    static const struct pmul_callbacks cb = {cap_send, cap_deliver, NULL, NULL, cap_msgid, cap_msn, NULL, NULL};
+    struct pmul_params p;
+    pmul_params_default(&p);
+    p.pdu_max = 1024;
+    p.rate_bps = 0;
+    p.ack_delay_max = 1000;
+    static struct capture tx, rx;
+    memset(&tx, 0, sizeof tx);
+    memset(&rx, 0, sizeof rx);
+    p.node_id = 10;
+    struct pmul_engine *a = pmul_engine_new(&p, &cb, &tx);
+    p.node_id = 20;
+    struct pmul_engine *b = pmul_engine_new(&p, &cb, &rx);
+    pmul_engine_set_wall(a, 0, WALL0);
+    pmul_engine_set_wall(b, 0, WALL0);
+    const size_t len = 30000;
+    uint8_t *data = make_payload(len, 51);
+    struct pmul_dest_spec d = {20, false, 0};
+    struct pmul_message m = {data, len, &d, 1, 3, WALL0 / 1000 + 3600, 0};
+    CHECK_EQ(pmul_engine_send(a, 0, &m, NULL), 0);
+    CHECK_EQ(m.message_id, 77);
+    CHECK_EQ(d.msn, 5);
+    CHECK_EQ(tx.n, 1 + 30); /* Address + ceil(30000 / 1008) Data_PDUs */
+    /* Data first (in reverse, each twice), the Address last */
+    for (int i = tx.n - 1; i >= 1; i--) {
+        CHECK_EQ(pmul_engine_input(b, 10, tx.pdus[i], tx.lens[i]), 0);
+        CHECK_EQ(pmul_engine_input(b, 10, tx.pdus[i], tx.lens[i]), 0);
+    }
+    CHECK_EQ(rx.delivered, 0);
+    CHECK_EQ(pmul_engine_input(b, 20, tx.pdus[0], tx.lens[0]), 0);
+    CHECK_EQ(rx.delivered, 1);
+    CHECK_MEM(rx.got, rx.got_len, data, len);
+    /* everything again: no second delivery */
+    for (int i = 0; i < tx.n; i++)
+        pmul_engine_input(b, 30, tx.pdus[i], tx.lens[i]);
+    CHECK_EQ(rx.delivered, 1);
+    /* the ack goes to the originator after the random delay, complete */
+    pmul_engine_timeout(b, 30 + 1000);
+    CHECK_EQ(rx.acks, 1);
+    CHECK_EQ(rx.ack_to, 10);
+    struct pmul_pdu ack;
+    CHECK_EQ(pmul_decode(rx.ack, rx.ack_len, &ack), (long long)rx.ack_len);
+    CHECK_EQ(ack.type, PMUL_ACK);
+    CHECK_EQ(ack.source_id, 20);
+    CHECK_EQ(ack.u.ack.count, 1);
+    struct pmul_ack_iter it;
+    struct pmul_ack_entry e;
+    pmul_ack_iter_init(&it, &ack);
+    CHECK(pmul_ack_iter_next(&it, &e));
+    CHECK_EQ(e.source_id, 10);
+    CHECK_EQ(e.message_id, 77);
+    CHECK_EQ(pmul_missing_count(&e, 0xFFFF), 0);
+    /* the sender takes it: done, Ack-Ack queued */
+    tx.n = 0;
+    CHECK_EQ(pmul_engine_input(a, 2000, rx.ack, rx.ack_len), 0);
+    CHECK_EQ(tx.n, 1);
+    struct pmul_pdu aa;
+    CHECK_EQ(pmul_decode(tx.pdus[0], tx.lens[0], &aa), (long long)tx.lens[0]);
+    CHECK(pmul_is_ack_ack(&aa));
+    struct pmul_engine_stats st;
+    pmul_engine_get_stats(b, &st);
+    CHECK(st.duplicates >= 30);
+    pmul_engine_free(a);
+    pmul_engine_free(b);
+    free(data);
+}
+
+TEST(missing_list_is_selective_and_bounded_by_mm)
+{
+    static const struct pmul_callbacks cb = {cap_send, cap_deliver, NULL, NULL, cap_msgid, cap_msn, NULL, NULL};
+    struct pmul_params p;
+    pmul_params_default(&p);
+    p.pdu_max = 256;
+    p.rate_bps = 0;
+    p.ack_delay_max = 0;
+    p.mm = 3;
+    static struct capture tx, rx;
+    memset(&tx, 0, sizeof tx);
+    memset(&rx, 0, sizeof rx);
+    p.node_id = 10;
+    struct pmul_engine *a = pmul_engine_new(&p, &cb, &tx);
+    p.node_id = 20;
+    struct pmul_engine *b = pmul_engine_new(&p, &cb, &rx);
+    pmul_engine_set_wall(a, 0, WALL0);
+    pmul_engine_set_wall(b, 0, WALL0);
+    uint8_t *data = make_payload(4800, 61); /* 20 Data_PDUs of 240 bytes */
+    struct pmul_dest_spec d = {20, false, 0};
+    struct pmul_message m = {data, 4800, &d, 1, 0, WALL0 / 1000 + 3600, 0};
+    CHECK_EQ(pmul_engine_send(a, 0, &m, NULL), 0);
+    CHECK_EQ(tx.n, 21);
+    /* lose Data 2, 5, 6, 7, 12 and 20 */
+    for (int i = 0; i < tx.n; i++) {
+        int seq = i; /* pdus[0] is the Address_PDU */
+        if (seq == 2 || (seq >= 5 && seq <= 7) || seq == 12 || seq == 20)
+            continue;
+        pmul_engine_input(b, 100, tx.pdus[i], tx.lens[i]);
+    }
+    /* quiet for ACK_PDU_TIME: the receiver reports at most MM=3 ranges */
+    pmul_engine_timeout(b, 100 + p.ack_pdu_time);
+    CHECK_EQ(rx.acks, 1);
+    struct pmul_pdu ack;
+    CHECK(pmul_decode(rx.ack, rx.ack_len, &ack) > 0);
+    struct pmul_ack_iter it;
+    struct pmul_ack_entry e;
+    pmul_ack_iter_init(&it, &ack);
+    CHECK(pmul_ack_iter_next(&it, &e));
+    struct pmul_missing_iter mi;
+    uint16_t lo, hi;
+    pmul_missing_init(&mi, &e, 20);
+    static const uint16_t want[3][2] = {{2, 2}, {5, 7}, {12, 12}};
+    int k = 0;
+    while (pmul_missing_next_range(&mi, &lo, &hi)) {
+        CHECK(k < 3);
+        if (k < 3) {
+            CHECK_EQ(lo, want[k][0]);
+            CHECK_EQ(hi, want[k][1]);
+        }
+        k++;
+    }
+    CHECK_EQ(k, 3);
+    /* the sender retransmits exactly those at once (all its destinations answered) */
+    tx.n = 0;
+    pmul_engine_input(a, 200, rx.ack, rx.ack_len);
+    pmul_engine_timeout(a, 200);
+    CHECK_EQ(tx.n, 1 + 5); /* Address + 2, 5, 6, 7, 12 */
+    struct pmul_pdu dp;
+    int seqs = 0;
+    for (int i = 1; i < tx.n; i++) {
+        CHECK(pmul_decode(tx.pdus[i], tx.lens[i], &dp) > 0);
+        seqs = seqs * 100 + dp.u.data.seq;
+    }
+    CHECK_EQ(seqs, 205060712LL);
+    pmul_engine_free(a);
+    pmul_engine_free(b);
+    free(data);
+}
+
+/* main - run the simulations */
+int main(void)
+{
+    util_log_set_level(getenv("SIM_DEBUG") ? UTIL_LOG_DEBUG : UTIL_LOG_WARN);
+    RUN(one_destination_no_loss);
+    RUN(eight_destinations_no_loss);
+    RUN(one_destination_10_percent_loss);
+    RUN(eight_destinations_10_percent_loss);
+    RUN(one_destination_30_percent_loss);
+    RUN(eight_destinations_30_percent_loss);
+    RUN(receiver_in_emcon_for_six_hours);
+    RUN(expiry_sends_discard_and_fails_open_destinations);
+    RUN(receiver_restarted_mid_message);
+    RUN(reordered_and_duplicated_pdus_deliver_once);
+    RUN(missing_list_is_selective_and_bounded_by_mm);
+    return harness_done();
+}
