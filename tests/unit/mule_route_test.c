@@ -5,6 +5,7 @@
  */
 #include "harness.h"
 #include "mule/mule.h"
+#include "mule_golden.h"
 
 static const char conf_text[] =
     "# routes for the test network\n"          /* 1 */
@@ -245,9 +246,88 @@ TEST(receive_dispositions)
     mule_routes_free(&r);
 }
 
+/* dump_plan - one line per group of a plan */
+static void dump_plan(struct util_buf *b, const struct mule_plan *p, const char *const *rcpts)
+{
+    char node[MULE_NODE_STRLEN];
+    for (size_t g = 0; g < p->n_groups; g++) {
+        util_buf_printf(b, "  message %zu to", g + 1);
+        for (size_t k = 0; k < p->groups[g].n_nodes; k++)
+            util_buf_printf(b, " %s", mule_node_format(p->groups[g].nodes[k], node, sizeof node));
+        util_buf_printf(b, ":");
+        for (size_t k = 0; k < p->groups[g].n_rcpt; k++)
+            util_buf_printf(b, " <%s>", rcpts[p->groups[g].rcpt[k]]);
+        util_buf_printf(b, "\n");
+    }
+    for (size_t k = 0; k < p->n_local; k++)
+        util_buf_printf(b, "  local <%s>\n", rcpts[p->local[k]]);
+    for (size_t k = 0; k < p->n_unroutable; k++)
+        util_buf_printf(b, "  unroutable <%s>\n", rcpts[p->unroutable[k]]);
+}
+
+TEST(routing_report_matches_golden)
+{
+    struct mule_config cfg;
+    char err[256], node[MULE_NODE_STRLEN], via[MULE_NODE_STRLEN];
+    CHECK_EQ(load(conf_text, &cfg, err, sizeof err), 0);
+    const char *rcpts[] = {"a@ship2.example.mil", "b@ship1.example.mil", "c@hq.example.mil",
+                           "d@x.fleet.example.mil", "e@far.example.org", "f@elsewhere.net",
+                           "g@EXAMPLE.mil"};
+    struct util_buf b;
+    util_buf_init(&b, 0);
+    util_buf_printf(&b, "# lookups\n");
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(rcpts); i++) {
+        const struct mule_route *rt = mule_route_lookup(&cfg.routes, mule_address_domain(rcpts[i]));
+        util_buf_printf(&b, "<%s> route=%s node=%s via=%s\n", rcpts[i], rt ? rt->pattern : "-",
+                        rt ? mule_node_format(rt->node, node, sizeof node) : "-",
+                        rt && rt->via ? mule_node_format(rt->via, via, sizeof via) : "-");
+    }
+    struct mule_plan p;
+    for (int split = 0; split <= 1; split++) {
+        util_buf_printf(&b, "# plan at 10.0.0.100, split=%s\n", split ? "yes" : "no");
+        CHECK_EQ(mule_route_plan(&cfg.routes, N(10, 0, 0, 100), rcpts, UTIL_ARRAY_LEN(rcpts),
+                                 split, &p), 0);
+        dump_plan(&b, &p, rcpts);
+        mule_plan_free(&p);
+    }
+    /* each receiver of the unsplit message, and the relay as sole destination;
+     * a receiver has the same routes but not the sender's local domains */
+    size_t n_local = cfg.routes.n_local;
+    cfg.routes.n_local = 0;
+    static const uint32_t dests[] = {N(10, 0, 0, 1), N(10, 0, 0, 2), N(10, 0, 0, 3),
+                                     N(10, 0, 0, 4), N(10, 0, 0, 9)};
+    for (size_t k = 0; k <= UTIL_ARRAY_LEN(dests); k++) {
+        bool alone = k == UTIL_ARRAY_LEN(dests);
+        struct mule_rx_ctx ctx = {alone ? N(10, 0, 0, 9) : dests[k], N(10, 0, 0, 100), dests,
+                                  alone ? 1 : UTIL_ARRAY_LEN(dests)};
+        if (alone)
+            ctx.dests = &dests[4];
+        struct mule_rx_rcpt out[UTIL_ARRAY_LEN(rcpts)];
+        size_t h = mule_route_receive(&cfg.routes, &ctx, rcpts, UTIL_ARRAY_LEN(rcpts), out);
+        util_buf_printf(&b, "# receive at %s%s: %zu handled\n",
+                        mule_node_format(ctx.self, node, sizeof node),
+                        alone ? " (sole destination)" : "", h);
+        for (size_t i = 0; i < UTIL_ARRAY_LEN(rcpts); i++) {
+            if (out[i].disp == MULE_DISP_OTHER)
+                continue;
+            util_buf_printf(&b, "  <%s> %s", rcpts[i], mule_disp_name(out[i].disp));
+            if (out[i].disp == MULE_DISP_RELAY)
+                util_buf_printf(&b, " to %s", mule_node_format(out[i].next, node, sizeof node));
+            if (out[i].disp == MULE_DISP_BOUNCE)
+                util_buf_printf(&b, " %s (%s)", out[i].status, out[i].reason);
+            util_buf_printf(&b, "\n");
+        }
+    }
+    cfg.routes.n_local = n_local;
+    CHECK(golden_check("routing_report.txt", b.data, b.len));
+    util_buf_free(&b);
+    mule_config_free(&cfg);
+}
+
 /* main - run the routing tests */
 int main(void)
 {
+    RUN(routing_report_matches_golden);
     RUN(node_ids);
     RUN(lookup_from_config);
     RUN(config_errors_name_file_line_key);
