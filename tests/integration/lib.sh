@@ -114,12 +114,24 @@ capture_probe_until_grown() {
     return 1
 }
 
-# stop_capture NAME - stop tshark once everything sent so far is in the file
-# (a last probe must have reached it), so the pcap is complete
+# sync_capture NAME - wait until the capture started last (start_capture)
+# holds everything sent so far: a marker datagram must reach $T/NAME.pcap
+sync_capture() {
+    marker="mule5066-sync-$$-$(date +%s%N)"
+    i=0
+    while [ $i -lt 100 ]; do
+        python3 -c "import socket,sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(sys.argv[2].encode(), ('127.0.0.1', int(sys.argv[1])))" "$cap_probe" "$marker"
+        grep -aq "$marker" "$T/$1.pcap" 2>/dev/null && return 0
+        sleep 0.1; i=$((i + 1))
+    done
+    fail "capture $1 did not catch up"
+}
+
+# stop_capture NAME - stop tshark once everything sent so far is in the
+# file (sync_capture), so the pcap is complete
 stop_capture() {
+    sync_capture "$1"
     eval "cpid=\$${1}_pid"
-    size=$(stat -c %s "$T/$1.pcap" 2>/dev/null || echo 0)
-    capture_probe_until_grown "$1" "$size" || fail "capture did not flush"
     kill -INT "$cpid"
     wait_exit "$cpid" 20
 }
