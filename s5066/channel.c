@@ -19,7 +19,7 @@
 
 #include "s5066/s5066.h"
 
-#define CH_NQ 17          /* queues per node: priorities 0..15, then expedited */
+#define CH_NQ          17 /* queues per node: priorities 0..15, then expedited */
 #define CH_Q_EXPEDITED 16
 
 struct ch_item {
@@ -32,7 +32,7 @@ struct ch_item {
     unsigned attempts; /* bursts sent so far */
     bool delivered;    /* ARQ: the receiver has it (deliver_rc says how) */
     int deliver_rc;
-    uint8_t data[];    /* the U_PDU copy */
+    uint8_t data[]; /* the U_PDU copy */
 };
 
 struct ch_node {
@@ -55,14 +55,14 @@ struct s5066_channel {
     struct ch_node **nodes;
     int n_nodes;
     struct util_timerheap ttd;
-    util_ms now;      /* time of the event being (or last) processed */
-    bool started;     /* now holds a time */
-    util_ms start;    /* the first now */
+    util_ms now;         /* time of the event being (or last) processed */
+    bool started;        /* now holds a time */
+    util_ms start;       /* the first now */
     struct ch_item *cur; /* the U_PDU on the air, or NULL */
     util_ms cur_start, cur_end;
-    int rr;           /* round-robin: the node favoured on a tie */
+    int rr; /* round-robin: the node favoured on a tie */
     uint64_t next_id;
-    bool running;     /* inside advance(): nested entry points only queue */
+    bool running; /* inside advance(): nested entry points only queue */
     util_ms busy;
     uint64_t bursts;
     uint8_t *scratch; /* a corrupted copy */
@@ -118,14 +118,10 @@ static const char *addr_str(const struct s5066_addr *a, char *buf)
 static const char *mode_name(int mode)
 {
     switch (mode) {
-    case S5066_TX_ARQ:
-        return "arq";
-    case S5066_TX_NON_ARQ:
-        return "non-arq";
-    case S5066_TX_NON_ARQ_ERRORS:
-        return "non-arq-errors";
-    default:
-        return "default";
+    case S5066_TX_ARQ: return "arq";
+    case S5066_TX_NON_ARQ: return "non-arq";
+    case S5066_TX_NON_ARQ_ERRORS: return "non-arq-errors";
+    default: return "default";
     }
 }
 
@@ -133,25 +129,20 @@ static const char *mode_name(int mode)
 static const char *reason_name(int reason)
 {
     switch (reason) {
-    case S5066_REJ_TTL_EXPIRED:
-        return "ttl-expired";
-    case S5066_REJ_SAP_NOT_BOUND:
-        return "sap-not-bound";
-    case S5066_REJ_NODE_NOT_RESPONDING:
-        return "node-not-responding";
-    case S5066_REJ_UPDU_TOO_LARGE:
-        return "too-large";
-    case S5066_REJ_TX_MODE_NOT_SPECIFIED:
-        return "no-tx-mode";
-    default:
-        return "unknown";
+    case S5066_REJ_TTL_EXPIRED: return "ttl-expired";
+    case S5066_REJ_SAP_NOT_BOUND: return "sap-not-bound";
+    case S5066_REJ_NODE_NOT_RESPONDING: return "node-not-responding";
+    case S5066_REJ_UPDU_TOO_LARGE: return "too-large";
+    case S5066_REJ_TX_MODE_NOT_SPECIFIED: return "no-tx-mode";
+    default: return "unknown";
     }
 }
 
 /* vtime - virtual seconds.milliseconds for logs */
 static void vtime(util_ms t, char *buf, size_t len)
 {
-    snprintf(buf, len, "%llu.%03llu", (unsigned long long)(t / 1000), (unsigned long long)(t % 1000));
+    snprintf(buf, len, "%llu.%03llu", (unsigned long long)(t / 1000),
+             (unsigned long long)(t % 1000));
 }
 
 /* lost - one draw: whether a copy (or an ACK) is lost */
@@ -258,9 +249,10 @@ static void finish(struct s5066_channel *ch, struct ch_item *it, bool ok, int re
     util_log(ok ? UTIL_LOG_INFO : UTIL_LOG_NOTICE, UTIL_MOD_SIM, ok ? "done" : "failed",
              "node=%s id=%llu dst=%s sap=%u mode=%s attempts=%u%s%s t=%s", n->name,
              (unsigned long long)it->id, addr_str(&it->u.dest, d), it->u.dest_sap,
-             mode_name(it->u.tx_mode), it->attempts, ok ? "" : " reason=",
-             ok ? "" : reason_name(reason), t);
-    struct s5066_channel_result res = {.id = it->id, .ok = ok, .reason = ok ? 0 : reason, .u = &it->u};
+             mode_name(it->u.tx_mode), it->attempts,
+             ok ? "" : " reason=", ok ? "" : reason_name(reason), t);
+    struct s5066_channel_result res = {
+        .id = it->id, .ok = ok, .reason = ok ? 0 : reason, .u = &it->u};
     size_t len = it->u.len;
     int idx = it->node;
     if (ch->cb.result)
@@ -376,8 +368,13 @@ static void report_burst(struct s5066_channel *ch, int node, uint64_t id, util_m
     n->st.airtime += end - start;
     ch->bursts++;
     if (ch->cb.transmit) {
-        struct s5066_channel_tx tx = {.node = node, .id = id, .start = start, .end = end,
-                                      .bytes_on_air = bytes, .copies = copies, .attempt = attempt};
+        struct s5066_channel_tx tx = {.node = node,
+                                      .id = id,
+                                      .start = start,
+                                      .end = end,
+                                      .bytes_on_air = bytes,
+                                      .copies = copies,
+                                      .attempt = attempt};
         ch->cb.transmit(ch->user, &tx);
     }
 }
@@ -424,12 +421,14 @@ static void start_next(struct s5066_channel *ch)
              "bytes=%zu airtime_ms=%llu t=%s",
              n->name, (unsigned long long)it->id, addr_str(&it->u.dest, d), it->u.dest_sap,
              mode_name(it->u.tx_mode), it->u.priority, it->u.expedited ? " expedited=yes" : "",
-             it->u.len, copies, it->attempts, bytes, (unsigned long long)(ch->cur_end - ch->now), t);
+             it->u.len, copies, it->attempts, bytes, (unsigned long long)(ch->cur_end - ch->now),
+             t);
     report_burst(ch, best, it->id, ch->now, ch->now + data_ms, bytes, copies, it->attempts);
 }
 
 /* make_rx - the delivery record of an item */
-static void make_rx(const struct s5066_channel *ch, const struct ch_item *it, struct s5066_channel_rx *rx)
+static void make_rx(const struct s5066_channel *ch, const struct ch_item *it,
+                    struct s5066_channel_rx *rx)
 {
     memset(rx, 0, sizeof *rx);
     rx->id = it->id;
@@ -456,8 +455,9 @@ static int deliver(struct s5066_channel *ch, int idx, const struct s5066_channel
                  n->name, (unsigned long long)rx->id, addr_str(&rx->src, s), rx->n_err);
     } else {
         n->st.received++;
-        util_log(UTIL_LOG_DEBUG, UTIL_MOD_SIM, "rx", "node=%s id=%llu src=%s sap=%u len=%zu errors=%zu%s%s",
-                 n->name, (unsigned long long)rx->id, addr_str(&rx->src, s), rx->dest_sap, rx->len,
+        util_log(UTIL_LOG_DEBUG, UTIL_MOD_SIM, "rx",
+                 "node=%s id=%llu src=%s sap=%u len=%zu errors=%zu%s%s", n->name,
+                 (unsigned long long)rx->id, addr_str(&rx->src, s), rx->dest_sap, rx->len,
                  rx->n_err, rc > 0 ? " reason=" : "", rc > 0 ? reason_name(rc) : "");
     }
     return rc;
@@ -486,7 +486,8 @@ static void deliver_corrupted(struct s5066_channel *ch, int idx, const struct ch
         size_t size = UTIL_MIN((size_t)S5066_CHANNEL_BLOCK, len - pos);
         unsigned flips = 1 + (unsigned)util_rng_below(&ch->rng, 3);
         for (unsigned f = 0; f < flips; f++)
-            ch->scratch[pos + util_rng_below(&ch->rng, size)] ^= (uint8_t)(1u << util_rng_below(&ch->rng, 8));
+            ch->scratch[pos + util_rng_below(&ch->rng, size)] ^=
+                (uint8_t)(1u << util_rng_below(&ch->rng, 8));
         if (memcmp(ch->scratch + pos, it->u.updu + pos, size) == 0)
             ch->scratch[pos] ^= 1; /* two flips cancelled out: a block in error differs */
         blocks[n_err].pos = (uint16_t)pos;
@@ -660,8 +661,9 @@ int s5066_channel_submit(struct s5066_channel *ch, util_ms now, int node,
     if (id)
         *id = it->id;
     char d[S5066_ADDR_STRLEN];
-    util_log(UTIL_LOG_DEBUG, UTIL_MOD_SIM, "queued", "node=%s id=%llu dst=%s sap=%u mode=%s prio=%u len=%zu",
-             n->name, (unsigned long long)it->id, addr_str(&it->u.dest, d), u->dest_sap,
+    util_log(UTIL_LOG_DEBUG, UTIL_MOD_SIM, "queued",
+             "node=%s id=%llu dst=%s sap=%u mode=%s prio=%u len=%zu", n->name,
+             (unsigned long long)it->id, addr_str(&it->u.dest, d), u->dest_sap,
              mode_name(u->tx_mode), u->priority, u->len);
     enqueue(ch, it, false);
     queue_account(ch, node, u->len, true);

@@ -28,11 +28,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define SIM_READ_CHUNK 65536
-#define SIM_OUT_LIMIT (1024 * 1024)  /* bytes queued towards one client before it is dropped */
-#define SIM_LINGER_MS 5000           /* a closing connection's time to take its last bytes */
-#define SIM_SERIAL_RETRY 1.0         /* seconds between attempts to reopen a serial line */
-#define SIM_MAX_GROUPS 64
+#define SIM_READ_CHUNK   65536
+#define SIM_OUT_LIMIT    (1024 * 1024) /* bytes queued towards one client before it is dropped */
+#define SIM_LINGER_MS    5000          /* a closing connection's time to take its last bytes */
+#define SIM_SERIAL_RETRY 1.0           /* seconds between attempts to reopen a serial line */
+#define SIM_MAX_GROUPS   64
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -45,8 +45,8 @@ struct node_conf {
     unsigned mtu;
     uint16_t saps;
     unsigned max_bad;
-    long port;           /* -1 when serial */
-    const char *listen;  /* pointers into the parsed config */
+    long port;          /* -1 when serial */
+    const char *listen; /* pointers into the parsed config */
     const char *serial;
     int baud;
     bool rtscts;
@@ -87,15 +87,16 @@ static int conf_group_addr(struct util_conf *conf, struct util_conf_section *nod
 {
     if (s5066_addr_parse(item, out) == 0) {
         if (!out->group)
-            return util_conf_fail(conf, node, "groups", UTIL_ERR_RANGE,
-                                  "%s is a node address, not a group address (16.0.0.0 .. 31.255.255.255)",
-                                  item);
+            return util_conf_fail(
+                conf, node, "groups", UTIL_ERR_RANGE,
+                "%s is a node address, not a group address (16.0.0.0 .. 31.255.255.255)", item);
         return 0;
     }
     struct util_conf_section *g = util_conf_section(conf, "group", item);
     if (!g)
         return util_conf_fail(conf, node, "groups", UTIL_ERR_RANGE,
-                              "'%s' is neither a group address nor a [group %s] section", item, item);
+                              "'%s' is neither a group address nor a [group %s] section", item,
+                              item);
     const char *v;
     if (util_conf_str_required(conf, g, "address", &v) < 0)
         return UTIL_ERR_MISSING;
@@ -118,11 +119,14 @@ static int conf_saps(struct util_conf *conf, struct util_conf_section *s, uint16
         char *dash = strchr(item, '-');
         if (dash) {
             *dash = '\0';
-            if (util_parse_int(item, 0, 15, &a) < 0 || util_parse_int(dash + 1, 0, 15, &b) < 0 || a > b)
-                return util_conf_fail(conf, s, "saps", UTIL_ERR_RANGE, "'%s' is not a SAP list (e.g. 0-15 or 2, 6, 7)", v);
+            if (util_parse_int(item, 0, 15, &a) < 0 || util_parse_int(dash + 1, 0, 15, &b) < 0 ||
+                a > b)
+                return util_conf_fail(conf, s, "saps", UTIL_ERR_RANGE,
+                                      "'%s' is not a SAP list (e.g. 0-15 or 2, 6, 7)", v);
         } else {
             if (util_parse_int(item, 0, 15, &a) < 0)
-                return util_conf_fail(conf, s, "saps", UTIL_ERR_RANGE, "'%s' is not a SAP list (e.g. 0-15 or 2, 6, 7)", v);
+                return util_conf_fail(conf, s, "saps", UTIL_ERR_RANGE,
+                                      "'%s' is not a SAP list (e.g. 0-15 or 2, 6, 7)", v);
             b = a;
         }
         for (long long i = a; i <= b; i++)
@@ -151,7 +155,8 @@ static int conf_node(struct util_conf *conf, struct util_conf_section *s, const 
     const char *name = util_conf_section_name(s);
     memset(n, 0, sizeof *n);
     if (!*name || strlen(name) >= sizeof n->name)
-        return util_conf_fail(conf, s, NULL, UTIL_ERR_RANGE, "a node needs a name of 1..%zu characters: [node NAME]",
+        return util_conf_fail(conf, s, NULL, UTIL_ERR_RANGE,
+                              "a node needs a name of 1..%zu characters: [node NAME]",
                               sizeof n->name - 1);
     snprintf(n->name, sizeof n->name, "%s", name);
     const char *v;
@@ -165,7 +170,8 @@ static int conf_node(struct util_conf *conf, struct util_conf_section *s, const 
     const char *p = v;
     while (conf_split(&p, item, sizeof item)) {
         if (n->n_groups == SIM_MAX_GROUPS)
-            return util_conf_fail(conf, s, "groups", UTIL_ERR_RANGE, "more than %d groups", SIM_MAX_GROUPS);
+            return util_conf_fail(conf, s, "groups", UTIL_ERR_RANGE, "more than %d groups",
+                                  SIM_MAX_GROUPS);
         if (conf_group_addr(conf, s, item, &n->groups[n->n_groups]) < 0)
             return UTIL_ERR_RANGE;
         n->n_groups++;
@@ -201,17 +207,20 @@ static int conf_node(struct util_conf *conf, struct util_conf_section *s, const 
         if (!*n->serial)
             return util_conf_fail(conf, s, "serial", UTIL_ERR_RANGE, "empty device path");
         if (!s5066_serial_baud_ok(n->baud))
-            return util_conf_fail(conf, s, "baud", UTIL_ERR_RANGE, "%d is not a supported baud rate", n->baud);
+            return util_conf_fail(conf, s, "baud", UTIL_ERR_RANGE,
+                                  "%d is not a supported baud rate", n->baud);
         n->port = -1;
         return 0;
     }
     if (!port)
-        return util_conf_fail(conf, s, NULL, UTIL_ERR_MISSING, "set port (0: any free port) or serial");
+        return util_conf_fail(conf, s, NULL, UTIL_ERR_MISSING,
+                              "set port (0: any free port) or serial");
     if (util_conf_int(conf, s, "port", 0, 0, 65535, &ll) < 0)
         return UTIL_ERR_RANGE;
     n->port = (long)ll;
     if (nl && !numeric_ip(nl))
-        return util_conf_fail(conf, s, "listen", UTIL_ERR_RANGE, "'%s' is not a numeric IP address", nl);
+        return util_conf_fail(conf, s, "listen", UTIL_ERR_RANGE, "'%s' is not a numeric IP address",
+                              nl);
     return 0;
 }
 
@@ -234,7 +243,8 @@ static int conf_load(const char *path, struct sim_conf *sc, struct util_conf **c
     bool b;
     const char *listen;
     int rc = 0;
-    if (util_conf_int(conf, c, "rate", p->rate, S5066_CHANNEL_RATE_MIN, S5066_CHANNEL_RATE_MAX, &ll) == 0)
+    if (util_conf_int(conf, c, "rate", p->rate, S5066_CHANNEL_RATE_MIN, S5066_CHANNEL_RATE_MAX,
+                      &ll) == 0)
         p->rate = (uint32_t)ll;
     if (util_conf_duration_ms(conf, c, "turnaround", p->turnaround, 0, 60000, &u) == 0)
         p->turnaround = u;
@@ -258,7 +268,8 @@ static int conf_load(const char *path, struct sim_conf *sc, struct util_conf **c
         sc->max_clients = (unsigned)ll;
     util_conf_str(conf, c, "listen", "127.0.0.1", &listen);
     if (!util_conf_errcode(conf) && !numeric_ip(listen))
-        util_conf_fail(conf, c, "listen", UTIL_ERR_RANGE, "'%s' is not a numeric IP address", listen);
+        util_conf_fail(conf, c, "listen", UTIL_ERR_RANGE, "'%s' is not a numeric IP address",
+                       listen);
     if (util_conf_errcode(conf))
         goto out;
 
@@ -267,7 +278,8 @@ static int conf_load(const char *path, struct sim_conf *sc, struct util_conf **c
     while ((s = util_conf_next_section(conf, "node", s)) != NULL)
         count++;
     if (!count) {
-        util_conf_fail(conf, c, NULL, UTIL_ERR_MISSING, "no [node NAME] section: a network needs nodes");
+        util_conf_fail(conf, c, NULL, UTIL_ERR_MISSING,
+                       "no [node NAME] section: a network needs nodes");
         goto out;
     }
     sc->nodes = calloc(count, sizeof *sc->nodes);
@@ -283,20 +295,23 @@ static int conf_load(const char *path, struct sim_conf *sc, struct util_conf **c
         for (size_t i = 0; i < sc->n_nodes; i++) {
             struct node_conf *o = &sc->nodes[i];
             if (strcmp(o->name, n->name) == 0) {
-                util_conf_fail(conf, s, NULL, UTIL_ERR_DUPLICATE, "node %s is defined twice", n->name);
+                util_conf_fail(conf, s, NULL, UTIL_ERR_DUPLICATE, "node %s is defined twice",
+                               n->name);
                 goto out;
             }
             if (o->addr.addr == n->addr.addr) {
-                util_conf_fail(conf, s, "address", UTIL_ERR_DUPLICATE, "node %s has this address too", o->name);
+                util_conf_fail(conf, s, "address", UTIL_ERR_DUPLICATE,
+                               "node %s has this address too", o->name);
                 goto out;
             }
             if (n->port > 0 && o->port == n->port && strcmp(o->listen, n->listen) == 0) {
-                util_conf_fail(conf, s, "port", UTIL_ERR_DUPLICATE, "node %s listens on port %ld too", o->name,
-                               n->port);
+                util_conf_fail(conf, s, "port", UTIL_ERR_DUPLICATE,
+                               "node %s listens on port %ld too", o->name, n->port);
                 goto out;
             }
             if (n->serial && o->serial && strcmp(n->serial, o->serial) == 0) {
-                util_conf_fail(conf, s, "serial", UTIL_ERR_DUPLICATE, "node %s uses %s too", o->name, n->serial);
+                util_conf_fail(conf, s, "serial", UTIL_ERR_DUPLICATE, "node %s uses %s too",
+                               o->name, n->serial);
                 goto out;
             }
         }
@@ -339,8 +354,8 @@ struct conn {
     struct util_buf out;
     struct s5066_simclient *client; /* NULL once the server let go of it */
     char peer[64];
-    bool closing;  /* flush the output, then close */
-    bool dead;     /* close now (error, hang-up, a client not reading) */
+    bool closing; /* flush the output, then close */
+    bool dead;    /* close now (error, hang-up, a client not reading) */
     util_ms closing_since;
     uint64_t garbage, bad;
 };
@@ -392,8 +407,9 @@ static void conn_destroy(struct conn *c)
     ev_io_stop(s->loop, &c->rio);
     ev_io_stop(s->loop, &c->wio);
     if (c->garbage || c->bad)
-        util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, "conn-summary", "node=%s peer=%s garbage=%llu bad=%llu",
-                 c->node->cf->name, c->peer, (unsigned long long)c->garbage, (unsigned long long)c->bad);
+        util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, "conn-summary",
+                 "node=%s peer=%s garbage=%llu bad=%llu", c->node->cf->name, c->peer,
+                 (unsigned long long)c->garbage, (unsigned long long)c->bad);
     if (c->serial) {
         s5066_serial_close(&c->node->ser);
         c->node->serial_conn = NULL;
@@ -445,20 +461,23 @@ static void on_send(void *user, void *connp, const struct s5066_prim *p)
         return;
     int len = s5066_encoded_len(p);
     if (len < 0) {
-        util_log(UTIL_LOG_ERR, UTIL_MOD_SIM, "encode-failed", "node=%s peer=%s type=%s error=\"%s\"",
-                 c->node->cf->name, c->peer, s5066_type_name(p->type), s5066_strerror(len));
+        util_log(UTIL_LOG_ERR, UTIL_MOD_SIM, "encode-failed",
+                 "node=%s peer=%s type=%s error=\"%s\"", c->node->cf->name, c->peer,
+                 s5066_type_name(p->type), s5066_strerror(len));
         return;
     }
     if (util_buf_reserve(&c->out, (size_t)len) < 0) {
-        util_log(UTIL_LOG_WARN, UTIL_MOD_SIM, "client-slow", "node=%s peer=%s queued=%zu why=not-reading",
-                 c->node->cf->name, c->peer, c->out.len);
+        util_log(UTIL_LOG_WARN, UTIL_MOD_SIM, "client-slow",
+                 "node=%s peer=%s queued=%zu why=not-reading", c->node->cf->name, c->peer,
+                 c->out.len);
         c->dead = true;
         return;
     }
     int n = s5066_encode(p, c->out.data + c->out.len, c->out.cap - c->out.len);
     if (n < 0) {
-        util_log(UTIL_LOG_ERR, UTIL_MOD_SIM, "encode-failed", "node=%s peer=%s type=%s error=\"%s\"",
-                 c->node->cf->name, c->peer, s5066_type_name(p->type), s5066_strerror(n));
+        util_log(UTIL_LOG_ERR, UTIL_MOD_SIM, "encode-failed",
+                 "node=%s peer=%s type=%s error=\"%s\"", c->node->cf->name, c->peer,
+                 s5066_type_name(p->type), s5066_strerror(n));
         return;
     }
     c->out.len += (size_t)n;
@@ -484,7 +503,8 @@ static void conn_input(struct conn *c, const uint8_t *data, size_t len)
     while (len > 0 && c->client && !c->dead) {
         size_t taken = 0;
         if (s5066_stream_feed(&c->st, data, len, &taken) < 0) {
-            util_log(UTIL_LOG_ERR, UTIL_MOD_SIM, "no-memory", "node=%s peer=%s", c->node->cf->name, c->peer);
+            util_log(UTIL_LOG_ERR, UTIL_MOD_SIM, "no-memory", "node=%s peer=%s", c->node->cf->name,
+                     c->peer);
             c->dead = true;
             return;
         }
@@ -592,8 +612,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                util_log(UTIL_LOG_WARN, UTIL_MOD_SIM, "accept-failed", "node=%s error=\"%s\"", n->cf->name,
-                         strerror(errno));
+                util_log(UTIL_LOG_WARN, UTIL_MOD_SIM, "accept-failed", "node=%s error=\"%s\"",
+                         n->cf->name, strerror(errno));
             return;
         }
         char host[64] = "?", serv[16] = "?", peer[96];
@@ -601,13 +621,15 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
                     NI_NUMERICHOST | NI_NUMERICSERV);
         snprintf(peer, sizeof peer, "%s:%s", host, serv);
         int fl = fcntl(fd, F_GETFL);
-        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+            fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
             close(fd);
             continue;
         }
         if (s5066_simnode_clients(n->sn) >= n->sim->cf.max_clients) {
-            util_log(UTIL_LOG_WARN, UTIL_MOD_SIM, "connect-refused", "node=%s peer=%s why=too-many-clients max=%u",
-                     n->cf->name, peer, n->sim->cf.max_clients);
+            util_log(UTIL_LOG_WARN, UTIL_MOD_SIM, "connect-refused",
+                     "node=%s peer=%s why=too-many-clients max=%u", n->cf->name, peer,
+                     n->sim->cf.max_clients);
             close(fd);
             continue;
         }
@@ -622,10 +644,12 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 static void conn_start_serial(struct node *n)
 {
     char err[512];
-    if (s5066_serial_open(&n->ser, n->cf->serial, n->cf->baud, n->cf->rtscts, err, sizeof err) < 0) {
+    if (s5066_serial_open(&n->ser, n->cf->serial, n->cf->baud, n->cf->rtscts, err, sizeof err) <
+        0) {
         if (!n->serial_failing) /* once until it opens again */
-            util_log(UTIL_LOG_WARN, UTIL_MOD_SIM, "serial-failed", "node=%s device=%s error=\"%s\" retry_s=%g",
-                     n->cf->name, n->cf->serial, err, SIM_SERIAL_RETRY);
+            util_log(UTIL_LOG_WARN, UTIL_MOD_SIM, "serial-failed",
+                     "node=%s device=%s error=\"%s\" retry_s=%g", n->cf->name, n->cf->serial, err,
+                     SIM_SERIAL_RETRY);
         n->serial_failing = true;
         ev_timer_set(&n->reopen, SIM_SERIAL_RETRY, 0.0);
         ev_timer_start(n->sim->loop, &n->reopen);
@@ -637,7 +661,8 @@ static void conn_start_serial(struct node *n)
         s5066_serial_close(&n->ser);
         return;
     }
-    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "listen", "node=%s addr=%s serial=%s baud=%d", n->cf->name,
+    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "listen", "node=%s addr=%s serial=%s baud=%d",
+             n->cf->name,
              s5066_addr_format(&n->cf->addr, (char[S5066_ADDR_STRLEN]){0}, S5066_ADDR_STRLEN),
              n->cf->serial, n->cf->baud);
 }
@@ -662,7 +687,8 @@ static void sim_stats(struct sim *s, const char *why)
     struct s5066_channel_stats cs;
     s5066_channel_stats(s->ch, now, &cs);
     util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "stats",
-             "why=%s nodes=%zu rate=%u elapsed_s=%.3f busy_s=%.3f utilisation=%.1f%% bursts=%llu scale=%g",
+             "why=%s nodes=%zu rate=%u elapsed_s=%.3f busy_s=%.3f utilisation=%.1f%% bursts=%llu "
+             "scale=%g",
              why, s->n_nodes, s->cf.ch.rate, (double)cs.elapsed / 1000.0, (double)cs.busy / 1000.0,
              cs.utilisation * 100.0, (unsigned long long)cs.bursts, s->scale);
     for (size_t i = 0; i < s->n_nodes; i++) {
@@ -672,17 +698,20 @@ static void sim_stats(struct sim *s, const char *why)
         char a[S5066_ADDR_STRLEN];
         double share = cs.elapsed ? 100.0 * (double)st.airtime / (double)cs.elapsed : 0.0;
         util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "stats",
-                 "node=%s addr=%s bytes_on_air=%llu airtime_s=%.3f utilisation=%.1f%% bursts=%llu acks=%llu "
-                 "retransmissions=%llu submitted=%llu ok=%llu failed=%llu expired=%llu received=%llu lost=%llu "
+                 "node=%s addr=%s bytes_on_air=%llu airtime_s=%.3f utilisation=%.1f%% bursts=%llu "
+                 "acks=%llu "
+                 "retransmissions=%llu submitted=%llu ok=%llu failed=%llu expired=%llu "
+                 "received=%llu lost=%llu "
                  "corrupted=%llu queued=%zu queued_bytes=%zu emcon=%s flow=%s clients=%zu",
                  n->cf->name, s5066_addr_format(&n->cf->addr, a, sizeof a),
                  (unsigned long long)st.bytes_on_air, (double)st.airtime / 1000.0, share,
                  (unsigned long long)st.bursts, (unsigned long long)st.acks,
                  (unsigned long long)st.retransmissions, (unsigned long long)st.submitted,
-                 (unsigned long long)st.ok, (unsigned long long)st.failed, (unsigned long long)st.expired,
-                 (unsigned long long)st.received, (unsigned long long)st.lost,
-                 (unsigned long long)st.corrupted, st.queued, st.queued_bytes, st.emcon ? "yes" : "no",
-                 st.flow_off ? "off" : "on", s5066_simnode_clients(n->sn));
+                 (unsigned long long)st.ok, (unsigned long long)st.failed,
+                 (unsigned long long)st.expired, (unsigned long long)st.received,
+                 (unsigned long long)st.lost, (unsigned long long)st.corrupted, st.queued,
+                 st.queued_bytes, st.emcon ? "yes" : "no", st.flow_off ? "off" : "on",
+                 s5066_simnode_clients(n->sn));
     }
 }
 
@@ -745,10 +774,12 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
         return;
     }
     if (w->signum == SIGHUP) {
-        util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "sighup", "action=ignored (restart to load a new config)");
+        util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "sighup",
+                 "action=ignored (restart to load a new config)");
         return;
     }
-    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "stopping", "signal=%s", w->signum == SIGINT ? "INT" : "TERM");
+    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "stopping", "signal=%s",
+             w->signum == SIGINT ? "INT" : "TERM");
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -764,16 +795,17 @@ static int node_listen(struct node *n)
     snprintf(port, sizeof port, "%ld", n->cf->port);
     int rc = getaddrinfo(n->cf->listen, port, &hints, &res);
     if (rc != 0) {
-        util_log(UTIL_LOG_ERR, UTIL_MOD_SIM, "listen-failed", "node=%s listen=%s error=\"%s\"", n->cf->name,
-                 n->cf->listen, gai_strerror(rc));
+        util_log(UTIL_LOG_ERR, UTIL_MOD_SIM, "listen-failed", "node=%s listen=%s error=\"%s\"",
+                 n->cf->name, n->cf->listen, gai_strerror(rc));
         return -1;
     }
     int fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
         bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 16) < 0) {
-        util_log(UTIL_LOG_ERR, UTIL_MOD_SIM, "listen-failed", "node=%s listen=%s port=%ld error=\"%s\"",
-                 n->cf->name, n->cf->listen, n->cf->port, strerror(errno));
+        util_log(UTIL_LOG_ERR, UTIL_MOD_SIM, "listen-failed",
+                 "node=%s listen=%s port=%ld error=\"%s\"", n->cf->name, n->cf->listen, n->cf->port,
+                 strerror(errno));
         if (fd >= 0)
             close(fd);
         freeaddrinfo(res);
@@ -792,8 +824,9 @@ static int node_listen(struct node *n)
     n->accept_w.data = n;
     ev_io_start(n->sim->loop, &n->accept_w);
     char a[S5066_ADDR_STRLEN];
-    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "listen", "node=%s addr=%s port=%d listen=%s groups=%zu emcon=%s mtu=%u",
-             n->cf->name, s5066_addr_format(&n->cf->addr, a, sizeof a), n->port, host, n->cf->n_groups,
+    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "listen",
+             "node=%s addr=%s port=%d listen=%s groups=%zu emcon=%s mtu=%u", n->cf->name,
+             s5066_addr_format(&n->cf->addr, a, sizeof a), n->port, host, n->cf->n_groups,
              n->cf->emcon ? "yes" : "no", n->cf->mtu);
     return 0;
 }
@@ -821,7 +854,8 @@ static void usage(int code)
 {
     fprintf(code ? stderr : stdout,
             "usage: s5066sim -c network.conf [-f] [-s scale] [-n] [-p portfile] [-v] [-T mods]\n"
-            "  -c FILE      the network: [channel], [node NAME], [group NAME] (see conf/s5066sim.conf)\n"
+            "  -c FILE      the network: [channel], [node NAME], [group NAME] (see "
+            "conf/s5066sim.conf)\n"
             "  -f           foreground, logs to stderr (default: daemon, logs to syslog)\n"
             "  -s SCALE     time scale: every duration of the simulation divided by SCALE\n"
             "  -n           check the config and exit (non-zero with file:line: key on an error)\n"
@@ -840,38 +874,24 @@ int main(int argc, char **argv)
     int opt;
     while ((opt = getopt(argc, argv, "c:fs:np:vT:h")) != -1) {
         switch (opt) {
-        case 'c':
-            cfg_path = optarg;
-            break;
-        case 'f':
-            foreground = true;
-            break;
+        case 'c': cfg_path = optarg; break;
+        case 'f': foreground = true; break;
         case 's': {
             char *end;
             scale_opt = strtod(optarg, &end);
             if (*end || !(scale_opt >= 0.001 && scale_opt <= 1000000.0)) {
-                fprintf(stderr, "s5066sim: -s %s: a time scale is a number from 0.001 to 1000000\n", optarg);
+                fprintf(stderr, "s5066sim: -s %s: a time scale is a number from 0.001 to 1000000\n",
+                        optarg);
                 return 2;
             }
             break;
         }
-        case 'n':
-            check = true;
-            break;
-        case 'p':
-            portfile = optarg;
-            break;
-        case 'v':
-            verbose = true;
-            break;
-        case 'T':
-            trace = optarg;
-            break;
-        case 'h':
-            usage(0);
-            break;
-        default:
-            usage(2);
+        case 'n': check = true; break;
+        case 'p': portfile = optarg; break;
+        case 'v': verbose = true; break;
+        case 'T': trace = optarg; break;
+        case 'h': usage(0); break;
+        default: usage(2);
         }
     }
     if (!cfg_path || optind != argc)
@@ -894,8 +914,8 @@ int main(int argc, char **argv)
     }
     s->scale = scale_opt > 0.0 ? scale_opt : s->cf.time_scale;
     if (check) {
-        printf("s5066sim: %s: ok, %zu nodes, %u bps, time scale %g\n", cfg_path, s->cf.n_nodes, s->cf.ch.rate,
-               s->scale);
+        printf("s5066sim: %s: ok, %zu nodes, %u bps, time scale %g\n", cfg_path, s->cf.n_nodes,
+               s->cf.ch.rate, s->scale);
         util_conf_free(conf);
         free(s->cf.nodes);
         return 0;
@@ -988,8 +1008,9 @@ int main(int argc, char **argv)
     ev_signal_start(s->loop, &s->sighup);
 
     char ch_desc[160];
-    snprintf(ch_desc, sizeof ch_desc, "rate=%u turnaround_ms=%llu loss=%g seed=%llu bit_errors=%s scale=%g",
-             s->cf.ch.rate, (unsigned long long)s->cf.ch.turnaround, s->cf.ch.loss,
+    snprintf(ch_desc, sizeof ch_desc,
+             "rate=%u turnaround_ms=%llu loss=%g seed=%llu bit_errors=%s scale=%g", s->cf.ch.rate,
+             (unsigned long long)s->cf.ch.turnaround, s->cf.ch.loss,
              (unsigned long long)s->cf.ch.seed, s->cf.ch.bit_errors ? "yes" : "no", s->scale);
     util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "ready", "nodes=%zu %s pid=%ld", s->n_nodes, ch_desc,
              (long)getpid());

@@ -139,7 +139,8 @@ static void client_free(struct s5066_simclient *c)
 /* ---- lifecycle ------------------------------------------------------------- */
 
 /* s5066_simnode_new - a server for a new node of ch (added to the channel) */
-struct s5066_simnode *s5066_simnode_new(struct s5066_channel *ch, const struct s5066_simnode_params *p,
+struct s5066_simnode *s5066_simnode_new(struct s5066_channel *ch,
+                                        const struct s5066_simnode_params *p,
                                         const struct s5066_simnode_callbacks *cb, void *user)
 {
     if (!ch || !p || p->mtu == 0 || p->mtu > S5066_MAX_UPDU || p->max_bad == 0)
@@ -147,8 +148,11 @@ struct s5066_simnode *s5066_simnode_new(struct s5066_channel *ch, const struct s
     struct s5066_simnode *n = calloc(1, sizeof *n);
     if (!n)
         return NULL;
-    struct s5066_channel_node cn = {.name = p->name, .addr = p->addr, .groups = p->groups,
-                                    .n_groups = p->n_groups, .emcon = p->emcon};
+    struct s5066_channel_node cn = {.name = p->name,
+                                    .addr = p->addr,
+                                    .groups = p->groups,
+                                    .n_groups = p->n_groups,
+                                    .emcon = p->emcon};
     n->idx = s5066_channel_add_node(ch, &cn, n);
     if (n->idx < 0) {
         free(n);
@@ -218,8 +222,8 @@ struct s5066_simclient *s5066_simnode_attach(struct s5066_simnode *n, util_ms no
     c->id = ++n->next_id;
     util_list_push_back(&n->clients, &c->link);
     n->n_clients++;
-    util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, "connect", "node=%s peer=%s clients=%zu", name(n), c->peer,
-             n->n_clients);
+    util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, "connect", "node=%s peer=%s clients=%zu", name(n),
+             c->peer, n->n_clients);
     return c;
 }
 
@@ -239,17 +243,19 @@ void s5066_simclient_detach(struct s5066_simclient *c)
 
 /* ---- invalid primitives ------------------------------------------------------ */
 
-/* bad - count an invalid primitive; at the limit unbind and close (c is freed then: returns true) */
+/* bad - count an invalid primitive; at the limit unbind and close (c is freed then: returns true)
+ */
 static bool bad(struct s5066_simclient *c, const char *what, const char *type)
 {
     struct s5066_simnode *n = c->node;
     c->bad++;
-    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "pdu-bad", "node=%s peer=%s what=%s type=%s count=%u max=%u",
-             name(n), c->peer, what, type, c->bad, n->p.max_bad);
+    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "pdu-bad",
+             "node=%s peer=%s what=%s type=%s count=%u max=%u", name(n), c->peer, what, type,
+             c->bad, n->p.max_bad);
     if (c->bad < n->p.max_bad)
         return false;
-    util_log(UTIL_LOG_WARN, UTIL_MOD_SIM, "unbind-indication", "node=%s peer=%s reason=3 why=too-many-invalid",
-             name(n), c->peer);
+    util_log(UTIL_LOG_WARN, UTIL_MOD_SIM, "unbind-indication",
+             "node=%s peer=%s reason=3 why=too-many-invalid", name(n), c->peer);
     send_reason(c, S5066_UNBIND_INDICATION, S5066_UNBIND_INVALID_PRIMITIVES);
     void *conn = c->conn;
     client_free(c);
@@ -281,13 +287,13 @@ static void on_bind(struct s5066_simclient *c, const struct s5066_bind_request *
         bad(c, "bind-while-bound", "S_BIND_REQUEST");
         return;
     } else if (!(n->p.saps & (1u << b->sap))) {
-        util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "bind-rejected", "node=%s peer=%s sap=%u reason=2 why=sap-not-allowed",
-                 name(n), c->peer, b->sap);
+        util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "bind-rejected",
+                 "node=%s peer=%s sap=%u reason=2 why=sap-not-allowed", name(n), c->peer, b->sap);
         send_reason(c, S5066_BIND_REJECTED, S5066_BIND_REJ_INVALID_SAP);
         return;
     } else if (n->sap_owner[b->sap]) {
-        util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "bind-rejected", "node=%s peer=%s sap=%u reason=3 why=sap-in-use",
-                 name(n), c->peer, b->sap);
+        util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "bind-rejected",
+                 "node=%s peer=%s sap=%u reason=3 why=sap-in-use", name(n), c->peer, b->sap);
         send_reason(c, S5066_BIND_REJECTED, S5066_BIND_REJ_SAP_IN_USE);
         return;
     }
@@ -301,8 +307,9 @@ static void on_bind(struct s5066_simclient *c, const struct s5066_bind_request *
     c->rank = b->rank;
     c->service = b->service;
     n->sap_owner[b->sap] = c;
-    util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, "bind", "node=%s peer=%s sap=%u rank=%u mode=%u confirm=%u mtu=%u",
-             name(n), c->peer, b->sap, b->rank, b->service.tx_mode, b->service.confirm, n->p.mtu);
+    util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, "bind",
+             "node=%s peer=%s sap=%u rank=%u mode=%u confirm=%u mtu=%u", name(n), c->peer, b->sap,
+             b->rank, b->service.tx_mode, b->service.confirm, n->p.mtu);
     struct s5066_prim p;
     s5066_prim_init(&p, S5066_BIND_ACCEPTED);
     p.u.bind_accepted.sap = b->sap;
@@ -315,8 +322,8 @@ static void on_bind(struct s5066_simclient *c, const struct s5066_bind_request *
 }
 
 /* on_unidata - S_UNIDATA_REQUEST / S_EXPEDITED_UNIDATA_REQUEST */
-static void on_unidata(struct s5066_simclient *c, util_ms now, const struct s5066_unidata_request *q,
-                       bool expedited)
+static void on_unidata(struct s5066_simclient *c, util_ms now,
+                       const struct s5066_unidata_request *q, bool expedited)
 {
     struct s5066_simnode *n = c->node;
     char d[S5066_ADDR_STRLEN];
@@ -355,15 +362,17 @@ static void on_unidata(struct s5066_simclient *c, util_ms now, const struct s506
         uint64_t id = 0;
         int rc = s5066_channel_submit(n->ch, now, n->idx, &u, &id);
         if (rc == 0) {
-            util_log(UTIL_LOG_DEBUG, UTIL_MOD_SIM, "request", "node=%s peer=%s id=%llu dst=%s sap=%u len=%zu",
-                     name(n), c->peer, (unsigned long long)id, d, q->sap, q->updu_len);
+            util_log(UTIL_LOG_DEBUG, UTIL_MOD_SIM, "request",
+                     "node=%s peer=%s id=%llu dst=%s sap=%u len=%zu", name(n), c->peer,
+                     (unsigned long long)id, d, q->sap, q->updu_len);
             return;
         }
         reject = S5066_REJ_UNKNOWN;
         why = rc == S5066_ERR_QUEUE_FULL ? "queue-full" : "invalid";
     }
-    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "request-rejected", "node=%s peer=%s dst=%s sap=%u len=%zu reason=%d why=%s",
-             name(n), c->peer, d, q->sap, q->updu_len, reject, why);
+    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "request-rejected",
+             "node=%s peer=%s dst=%s sap=%u len=%zu reason=%d why=%s", name(n), c->peer, d, q->sap,
+             q->updu_len, reject, why);
     send_result(c, expedited, reject, &q->dest, q->sap, q->updu,
                 UTIL_MIN(q->updu_len, (size_t)n->p.mtu));
 }
@@ -380,8 +389,9 @@ static void on_hard_link(struct s5066_simclient *c, const struct s5066_hard_link
     p.u.hard_link.status = ok ? 1 : 0;
     p.u.hard_link.reason = ok ? 0 : 3; /* remote node not responding */
     char d[S5066_ADDR_STRLEN];
-    util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, ok ? "hard-link" : "hard-link-rejected", "node=%s peer=%s remote=%s type=%u",
-             name(n), c->peer, s5066_addr_format(&h->remote, d, sizeof d), h->link_type);
+    util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, ok ? "hard-link" : "hard-link-rejected",
+             "node=%s peer=%s remote=%s type=%u", name(n), c->peer,
+             s5066_addr_format(&h->remote, d, sizeof d), h->link_type);
     sn_send(c, &p);
 }
 
@@ -393,8 +403,8 @@ static void on_management(struct s5066_simclient *c, util_ms now, const struct s
         s5066_simnode_set_emcon(n, now, m->body[0] != 0);
         return;
     }
-    util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, "management-ignored", "node=%s peer=%s msg_type=%u len=%zu",
-             name(n), c->peer, m->msg_type, m->body_len);
+    util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, "management-ignored",
+             "node=%s peer=%s msg_type=%u len=%zu", name(n), c->peer, m->msg_type, m->body_len);
 }
 
 /* s5066_simclient_input - one decoded primitive from the client */
@@ -407,13 +417,11 @@ void s5066_simclient_input(struct s5066_simclient *c, util_ms now, const struct 
     UTIL_TRACE(UTIL_MOD_SIM, "recv", "node=%s peer=%s type=%s", name(n), c->peer, type);
     s5066_channel_run(n->ch, now);
     switch (p->type) {
-    case S5066_BIND_REQUEST:
-        on_bind(c, &p->u.bind_request);
-        return;
+    case S5066_BIND_REQUEST: on_bind(c, &p->u.bind_request); return;
     case S5066_UNBIND_REQUEST:
         if (c->bound)
-            util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, "unbind", "node=%s peer=%s sap=%u why=request", name(n),
-                     c->peer, c->sap);
+            util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, "unbind", "node=%s peer=%s sap=%u why=request",
+                     name(n), c->peer, c->sap);
         release(c);
         return;
     case S5066_KEEP_ALIVE:
@@ -422,11 +430,11 @@ void s5066_simclient_input(struct s5066_simclient *c, util_ms now, const struct 
             c->keepalive_at = now;
             send_simple(c, S5066_KEEP_ALIVE);
         } else {
-            util_log(UTIL_LOG_DEBUG, UTIL_MOD_SIM, "keepalive-too-often", "node=%s peer=%s", name(n), c->peer);
+            util_log(UTIL_LOG_DEBUG, UTIL_MOD_SIM, "keepalive-too-often", "node=%s peer=%s",
+                     name(n), c->peer);
         }
         return;
-    default:
-        break;
+    default: break;
     }
     /* the rest needs a bound client */
     switch (p->type) {
@@ -444,7 +452,8 @@ void s5066_simclient_input(struct s5066_simclient *c, util_ms now, const struct 
     case S5066_HARD_LINK_TERMINATE:
         if (!c->bound)
             break;
-        util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, "hard-link-terminate", "node=%s peer=%s", name(n), c->peer);
+        util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, "hard-link-terminate", "node=%s peer=%s", name(n),
+                 c->peer);
         return;
     case S5066_MANAGEMENT_MSG_REQUEST:
         if (!c->bound || c->rank != 15) {
@@ -485,8 +494,9 @@ static int ch_deliver(void *node_user, int node, const struct s5066_channel_rx *
     s5066_addr_format(&rx->src, s, sizeof s);
     s5066_addr_format(&rx->dest, d, sizeof d);
     if (!c) {
-        util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, "rx-no-client", "node=%s id=%llu src=%s dst=%s sap=%u",
-                 name(n), (unsigned long long)rx->id, s, d, rx->dest_sap);
+        util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, "rx-no-client",
+                 "node=%s id=%llu src=%s dst=%s sap=%u", name(n), (unsigned long long)rx->id, s, d,
+                 rx->dest_sap);
         return S5066_REJ_SAP_NOT_BOUND;
     }
     if (rx->n_err && rx->tx_mode != S5066_TX_NON_ARQ_ERRORS &&
@@ -494,7 +504,8 @@ static int ch_deliver(void *node_user, int node, const struct s5066_channel_rx *
         return -1; /* nobody here takes U_PDUs with errors */
     uint8_t blocks[4 * ((S5066_MAX_SIZE + S5066_CHANNEL_BLOCK - 1) / S5066_CHANNEL_BLOCK)];
     struct s5066_prim p;
-    s5066_prim_init(&p, rx->expedited ? S5066_EXPEDITED_UNIDATA_INDICATION : S5066_UNIDATA_INDICATION);
+    s5066_prim_init(&p,
+                    rx->expedited ? S5066_EXPEDITED_UNIDATA_INDICATION : S5066_UNIDATA_INDICATION);
     struct s5066_unidata_indication *ind = &p.u.ind;
     ind->priority = rx->expedited ? 0 : rx->priority;
     ind->dest_sap = rx->dest_sap;
@@ -518,7 +529,8 @@ static int ch_deliver(void *node_user, int node, const struct s5066_channel_rx *
         ind->n_err = (uint16_t)nb;
         ind->err_blocks = blocks;
     }
-    util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, "indication", "node=%s peer=%s id=%llu src=%s src_sap=%u dst=%s sap=%u mode=%u len=%zu errors=%zu",
+    util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, "indication",
+             "node=%s peer=%s id=%llu src=%s src_sap=%u dst=%s sap=%u mode=%u len=%zu errors=%zu",
              name(n), c->peer, (unsigned long long)rx->id, s, rx->src_sap, d, rx->dest_sap,
              ind->tx_mode, rx->len, rx->n_err);
     sn_send(c, &p);

@@ -49,9 +49,9 @@ struct rec {
     size_t n_flow;
     struct s5066_channel_tx tx[MAX_REC];
     size_t n_tx;
-    int deliver_rc;      /* what deliver answers */
-    bool refuse_errors;  /* refuse corrupted copies */
-    int reply_from;      /* node that answers each U_PDU it receives (-1: none) */
+    int deliver_rc;     /* what deliver answers */
+    bool refuse_errors; /* refuse corrupted copies */
+    int reply_from;     /* node that answers each U_PDU it receives (-1: none) */
 };
 
 static struct rec R;
@@ -79,8 +79,12 @@ static int rec_deliver(void *node_user, int node, const struct s5066_channel_rx 
         memcpy(x->data, rx->updu, x->len);
     }
     if (node == r->reply_from) {
-        struct s5066_channel_updu u = {.src_sap = 2, .dest_sap = 2, .dest = rx->src,
-                                       .tx_mode = S5066_TX_ARQ, .updu = (const uint8_t *)"ack", .len = 3,
+        struct s5066_channel_updu u = {.src_sap = 2,
+                                       .dest_sap = 2,
+                                       .dest = rx->src,
+                                       .tx_mode = S5066_TX_ARQ,
+                                       .updu = (const uint8_t *)"ack",
+                                       .len = 3,
                                        .tag = 1000 + rx->id};
         CHECK_EQ(s5066_channel_submit(r->ch, r->now, node, &u, NULL), 0);
     }
@@ -138,8 +142,11 @@ static int add(struct s5066_channel *ch, const char *name, uint32_t a, uint32_t 
         groups[n++] = s5066_addr_make(g1, true);
     if (g2)
         groups[n++] = s5066_addr_make(g2, true);
-    struct s5066_channel_node cfg = {.name = name, .addr = s5066_addr_make(a, false), .groups = groups,
-                                     .n_groups = n, .emcon = emcon};
+    struct s5066_channel_node cfg = {.name = name,
+                                     .addr = s5066_addr_make(a, false),
+                                     .groups = groups,
+                                     .n_groups = n,
+                                     .emcon = emcon};
     return s5066_channel_add_node(ch, &cfg, &R);
 }
 
@@ -148,10 +155,18 @@ static uint64_t submit(struct s5066_channel *ch, util_ms now, int node, struct s
                        int mode, int prio, bool expedited, unsigned min_retx, util_ms ttl,
                        const char *data, uint64_t tag)
 {
-    struct s5066_channel_updu u = {.src_sap = 2, .dest_sap = 2, .dest = dest, .priority = (uint8_t)prio,
-                                   .expedited = expedited, .tx_mode = (uint8_t)mode, .confirm = true,
-                                   .min_retx = (uint8_t)min_retx, .ttl = ttl,
-                                   .updu = (const uint8_t *)data, .len = strlen(data), .tag = tag};
+    struct s5066_channel_updu u = {.src_sap = 2,
+                                   .dest_sap = 2,
+                                   .dest = dest,
+                                   .priority = (uint8_t)prio,
+                                   .expedited = expedited,
+                                   .tx_mode = (uint8_t)mode,
+                                   .confirm = true,
+                                   .min_retx = (uint8_t)min_retx,
+                                   .ttl = ttl,
+                                   .updu = (const uint8_t *)data,
+                                   .len = strlen(data),
+                                   .tag = tag};
     uint64_t id = 0;
     R.now = now;
     int rc = s5066_channel_submit(ch, now, node, &u, &id);
@@ -204,7 +219,7 @@ static struct s5066_channel_params params(uint32_t rate, double loss, uint64_t s
     return p;
 }
 
-#define NODE(a) s5066_addr_make((a), false)
+#define NODE(a)  s5066_addr_make((a), false)
 #define GROUP(a) s5066_addr_make((a), true)
 
 TEST(airtime_matches_formula)
@@ -497,7 +512,8 @@ TEST(ttl_expiry_rejects)
     add(ch, "a", 1, 0, 0, false);
     int e = add(ch, "e", 2, 0, 0, true);
     uint64_t id = submit(ch, 1000, e, NODE(1), S5066_TX_ARQ, 0, false, 0, 10000, "short life", 3);
-    uint64_t id2 = submit(ch, 1000, e, NODE(1), S5066_TX_NON_ARQ, 0, false, 0, 0, "default life", 4);
+    uint64_t id2 =
+        submit(ch, 1000, e, NODE(1), S5066_TX_NON_ARQ, 0, false, 0, 0, "default life", 4);
     CHECK_EQ(s5066_channel_next_expiry(ch), 11000);
     s5066_channel_run(ch, 10999);
     CHECK_EQ(R.n_res, 0);
@@ -550,8 +566,8 @@ TEST(flow_off_and_on)
     CHECK(!s5066_channel_node_flow_on(ch, a));
     for (int i = 0; i < 5; i++)
         submit(ch, 0, a, NODE(2), S5066_TX_NON_ARQ, 0, false, 0, 0, data, 0); /* up to 2000 */
-    struct s5066_channel_updu u = {.dest = NODE(2), .tx_mode = S5066_TX_NON_ARQ,
-                                   .updu = (const uint8_t *)data, .len = 1};
+    struct s5066_channel_updu u = {
+        .dest = NODE(2), .tx_mode = S5066_TX_NON_ARQ, .updu = (const uint8_t *)data, .len = 1};
     CHECK_EQ(s5066_channel_submit(ch, 0, a, &u, NULL), S5066_ERR_QUEUE_FULL);
     CHECK_EQ(R.n_flow, 1);
     /* drain: on again at 500 bytes or less, once */
@@ -634,8 +650,8 @@ static size_t scenario(uint64_t seed, uint64_t *out, size_t cap)
         if (i % 3 == 0)
             submit(ch, t, n[from], GROUP(7), S5066_TX_NON_ARQ_ERRORS, 0, false, 1, 0, "grp", 0);
         else
-            submit(ch, t, n[from], NODE((uint32_t)(from + 1) % 3 + 1), S5066_TX_ARQ, i % 4, false, 0, 0,
-                   "uni", 0);
+            submit(ch, t, n[from], NODE((uint32_t)(from + 1) % 3 + 1), S5066_TX_ARQ, i % 4, false,
+                   0, 0, "uni", 0);
     }
     run_idle(ch, 30 * 450, UTIL_MS_NEVER - 1);
     size_t k = 0;

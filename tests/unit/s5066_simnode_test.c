@@ -25,7 +25,8 @@ static int encode_errors;
 static char logged[16384]; /* log lines, for asserting what was logged */
 
 /* t_sink - keep log lines */
-static void t_sink(void *user, enum util_log_level level, enum util_log_module module, const char *line)
+static void t_sink(void *user, enum util_log_level level, enum util_log_module module,
+                   const char *line)
 {
     (void)user;
     (void)level;
@@ -102,7 +103,8 @@ struct net {
 };
 
 /* net_new - three nodes 0.0.0.1..3 (the third in EMCON if asked), all in group 16.0.0.1 */
-static void net_new(struct net *net, const struct s5066_channel_params *cp, uint16_t mtu, bool emcon3)
+static void net_new(struct net *net, const struct s5066_channel_params *cp, uint16_t mtu,
+                    bool emcon3)
 {
     struct s5066_channel_callbacks cb = {0};
     s5066_simnode_channel_callbacks(&cb);
@@ -155,7 +157,8 @@ static void input(struct conn *c, util_ms now, const struct s5066_prim *p)
 }
 
 /* do_bind - a BIND_REQUEST */
-static void do_bind(struct conn *c, util_ms now, uint8_t sap, uint8_t rank, uint8_t mode, uint8_t confirm)
+static void do_bind(struct conn *c, util_ms now, uint8_t sap, uint8_t rank, uint8_t mode,
+                    uint8_t confirm)
 {
     struct s5066_prim p;
     s5066_prim_init(&p, S5066_BIND_REQUEST);
