@@ -56,11 +56,11 @@ int mule_cdt_wrap(const uint8_t *zdata, size_t zlen, struct util_buf *out)
 {
     if (!zdata && zlen)
         return MULE_ERR_INVAL;
-    size_t oct = 1 + ber_len_size(zlen) + zlen;      /* 04 L z */
-    size_t cc = 1 + ber_len_size(oct) + oct;         /* A0 L oct */
-    size_t cci_body = 3 + cc;                        /* 80 01 19 | cc */
+    size_t oct = 1 + ber_len_size(zlen) + zlen; /* 04 L z */
+    size_t cc = 1 + ber_len_size(oct) + oct;    /* A0 L oct */
+    size_t cci_body = 3 + cc;                   /* 80 01 19 | cc */
     size_t cci = 1 + ber_len_size(cci_body) + cci_body;
-    size_t outer_body = 3 + cci;                     /* 80 01 00 | cci */
+    size_t outer_body = 3 + cci; /* 80 01 00 | cci */
     size_t total = 1 + ber_len_size(outer_body) + outer_body;
     if (zlen > SIZE_MAX / 2 || total < zlen)
         return UTIL_ERR_NOMEM;
@@ -173,9 +173,7 @@ static int ber_choice_int(struct util_reader *r, long *out, bool *explicit_tag)
     if (!p && len)
         return MULE_ERR_BER;
     switch (tag) {
-    case 0x80:
-        *explicit_tag = false;
-        return ber_int_value(p, len, out);
+    case 0x80: *explicit_tag = false; return ber_int_value(p, len, out);
     case 0xA0: {
         struct util_reader in;
         util_rd_init(&in, p, len);
@@ -194,8 +192,7 @@ static int ber_choice_int(struct util_reader *r, long *out, bool *explicit_tag)
             return MULE_ERR_BER;
         *out = -1;
         return 0;
-    default:
-        return MULE_ERR_BER;
+    default: return MULE_ERR_BER;
     }
 }
 

@@ -211,8 +211,8 @@ int mule_dsn_build(const struct mule_dsn *d, struct util_buf *out)
         if (!r->addr || !mule_address_valid(r->addr, false) || !status_ok(r->status) ||
             !text_ok(r->diagnostic) || !text_ok(r->remote_mta))
             return MULE_ERR_INVAL;
-        bool traced = d->force_trace &&
-                      (r->action == MULE_DSN_RELAYED || r->action == MULE_DSN_DELIVERED);
+        bool traced =
+            d->force_trace && (r->action == MULE_DSN_RELAYED || r->action == MULE_DSN_DELIVERED);
         if (!mule_dsn_wanted(r->params, r->action) && !traced)
             continue;
         count++;
@@ -227,8 +227,8 @@ int mule_dsn_build(const struct mule_dsn *d, struct util_buf *out)
     /* RET (RFC 3461 4.3): FULL returns the message, HDRS or nothing the header */
     const char *v;
     size_t n;
-    bool full = mule_param_get(d->mail_params, "RET", &v, &n) && n == 4 &&
-                strncasecmp(v, "FULL", 4) == 0;
+    bool full =
+        mule_param_get(d->mail_params, "RET", &v, &n) && n == 4 && strncasecmp(v, "FULL", 4) == 0;
     char envid[128] = "";
     if (mule_param_get(d->mail_params, "ENVID", &v, &n) &&
         (mule_xtext_decode(v, n, envid, sizeof envid) <= 0 || !text_ok(envid)))
@@ -283,8 +283,8 @@ int mule_dsn_build(const struct mule_dsn *d, struct util_buf *out)
                                  : "This is a report on the delivery of your message.");
     for (size_t i = 0; rc >= 0 && i < d->n_rcpts; i++) {
         const struct mule_dsn_rcpt *r = &d->rcpts[i];
-        bool traced = d->force_trace &&
-                      (r->action == MULE_DSN_RELAYED || r->action == MULE_DSN_DELIVERED);
+        bool traced =
+            d->force_trace && (r->action == MULE_DSN_RELAYED || r->action == MULE_DSN_DELIVERED);
         if (mule_dsn_wanted(r->params, r->action) || traced)
             rc = human_line(out, r);
     }
@@ -305,8 +305,8 @@ int mule_dsn_build(const struct mule_dsn *d, struct util_buf *out)
     /* per-recipient fields (RFC 3464 2.3) */
     for (size_t i = 0; rc >= 0 && i < d->n_rcpts; i++) {
         const struct mule_dsn_rcpt *r = &d->rcpts[i];
-        bool traced = d->force_trace &&
-                      (r->action == MULE_DSN_RELAYED || r->action == MULE_DSN_DELIVERED);
+        bool traced =
+            d->force_trace && (r->action == MULE_DSN_RELAYED || r->action == MULE_DSN_DELIVERED);
         if (!mule_dsn_wanted(r->params, r->action) && !traced)
             continue;
         char orcpt[1100];

@@ -56,26 +56,26 @@
 /* Negative error codes.  They do not overlap util's UTIL_ERR_* (-1..-99),
  * which mule_strerror() also knows. */
 enum mule_error {
-    MULE_ERR_NO_FROM = -301,            /* payload does not start with a FROM-line */
-    MULE_ERR_NO_RCPT = -302,            /* no RCPT-line before the empty line */
-    MULE_ERR_BAD_ADDRESS = -303,        /* malformed address inside <> */
-    MULE_ERR_BARE_LF = -304,            /* LF without CR in the envelope */
-    MULE_ERR_BAD_LINE = -305,           /* bare CR, control character or missing <> */
-    MULE_ERR_BAD_PARAM = -306,          /* malformed ESMTP parameter */
-    MULE_ERR_ENVELOPE_TOO_LONG = -307,  /* envelope beyond the configured limit */
-    MULE_ERR_TRUNCATED = -308,          /* input ends inside the envelope */
-    MULE_ERR_BER = -310,                /* malformed BER */
-    MULE_ERR_BER_INDEFINITE = -311,     /* indefinite length (not allowed) */
-    MULE_ERR_BER_TRAILING = -312,       /* bytes after the CompressedData */
-    MULE_ERR_ALGORITHM = -313,          /* compression algorithm is not zlib (0) */
-    MULE_ERR_CONTENT_TYPE = -314,       /* content type is not MULE (25) */
-    MULE_ERR_ZLIB = -315,               /* the zlib stream is corrupt or incomplete */
-    MULE_ERR_TOO_BIG = -316,            /* inflated content beyond the limit */
-    MULE_ERR_NO_ROUTE = -320,           /* no route for a recipient */
-    MULE_ERR_BAD_NODE = -321,           /* node id does not parse */
-    MULE_ERR_EXPIRED = -322,            /* a DELIVERBY R deadline has passed */
-    MULE_ERR_NOMEM = -330,              /* out of memory */
-    MULE_ERR_INVAL = -331,              /* invalid argument */
+    MULE_ERR_NO_FROM = -301,           /* payload does not start with a FROM-line */
+    MULE_ERR_NO_RCPT = -302,           /* no RCPT-line before the empty line */
+    MULE_ERR_BAD_ADDRESS = -303,       /* malformed address inside <> */
+    MULE_ERR_BARE_LF = -304,           /* LF without CR in the envelope */
+    MULE_ERR_BAD_LINE = -305,          /* bare CR, control character or missing <> */
+    MULE_ERR_BAD_PARAM = -306,         /* malformed ESMTP parameter */
+    MULE_ERR_ENVELOPE_TOO_LONG = -307, /* envelope beyond the configured limit */
+    MULE_ERR_TRUNCATED = -308,         /* input ends inside the envelope */
+    MULE_ERR_BER = -310,               /* malformed BER */
+    MULE_ERR_BER_INDEFINITE = -311,    /* indefinite length (not allowed) */
+    MULE_ERR_BER_TRAILING = -312,      /* bytes after the CompressedData */
+    MULE_ERR_ALGORITHM = -313,         /* compression algorithm is not zlib (0) */
+    MULE_ERR_CONTENT_TYPE = -314,      /* content type is not MULE (25) */
+    MULE_ERR_ZLIB = -315,              /* the zlib stream is corrupt or incomplete */
+    MULE_ERR_TOO_BIG = -316,           /* inflated content beyond the limit */
+    MULE_ERR_NO_ROUTE = -320,          /* no route for a recipient */
+    MULE_ERR_BAD_NODE = -321,          /* node id does not parse */
+    MULE_ERR_EXPIRED = -322,           /* a DELIVERBY R deadline has passed */
+    MULE_ERR_NOMEM = -330,             /* out of memory */
+    MULE_ERR_INVAL = -331,             /* invalid argument */
 };
 
 /* mule_strerror - text for a MULE_ERR_* (or UTIL_ERR_*) code */
@@ -91,8 +91,8 @@ const char *mule_strerror(int err);
  *     message                                              RFC 5322, verbatim
  *
  * CRLF line ends, no dot-stuffing.  ESMTP parameters are kept verbatim. */
-#define MULE_MAX_PATH 256                 /* RFC 5321 4.5.3.1.3 */
-#define MULE_MAX_LINE 2048                /* one envelope line, parameters included */
+#define MULE_MAX_PATH             256  /* RFC 5321 4.5.3.1.3 */
+#define MULE_MAX_LINE             2048 /* one envelope line, parameters included */
 #define MULE_DEFAULT_MAX_ENVELOPE (64u * 1024)
 
 struct mule_rcpt {
@@ -154,14 +154,14 @@ int mule_xtext_decode(const char *in, size_t len, char *out, size_t cap);
  * algorithmID-ShortForm [0] 0 (zlib), contentType-ShortForm [0] 25 (MULE),
  * compressedContent [0] EXPLICIT OCTET STRING.  The decoder also takes the
  * explicit-tag form A0 03 02 01 00 / A0 03 02 01 19 and long-form lengths. */
-#define MULE_CDT_ALG_ZLIB 0
-#define MULE_CDT_CT_MULE 25
+#define MULE_CDT_ALG_ZLIB        0
+#define MULE_CDT_CT_MULE         25
 #define MULE_DEFAULT_MAX_MESSAGE (10u * 1024 * 1024)
 
 struct mule_cdt {
-    long algorithm;     /* algorithmID-ShortForm, -1 for the OID form */
-    long content_type;  /* contentType-ShortForm, -1 for the OID form */
-    bool explicit_tags; /* the A0 03 02 01 xx form was used */
+    long algorithm;       /* algorithmID-ShortForm, -1 for the OID form */
+    long content_type;    /* contentType-ShortForm, -1 for the OID form */
+    bool explicit_tags;   /* the A0 03 02 01 xx form was used */
     const uint8_t *zdata; /* the compressed content, into the input */
     size_t zlen;
 };
@@ -301,8 +301,8 @@ struct mule_plan {
 /* mule_route_plan - plan the transmission of one message to n recipients
  * (addresses without <>); self is this node (a route to it is local).
  * Allocates the plan (mule_plan_free); 0 or UTIL_ERR_NOMEM */
-int mule_route_plan(const struct mule_routes *r, uint32_t self, const char *const *addrs,
-                    size_t n, bool split, struct mule_plan *plan);
+int mule_route_plan(const struct mule_routes *r, uint32_t self, const char *const *addrs, size_t n,
+                    bool split, struct mule_plan *plan);
 
 /* mule_plan_free - release a plan */
 void mule_plan_free(struct mule_plan *plan);
@@ -324,9 +324,9 @@ struct mule_rx_rcpt {
 
 /* The P_MUL message a payload came in: who sent it and to whom. */
 struct mule_rx_ctx {
-    uint32_t self;          /* this node */
-    uint32_t source;        /* Source_ID of the message, 0 if unknown */
-    const uint32_t *dests;  /* its Destination_IDs, NULL if unknown */
+    uint32_t self;         /* this node */
+    uint32_t source;       /* Source_ID of the message, 0 if unknown */
+    const uint32_t *dests; /* its Destination_IDs, NULL if unknown */
     size_t n_dests;
 };
 
@@ -348,7 +348,7 @@ const char *mule_disp_name(enum mule_disp d);
 
 /* ---- priority and expiry ------------------------------------------------------ */
 
-#define MULE_PMUL_PRIO_MAX 15
+#define MULE_PMUL_PRIO_MAX    15
 #define MULE_PMUL_PRIO_NORMAL 6
 
 struct mule_prio {
@@ -443,8 +443,8 @@ enum mule_dsn_action {
 };
 
 struct mule_dsn_rcpt {
-    const char *addr;         /* the forward-path (Final-Recipient) */
-    const char *params;       /* its RCPT parameters verbatim (NOTIFY, ORCPT), may be NULL */
+    const char *addr;   /* the forward-path (Final-Recipient) */
+    const char *params; /* its RCPT parameters verbatim (NOTIFY, ORCPT), may be NULL */
     enum mule_dsn_action action;
     const char *status;       /* enhanced status code "5.4.7" (RFC 3463) */
     const char *diagnostic;   /* Diagnostic-Code text ("smtp; 550 ..."), may be NULL */
@@ -453,16 +453,16 @@ struct mule_dsn_rcpt {
 };
 
 struct mule_dsn {
-    const char *return_path;  /* the FROM-line's reverse-path; "" = null: no DSN */
-    const char *mail_params;  /* its MAIL parameters verbatim (RET, ENVID, BY), may be NULL */
+    const char *return_path; /* the FROM-line's reverse-path; "" = null: no DSN */
+    const char *mail_params; /* its MAIL parameters verbatim (RET, ENVID, BY), may be NULL */
     const struct mule_dsn_rcpt *rcpts;
     size_t n_rcpts;
-    const uint8_t *message;   /* the original message (headers and body) */
+    const uint8_t *message; /* the original message (headers and body) */
     size_t message_len;
-    const char *hostname;     /* the reporting MTA */
-    int64_t now;              /* UNIX seconds (Date) */
-    int64_t arrival;          /* when the message arrived, 0 if unknown */
-    bool force_trace;         /* DELIVERBY T: report RELAYED/DELIVERED without NOTIFY=SUCCESS */
+    const char *hostname; /* the reporting MTA */
+    int64_t now;          /* UNIX seconds (Date) */
+    int64_t arrival;      /* when the message arrived, 0 if unknown */
+    bool force_trace;     /* DELIVERBY T: report RELAYED/DELIVERED without NOTIFY=SUCCESS */
 };
 
 /* mule_dsn_wanted - whether a recipient's NOTIFY (RFC 3461 4.1) asks for

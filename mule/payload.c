@@ -405,9 +405,9 @@ static int walk(const uint8_t *in, size_t len, size_t limit, struct mule_envelop
         struct env_line l;
         if ((rc = split_line(b, e, &l)) < 0)
             return rc;
-        bool ok = lineno == 0 ? (l.path == l.path_end || valid_mailbox(l.path, l.path_end))
-                              : (valid_mailbox(l.path, l.path_end) ||
-                                 is_postmaster(l.path, l.path_end));
+        bool ok = lineno == 0
+                      ? (l.path == l.path_end || valid_mailbox(l.path, l.path_end))
+                      : (valid_mailbox(l.path, l.path_end) || is_postmaster(l.path, l.path_end));
         if (!ok)
             return MULE_ERR_BAD_ADDRESS;
         size_t alen = (size_t)(l.path_end - l.path), plen = (size_t)(l.par_end - l.par);

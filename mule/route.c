@@ -222,7 +222,8 @@ static int conf_node(struct util_conf *conf, struct util_conf_section *s, const 
                      bool required, uint32_t *out)
 {
     const char *v;
-    int rc = required ? util_conf_str_required(conf, s, key, &v) : util_conf_str(conf, s, key, NULL, &v);
+    int rc =
+        required ? util_conf_str_required(conf, s, key, &v) : util_conf_str(conf, s, key, NULL, &v);
     *out = 0;
     if (rc < 0 || !v)
         return rc;
@@ -251,7 +252,8 @@ int mule_routes_load(struct util_conf *conf, struct mule_routes *r)
             goto fail;
         }
         if (via == node) {
-            rc = util_conf_fail(conf, s, "via", UTIL_ERR_RANGE, "the relay is the destination itself");
+            rc = util_conf_fail(conf, s, "via", UTIL_ERR_RANGE,
+                                "the relay is the destination itself");
             goto fail;
         }
         rc = mule_routes_add(r, name, node, via);
@@ -264,7 +266,8 @@ int mule_routes_load(struct util_conf *conf, struct mule_routes *r)
             rc = util_conf_fail(conf, s, NULL, rc, "out of memory");
             goto fail;
         }
-        struct mule_route *rt = strcasecmp(name, "default") == 0 ? r->def : &r->routes[r->n_routes - 1];
+        struct mule_route *rt =
+            strcasecmp(name, "default") == 0 ? r->def : &r->routes[r->n_routes - 1];
         rt->line = util_conf_section_line(s);
     }
     struct util_conf_section *m = util_conf_section(conf, "mule", NULL);
@@ -369,10 +372,10 @@ bool mule_domain_is_local(const struct mule_routes *r, const char *domain)
 
 /* Everything a plan points into, one allocation each. */
 struct plan_mem {
-    size_t *dest_rcpt;   /* recipient indexes grouped by destination */
-    size_t *all_rcpt;    /* routed recipients in their original order */
-    uint32_t *nodes;     /* destination nodes, ascending */
-    uint32_t *hop;       /* first hop of each recipient (0: not routed) */
+    size_t *dest_rcpt; /* recipient indexes grouped by destination */
+    size_t *all_rcpt;  /* routed recipients in their original order */
+    uint32_t *nodes;   /* destination nodes, ascending */
+    uint32_t *hop;     /* first hop of each recipient (0: not routed) */
 };
 
 /* mule_plan_free - release a plan */
@@ -401,8 +404,8 @@ static int cmp_u32(const void *a, const void *b)
 }
 
 /* mule_route_plan - plan the transmission of one message to n recipients */
-int mule_route_plan(const struct mule_routes *r, uint32_t self, const char *const *addrs,
-                    size_t n, bool split, struct mule_plan *plan)
+int mule_route_plan(const struct mule_routes *r, uint32_t self, const char *const *addrs, size_t n,
+                    bool split, struct mule_plan *plan)
 {
     memset(plan, 0, sizeof *plan);
     size_t cnt = n ? n : 1;

@@ -46,10 +46,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mule_dsn_wanted(env.rcpts[i].params, MULE_DSN_FAILED);
         (void)mule_address_domain(env.rcpts[i].addr);
     }
-    struct mule_dsn_rcpt r = {env.rcpts[0].addr, env.rcpts[0].params, MULE_DSN_FAILED, "5.4.7",
-                              NULL, NULL, 0};
-    struct mule_dsn d = {env.from, env.from_params, &r, 1, data + off, size - (size_t)off,
-                         "gw.example.mil", 1700000000, 0, false};
+    struct mule_dsn_rcpt r = {
+        env.rcpts[0].addr, env.rcpts[0].params, MULE_DSN_FAILED, "5.4.7", NULL, NULL, 0};
+    struct mule_dsn d = {env.from,           env.from_params,  &r,         1, data + off,
+                         size - (size_t)off, "gw.example.mil", 1700000000, 0, false};
     util_buf_reset(&b);
     int n = mule_dsn_build(&d, &b);
     if (n < 0 && n != MULE_ERR_INVAL)

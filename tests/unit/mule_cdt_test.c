@@ -30,9 +30,9 @@ TEST(encode_matches_golden)
     util_buf_init(&out, 0);
     CHECK_EQ(mule_cdt_encode(payload, len, 9, &out), 0);
     /* the Annex E tagging with long-form lengths, and a zlib header 78 DA */
-    static const uint8_t head[] = {0x30, 0x82, 0x01, 0x36, 0x80, 0x01, 0x00, 0x30, 0x82,
-                                   0x01, 0x2f, 0x80, 0x01, 0x19, 0xa0, 0x82, 0x01, 0x2a,
-                                   0x04, 0x82, 0x01, 0x26, 0x78, 0xda};
+    static const uint8_t head[] = {0x30, 0x82, 0x01, 0x36, 0x80, 0x01, 0x00, 0x30,
+                                   0x82, 0x01, 0x2f, 0x80, 0x01, 0x19, 0xa0, 0x82,
+                                   0x01, 0x2a, 0x04, 0x82, 0x01, 0x26, 0x78, 0xda};
     CHECK(out.len > sizeof head);
     size_t zlen = out.len - 22;
     uint8_t want_head[sizeof head];
@@ -99,8 +99,9 @@ TEST(short_form_lengths)
     /* 30 L 80 01 00 30 L 80 01 19 A0 L 04 L 78 DA ... */
     CHECK(out.len > 14);
     size_t z = out.len - 14;
-    const uint8_t want[] = {0x30, (uint8_t)(z + 12), 0x80, 0x01, 0x00, 0x30, (uint8_t)(z + 7),
-                            0x80, 0x01, 0x19, 0xa0, (uint8_t)(z + 2), 0x04, (uint8_t)z, 0x78, 0xda};
+    const uint8_t want[] = {
+        0x30, (uint8_t)(z + 12), 0x80, 0x01,       0x00, 0x30, (uint8_t)(z + 7), 0x80, 0x01, 0x19,
+        0xa0, (uint8_t)(z + 2),  0x04, (uint8_t)z, 0x78, 0xda};
     CHECK_MEM(out.data, sizeof want, want, sizeof want);
     struct util_buf back;
     util_buf_init(&back, 0);
@@ -258,7 +259,7 @@ TEST(inflate_errors_and_exact_limit)
     z[zl] = 0;
     CHECK_EQ(mule_inflate(z, zl + 1, sizeof data, &out, NULL), MULE_ERR_ZLIB); /* trailing */
     z[zl - 1] ^= 1;
-    CHECK_EQ(mule_inflate(z, zl, sizeof data, &out, NULL), MULE_ERR_ZLIB); /* Adler-32 */
+    CHECK_EQ(mule_inflate(z, zl, sizeof data, &out, NULL), MULE_ERR_ZLIB);         /* Adler-32 */
     CHECK_EQ(mule_inflate(z + 2, zl - 2, sizeof data, &out, NULL), MULE_ERR_ZLIB); /* raw */
     CHECK_EQ(mule_inflate(z, 0, sizeof data, &out, NULL), MULE_ERR_ZLIB);
     CHECK_EQ(out.len, 0);

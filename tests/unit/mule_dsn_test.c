@@ -23,7 +23,7 @@ TEST(received_matches_golden)
 {
     struct util_buf b;
     util_buf_init(&b, 0);
-    struct mule_trace t = {"gw-a.example.mil", 0x0a000001, 42, "gw-b.example.mil",
+    struct mule_trace t = {"gw-a.example.mil",      0x0a000001, 42, "gw-b.example.mil",
                            "bob@ship1.example.mil", T_2017};
     CHECK_EQ(mule_trace_received(&t, &b), 0);
     t.from_name = NULL;
@@ -31,7 +31,8 @@ TEST(received_matches_golden)
     t.msgid = 4294967295u;
     CHECK_EQ(mule_trace_received(&t, &b), 0);
     CHECK(golden_check("received.txt", b.data, b.len));
-    CHECK_CONTAINS((util_buf_append(&b, "", 1), (const char *)b.data), " with MULE id <42@10.0.0.1>");
+    CHECK_CONTAINS((util_buf_append(&b, "", 1), (const char *)b.data),
+                   " with MULE id <42@10.0.0.1>");
     size_t n = b.len;
     t.by_host = "bad host";
     CHECK_EQ(mule_trace_received(&t, &b), MULE_ERR_INVAL);
@@ -66,9 +67,16 @@ static const char original[] = "From: from@example.com\r\n"
 /* build - a DSN into b for the RFC 8494 example envelope */
 static int build(struct util_buf *b, const char *mail_params, struct mule_dsn_rcpt *r, size_t n)
 {
-    struct mule_dsn d = {"from@example.com", mail_params, r, n,
-                         (const uint8_t *)original, sizeof original - 1,
-                         "gw-b.example.mil", T_2017 + 3600, T_2017, false};
+    struct mule_dsn d = {"from@example.com",
+                         mail_params,
+                         r,
+                         n,
+                         (const uint8_t *)original,
+                         sizeof original - 1,
+                         "gw-b.example.mil",
+                         T_2017 + 3600,
+                         T_2017,
+                         false};
     return mule_dsn_build(&d, b);
 }
 
@@ -90,7 +98,8 @@ TEST(failure_notice_matches_golden)
     CHECK_CONTAINS(s, "Content-Type: multipart/report; report-type=delivery-status;");
     CHECK_CONTAINS(s, "Original-Envelope-Id: QQ314159\r\n");
     CHECK_CONTAINS(s, "Original-Recipient: rfc822; Bob@ent.example.net\r\n");
-    CHECK_CONTAINS(s, "Final-Recipient: rfc822; to1@example.net\r\nAction: failed\r\nStatus: 5.4.7\r\n");
+    CHECK_CONTAINS(
+        s, "Final-Recipient: rfc822; to1@example.net\r\nAction: failed\r\nStatus: 5.4.7\r\n");
     CHECK_CONTAINS(s, "Diagnostic-Code: X-MULE; no route");
     CHECK_CONTAINS(s, "Content-Type: text/rfc822-headers\r\n");
     CHECK(!strstr(s, "This is the body."));
@@ -139,11 +148,13 @@ TEST(trace_modifier_and_nobody_asking)
     CHECK_EQ(build(&b, NULL, r, 2), 0);
     CHECK_EQ(b.len, 0);
     /* BY ...T: relayed notices whatever NOTIFY says (but never for NEVER's failure) */
-    struct mule_dsn d = {"from@example.com", "BY=60;NT", r, 2, (const uint8_t *)original,
-                         sizeof original - 1, "gw-b.example.mil", T_2017, 0, true};
+    struct mule_dsn d = {
+        "from@example.com",  "BY=60;NT",         r,      2, (const uint8_t *)original,
+        sizeof original - 1, "gw-b.example.mil", T_2017, 0, true};
     CHECK_EQ(mule_dsn_build(&d, &b), 1);
     util_buf_append(&b, "", 1);
-    CHECK_CONTAINS((const char *)b.data, "Final-Recipient: rfc822; to2@example.net\r\nAction: relayed");
+    CHECK_CONTAINS((const char *)b.data,
+                   "Final-Recipient: rfc822; to2@example.net\r\nAction: relayed");
     CHECK(!strstr((const char *)b.data, "Arrival-Date"));
     util_buf_free(&b);
 }
@@ -153,8 +164,9 @@ TEST(never_for_the_null_return_path)
     struct mule_dsn_rcpt r[] = {{"to1@example.net", NULL, MULE_DSN_FAILED, "5.4.7", NULL, NULL, 0}};
     struct util_buf b;
     util_buf_init(&b, 0);
-    struct mule_dsn d = {"", NULL, r, 1, (const uint8_t *)original, sizeof original - 1,
-                         "gw-b.example.mil", T_2017, 0, false};
+    struct mule_dsn d = {
+        "",     NULL, r,    1, (const uint8_t *)original, sizeof original - 1, "gw-b.example.mil",
+        T_2017, 0,    false};
     CHECK_EQ(mule_dsn_build(&d, &b), 0);
     d.return_path = NULL;
     CHECK_EQ(mule_dsn_build(&d, &b), 0);
@@ -177,14 +189,15 @@ TEST(original_with_bare_lf_and_8bit)
 {
     static const char msg[] = "Subject: caf\xc3\xa9\nX: y\n\nbody\n";
     struct mule_dsn_rcpt r[] = {{"to1@example.net", NULL, MULE_DSN_FAILED, "5.1.1", NULL, NULL, 0}};
-    struct mule_dsn d = {"from@example.com", "RET=FULL", r, 1, (const uint8_t *)msg,
-                         sizeof msg - 1, "gw-b.example.mil", T_2017, 0, false};
+    struct mule_dsn d = {"from@example.com", "RET=FULL",         r,      1, (const uint8_t *)msg,
+                         sizeof msg - 1,     "gw-b.example.mil", T_2017, 0, false};
     struct util_buf b;
     util_buf_init(&b, 0);
     CHECK_EQ(mule_dsn_build(&d, &b), 1);
     util_buf_append(&b, "", 1);
     const char *s = (const char *)b.data;
-    CHECK_CONTAINS(s, "Content-Transfer-Encoding: 8bit\r\n\r\nSubject: caf\xc3\xa9\r\nX: y\r\n\r\nbody\r\n");
+    CHECK_CONTAINS(
+        s, "Content-Transfer-Encoding: 8bit\r\n\r\nSubject: caf\xc3\xa9\r\nX: y\r\n\r\nbody\r\n");
     CHECK(!strstr(s, "y\n\n"));
     util_buf_free(&b);
 }

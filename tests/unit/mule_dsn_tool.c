@@ -68,14 +68,17 @@ int main(int argc, char **argv)
     if (!r)
         return 1;
     const int64_t arrival = 1493306220, now = arrival + 86400;
-    struct mule_dsn d = {env.from, env.from_params, r, n, payload + off,
+    struct mule_dsn d = {env.from,          env.from_params,    r,   n,       payload + off,
                          len - (size_t)off, "gw-b.example.mil", now, arrival, false};
     int rc = 0;
     for (size_t i = 0; i < n; i++)
         r[i] = (struct mule_dsn_rcpt){i < env.n_rcpts ? env.rcpts[i].addr : "to3@example.net",
                                       i < env.n_rcpts ? env.rcpts[i].params : NULL,
-                                      MULE_DSN_FAILED, "5.4.7",
-                                      "X-MULE; expired before every node acknowledged", NULL, 0};
+                                      MULE_DSN_FAILED,
+                                      "5.4.7",
+                                      "X-MULE; expired before every node acknowledged",
+                                      NULL,
+                                      0};
     rc |= write_dsn(argv[2], "failed.eml", &d);
     for (size_t i = 0; i < n; i++) {
         r[i].action = MULE_DSN_DELAYED;

@@ -49,8 +49,7 @@ TEST(build_matches_golden)
     struct mule_rcpt rcpts[] = {{"alice@hq.example.mil", ""},
                                 {"bob@ship1.example.mil", "NOTIFY=SUCCESS,FAILURE"},
                                 {"Postmaster", NULL}};
-    struct mule_envelope env = {"ops@shore.example.mil", "BY=3600;R MT-PRIORITY=2", rcpts, 3,
-                                NULL};
+    struct mule_envelope env = {"ops@shore.example.mil", "BY=3600;R MT-PRIORITY=2", rcpts, 3, NULL};
     const char *msg = "Subject: hi\r\n\r\n.\r\n..leading dots stay\r\n";
     struct util_buf out;
     util_buf_init(&out, 0);
@@ -84,7 +83,9 @@ TEST(null_reverse_path_and_quoted_local_part)
     }
     mule_envelope_free(&env);
     /* UTF-8 (RFC 6531), address literals */
-    off = parse_str("<j\xc3\xb6rg@b\xc3\xbc" "ro.example> SMTPUTF8\r\n<x@[10.0.0.1]>\r\n\r\n", 0, &env);
+    off = parse_str("<j\xc3\xb6rg@b\xc3\xbc"
+                    "ro.example> SMTPUTF8\r\n<x@[10.0.0.1]>\r\n\r\n",
+                    0, &env);
     CHECK(off > 0);
     mule_envelope_free(&env);
 }
@@ -110,12 +111,12 @@ TEST(missing_rcpt_line)
 TEST(malformed_addresses)
 {
     static const char *const bad[] = {
-        "<a@b.c>\r\n<d@>\r\n\r\n",          "<a@b.c>\r\n<@e.f>\r\n\r\n",
-        "<a@b.c>\r\n<d e@f.g>\r\n\r\n",     "<a@b.c>\r\n<d@e..f>\r\n\r\n",
-        "<a@b.c>\r\n<d@-e.f>\r\n\r\n",      "<a@b.c>\r\n<d@e.f->\r\n\r\n",
-        "<a@b.c>\r\n<d.@e.f>\r\n\r\n",      "<a@b.c>\r\n<d@e.f\r\n\r\n",
-        "<a@b.c>\r\n<>\r\n\r\n",            "<a@b.c>\r\n<@x.y,@z.w:d@e.f>\r\n\r\n",
-        "<a b.c>\r\n<d@e.f>\r\n\r\n",       "<a@b.c>\r\n<d@[]>\r\n\r\n",
+        "<a@b.c>\r\n<d@>\r\n\r\n",      "<a@b.c>\r\n<@e.f>\r\n\r\n",
+        "<a@b.c>\r\n<d e@f.g>\r\n\r\n", "<a@b.c>\r\n<d@e..f>\r\n\r\n",
+        "<a@b.c>\r\n<d@-e.f>\r\n\r\n",  "<a@b.c>\r\n<d@e.f->\r\n\r\n",
+        "<a@b.c>\r\n<d.@e.f>\r\n\r\n",  "<a@b.c>\r\n<d@e.f\r\n\r\n",
+        "<a@b.c>\r\n<>\r\n\r\n",        "<a@b.c>\r\n<@x.y,@z.w:d@e.f>\r\n\r\n",
+        "<a b.c>\r\n<d@e.f>\r\n\r\n",   "<a@b.c>\r\n<d@[]>\r\n\r\n",
     };
     for (size_t i = 0; i < UTIL_ARRAY_LEN(bad); i++) {
         struct mule_envelope env;

@@ -19,9 +19,9 @@
 #include "mule/mule.h"
 #include "s5066/s5066.h"
 
-#define SRC_NODE 0x0a000001u /* P_MUL Source_ID 10.0.0.1 */
-#define DST_NODE 0x0a000002u /* Destination_ID 10.0.0.2 */
-#define MSG_ID 4242u
+#define SRC_NODE    0x0a000001u /* P_MUL Source_ID 10.0.0.1 */
+#define DST_NODE    0x0a000002u /* Destination_ID 10.0.0.2 */
+#define MSG_ID      4242u
 #define CLIENT_PORT 40123
 
 static FILE *pcap;

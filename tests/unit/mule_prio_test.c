@@ -21,8 +21,8 @@ TEST(mt_priority_parses)
     CHECK_EQ(x, -9);
     CHECK_EQ(mule_mt_priority("MT-PRIORITY=+3", &x), 0);
     CHECK_EQ(x, 3);
-    static const char *const bad[] = {"MT-PRIORITY=10", "MT-PRIORITY=", "MT-PRIORITY",
-                                      "MT-PRIORITY=x", "MT-PRIORITY=--1", "MT-PRIORITY=-"};
+    static const char *const bad[] = {"MT-PRIORITY=10", "MT-PRIORITY=",    "MT-PRIORITY",
+                                      "MT-PRIORITY=x",  "MT-PRIORITY=--1", "MT-PRIORITY=-"};
     for (size_t i = 0; i < UTIL_ARRAY_LEN(bad); i++)
         CHECK_EQ(mule_mt_priority(bad[i], &x), MULE_ERR_BAD_PARAM);
 }
@@ -43,7 +43,7 @@ TEST(mapping_table_matches_golden)
     util_buf_free(&b);
     CHECK_EQ(mule_pmul_priority(0), 6);
     CHECK_EQ(mule_pmul_priority(6), 0);
-    CHECK_EQ(mule_pmul_priority(9), 0);   /* clamped */
+    CHECK_EQ(mule_pmul_priority(9), 0); /* clamped */
     CHECK_EQ(mule_pmul_priority(-9), 15);
     CHECK_EQ(mule_pmul_priority(-20), 15);
     CHECK_EQ(mule_sis_priority(&p, 0), 15);
@@ -101,9 +101,8 @@ TEST(deliverby_parses)
     CHECK(by.present && by.by == -30 && by.mode == 'N' && by.trace);
     CHECK_EQ(mule_deliverby_parse("BY=+999999999;RT", &by), 0);
     CHECK(by.by == 999999999 && by.trace);
-    static const char *const bad[] = {"BY=0;R", "BY=-5;R", "BY=1234567890;R", "BY=5;X",
-                                      "BY=5",   "BY=;R",   "BY=5;RTT",        "BY=5;;R",
-                                      "BY=a;N", "BY"};
+    static const char *const bad[] = {"BY=0;R", "BY=-5;R",  "BY=1234567890;R", "BY=5;X", "BY=5",
+                                      "BY=;R",  "BY=5;RTT", "BY=5;;R",         "BY=a;N", "BY"};
     for (size_t i = 0; i < UTIL_ARRAY_LEN(bad); i++) {
         CHECK_EQ(mule_deliverby_parse(bad[i], &by), MULE_ERR_BAD_PARAM);
         CHECK(!by.present);

@@ -7,24 +7,23 @@
 #include "mule/mule.h"
 #include "mule_golden.h"
 
-static const char conf_text[] =
-    "# routes for the test network\n"          /* 1 */
-    "[mule]\n"                                 /* 2 */
-    "local_domains = hq.example.mil, *.hq.example.mil\n"
-    "max_message_size = 2M\n"                  /* 4 */
-    "split = yes\n"                            /* 5 */
-    "\n"                                       /* 6 */
-    "[route ship1.example.mil]\n"              /* 7 */
-    "node = 10.0.0.2\n"                        /* 8 */
-    "[route *.example.mil]\n"                  /* 9 */
-    "node = 10.0.0.3\n"                        /* 10 */
-    "[route *.fleet.example.mil]\n"            /* 11 */
-    "node = 167772164\n"                       /* 12: 10.0.0.4 */
-    "[route far.example.org]\n"                /* 13 */
-    "node = 10.0.0.5\n"                        /* 14 */
-    "via = 0x0a000009\n"                       /* 15: 10.0.0.9 */
-    "[route default]\n"                        /* 16 */
-    "node = 10.0.0.1\n";                       /* 17 */
+static const char conf_text[] = "# routes for the test network\n" /* 1 */
+                                "[mule]\n"                        /* 2 */
+                                "local_domains = hq.example.mil, *.hq.example.mil\n"
+                                "max_message_size = 2M\n"       /* 4 */
+                                "split = yes\n"                 /* 5 */
+                                "\n"                            /* 6 */
+                                "[route ship1.example.mil]\n"   /* 7 */
+                                "node = 10.0.0.2\n"             /* 8 */
+                                "[route *.example.mil]\n"       /* 9 */
+                                "node = 10.0.0.3\n"             /* 10 */
+                                "[route *.fleet.example.mil]\n" /* 11 */
+                                "node = 167772164\n"            /* 12: 10.0.0.4 */
+                                "[route far.example.org]\n"     /* 13 */
+                                "node = 10.0.0.5\n"             /* 14 */
+                                "via = 0x0a000009\n"            /* 15: 10.0.0.9 */
+                                "[route default]\n"             /* 16 */
+                                "node = 10.0.0.1\n";            /* 17 */
 
 /* load - parse text and load the mule config; returns rc and the message */
 static int load(const char *text, struct mule_config *cfg, char *err, size_t errlen)
@@ -59,8 +58,9 @@ TEST(node_ids)
     CHECK_EQ(v, N(10, 0, 0, 2));
     CHECK_EQ(mule_node_parse("0xFFFFFFFF", &v), 0);
     CHECK_STR(mule_node_format(v, buf, sizeof buf), "255.255.255.255");
-    static const char *const bad[] = {"", "0", "0.0.0.0", "1.2.3", "1.2.3.4.5", "256.1.1.1",
-                                      "1..2.3", "4294967296", "-1", "1.2.3.4 ", "0x", "abc"};
+    static const char *const bad[] = {"",          "0",         "0.0.0.0", "1.2.3",
+                                      "1.2.3.4.5", "256.1.1.1", "1..2.3",  "4294967296",
+                                      "-1",        "1.2.3.4 ",  "0x",      "abc"};
     for (size_t i = 0; i < UTIL_ARRAY_LEN(bad); i++)
         CHECK_EQ(mule_node_parse(bad[i], &v), MULE_ERR_BAD_NODE);
 }
@@ -110,12 +110,16 @@ TEST(config_errors_name_file_line_key)
         const char *msg;
     } cases[] = {
         {"[route a.mil]\nvia = 10.0.0.9\n", "test.conf:1: [route a.mil] key 'node': required"},
-        {"\n[route a.mil]\nnode = 1.2.3\n", "test.conf:3: [route a.mil] key 'node': '1.2.3' is not an ACP 142 node id"},
-        {"[route a.mil]\nnode = 1.2.3.4\nvia = 1.2.3.4\n", "test.conf:3: [route a.mil] key 'via': the relay is the destination"},
+        {"\n[route a.mil]\nnode = 1.2.3\n",
+         "test.conf:3: [route a.mil] key 'node': '1.2.3' is not an ACP 142 node id"},
+        {"[route a.mil]\nnode = 1.2.3.4\nvia = 1.2.3.4\n",
+         "test.conf:3: [route a.mil] key 'via': the relay is the destination"},
         {"[route]\nnode = 1.2.3.4\n", "test.conf:1: [route]: a route needs a domain"},
-        {"[route a..mil]\nnode = 1.2.3.4\n", "test.conf:1: [route a..mil]: 'a..mil' is not a domain"},
+        {"[route a..mil]\nnode = 1.2.3.4\n",
+         "test.conf:1: [route a..mil]: 'a..mil' is not a domain"},
         {"[route *x.mil]\nnode = 1.2.3.4\n", "'*x.mil' is not a domain"},
-        {"[route a.mil]\nnode = 1.2.3.4\nnodes = 2\n", "test.conf:3: [route a.mil] key 'nodes': unknown key"},
+        {"[route a.mil]\nnode = 1.2.3.4\nnodes = 2\n",
+         "test.conf:3: [route a.mil] key 'nodes': unknown key"},
         {"[mule]\nlocal_domains = a.mil b..mil\n", "test.conf:2: [mule] key 'local_domains'"},
         {"[mule]\ncompression_level = 10\n", "test.conf:2: [mule] key 'compression_level'"},
     };
@@ -138,13 +142,13 @@ TEST(plan_with_and_without_split)
     char err[256];
     CHECK_EQ(load(conf_text, &cfg, err, sizeof err), 0);
     const char *rcpts[] = {
-        "a@ship2.example.mil",  /* 0 -> 10.0.0.3 */
-        "b@ship1.example.mil",  /* 1 -> 10.0.0.2 */
-        "c@hq.example.mil",     /* 2 local */
-        "d@x.fleet.example.mil",/* 3 -> 10.0.0.4 */
-        "e@ship1.example.mil",  /* 4 -> 10.0.0.2 */
-        "f@far.example.org",    /* 5 -> via 10.0.0.9 */
-        "g@elsewhere.net",      /* 6 -> default 10.0.0.1 */
+        "a@ship2.example.mil",   /* 0 -> 10.0.0.3 */
+        "b@ship1.example.mil",   /* 1 -> 10.0.0.2 */
+        "c@hq.example.mil",      /* 2 local */
+        "d@x.fleet.example.mil", /* 3 -> 10.0.0.4 */
+        "e@ship1.example.mil",   /* 4 -> 10.0.0.2 */
+        "f@far.example.org",     /* 5 -> via 10.0.0.9 */
+        "g@elsewhere.net",       /* 6 -> default 10.0.0.1 */
     };
     struct mule_plan p;
     CHECK_EQ(mule_route_plan(&cfg.routes, N(10, 0, 0, 100), rcpts, 7, false, &p), 0);
@@ -152,8 +156,8 @@ TEST(plan_with_and_without_split)
     CHECK_EQ(p.local[0], 2);
     CHECK_EQ(p.n_unroutable, 0);
     CHECK_EQ(p.n_dests, 5);
-    static const uint32_t nodes[] = {N(10, 0, 0, 1), N(10, 0, 0, 2), N(10, 0, 0, 3),
-                                     N(10, 0, 0, 4), N(10, 0, 0, 9)};
+    static const uint32_t nodes[] = {N(10, 0, 0, 1), N(10, 0, 0, 2), N(10, 0, 0, 3), N(10, 0, 0, 4),
+                                     N(10, 0, 0, 9)};
     for (size_t k = 0; k < 5 && k < p.n_dests; k++)
         CHECK_EQ(p.dests[k].node, nodes[k]);
     CHECK_EQ(p.dests[1].n_rcpt, 2);
@@ -204,8 +208,8 @@ TEST(receive_dispositions)
     mule_routes_add(&r, "ship2.example.mil", N(10, 0, 0, 3), 0);
     mule_routes_add(&r, "far.example.org", N(10, 0, 0, 5), N(10, 0, 0, 9));
     mule_routes_add(&r, "back.example.org", N(10, 0, 0, 1), 0);
-    const char *rcpts[] = {"a@hq.example.mil", "b@ship1.example.mil", "c@ship2.example.mil",
-                           "d@far.example.org", "e@nowhere.example", "f@back.example.org"};
+    const char *rcpts[] = {"a@hq.example.mil",  "b@ship1.example.mil", "c@ship2.example.mil",
+                           "d@far.example.org", "e@nowhere.example",   "f@back.example.org"};
     struct mule_rx_rcpt out[6];
     /* node 10.0.0.2 got a multicast to 10.0.0.2, 10.0.0.3 and 10.0.0.9 from 10.0.0.1 */
     uint32_t dests[] = {N(10, 0, 0, 2), N(10, 0, 0, 3), N(10, 0, 0, 9)};
@@ -270,8 +274,8 @@ TEST(routing_report_matches_golden)
     struct mule_config cfg;
     char err[256], node[MULE_NODE_STRLEN], via[MULE_NODE_STRLEN];
     CHECK_EQ(load(conf_text, &cfg, err, sizeof err), 0);
-    const char *rcpts[] = {"a@ship2.example.mil", "b@ship1.example.mil", "c@hq.example.mil",
-                           "d@x.fleet.example.mil", "e@far.example.org", "f@elsewhere.net",
+    const char *rcpts[] = {"a@ship2.example.mil",   "b@ship1.example.mil", "c@hq.example.mil",
+                           "d@x.fleet.example.mil", "e@far.example.org",   "f@elsewhere.net",
                            "g@EXAMPLE.mil"};
     struct util_buf b;
     util_buf_init(&b, 0);
@@ -285,8 +289,9 @@ TEST(routing_report_matches_golden)
     struct mule_plan p;
     for (int split = 0; split <= 1; split++) {
         util_buf_printf(&b, "# plan at 10.0.0.100, split=%s\n", split ? "yes" : "no");
-        CHECK_EQ(mule_route_plan(&cfg.routes, N(10, 0, 0, 100), rcpts, UTIL_ARRAY_LEN(rcpts),
-                                 split, &p), 0);
+        CHECK_EQ(
+            mule_route_plan(&cfg.routes, N(10, 0, 0, 100), rcpts, UTIL_ARRAY_LEN(rcpts), split, &p),
+            0);
         dump_plan(&b, &p, rcpts);
         mule_plan_free(&p);
     }
@@ -294,8 +299,8 @@ TEST(routing_report_matches_golden)
      * a receiver has the same routes but not the sender's local domains */
     size_t n_local = cfg.routes.n_local;
     cfg.routes.n_local = 0;
-    static const uint32_t dests[] = {N(10, 0, 0, 1), N(10, 0, 0, 2), N(10, 0, 0, 3),
-                                     N(10, 0, 0, 4), N(10, 0, 0, 9)};
+    static const uint32_t dests[] = {N(10, 0, 0, 1), N(10, 0, 0, 2), N(10, 0, 0, 3), N(10, 0, 0, 4),
+                                     N(10, 0, 0, 9)};
     for (size_t k = 0; k <= UTIL_ARRAY_LEN(dests); k++) {
         bool alone = k == UTIL_ARRAY_LEN(dests);
         struct mule_rx_ctx ctx = {alone ? N(10, 0, 0, 9) : dests[k], N(10, 0, 0, 100), dests,
