@@ -18,3 +18,8 @@ TESTS += tests/integration/mule_oracle.sh tests/integration/mule_dsn.sh
 EXTRA_DIST += tests/integration/mule_oracle.sh tests/integration/mule_dsn.sh tests/integration/mule_dsn_check.py
 TESTS += tests/integration/sim_oracle.sh
 EXTRA_DIST += tests/integration/sim_oracle.sh
+
+# P_MUL end to end with pmulcat: over s5066sim (10% loss), over UDP
+# multicast on loopback, and Wireshark's verdict on a live SIS capture
+TESTS += tests/integration/pmul_sim.sh tests/integration/pmul_udp.sh tests/integration/pmul_oracle.sh
+EXTRA_DIST += tests/integration/pmul_sim.sh tests/integration/pmul_udp.sh tests/integration/pmul_oracle.sh
