@@ -14,6 +14,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,6 +288,13 @@ static void link_on_read(struct ev_loop *loop, ev_io *w, int revents)
     uint8_t buf[8192];
     for (int rounds = 0; rounds < 16 && l->connected; rounds++) {
         ssize_t n = read(l->fd, buf, sizeof buf);
+        if (n == 0 && l->cfg.kind == S5066_LINK_SERIAL) {
+            /* a raw tty (VMIN=0) also reads 0 when merely drained: only
+             * POLLHUP says the line is gone */
+            struct pollfd pfd = {l->fd, POLLIN, 0};
+            if (poll(&pfd, 1, 0) < 0 || !(pfd.revents & (POLLHUP | POLLERR)))
+                break;
+        }
         if (n == 0 || (n < 0 && errno == EIO)) {
             link_fail(l, "hang-up");
             return;

@@ -34,6 +34,8 @@ struct cat {
     bool listen_only;
     long expect;       /* exit after this many U_PDUs received (0: no limit) */
     double wait_s;     /* after input ends, wait this long for arrivals/results */
+    double deadline_s; /* give up after this long in all (0: never) */
+    ev_timer deadline;
     bool hex;
     uint16_t mtu;
     bool bound;
@@ -72,6 +74,7 @@ static void usage(int code)
             "  -l                listen only: send nothing, print what arrives\n"
             "  -n COUNT          exit after receiving COUNT U_PDUs\n"
             "  -w SECONDS        after the input ends, wait this long (default 5)\n"
+            "  -W SECONDS        give up (exit 1) after this long in all\n"
             "  -X                print arrivals in hex\n"
             "  -v                verbose (debug logs); -T MODS traces (s5066,...)\n"
             "Arrivals are printed as: <src-addr> <src-sap> <tx-mode> <len> <text>\n");
@@ -269,6 +272,16 @@ static void cat_on_exit_timer(struct ev_loop *loop, ev_timer *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
+/* cat_on_deadline - -W: the whole run took too long */
+static void cat_on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct cat *c = w->data;
+    (void)revents;
+    fprintf(stderr, "s5066cat: gave up after %.0f s\n", c->deadline_s);
+    c->exit_code = 1;
+    ev_break(loop, EVBREAK_ALL);
+}
+
 /* cat_on_signal - stop on SIGINT/SIGTERM */
 static void cat_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -332,7 +345,7 @@ int main(int argc, char **argv)
     bool confirm = false;
     long long v;
     int opt;
-    while ((opt = getopt(argc, argv, "s:r:a:S:p:m:cR:t:xHf:ln:w:XvT:h")) != -1) {
+    while ((opt = getopt(argc, argv, "s:r:a:S:p:m:cR:t:xHf:ln:w:W:XvT:h")) != -1) {
         switch (opt) {
         case 's':
             if (util_parse_int(optarg, 0, 15, &v) < 0)
@@ -393,6 +406,11 @@ int main(int argc, char **argv)
                 usage(2);
             c.wait_s = (double)v;
             break;
+        case 'W':
+            if (util_parse_int(optarg, 1, 864000, &v) < 0)
+                usage(2);
+            c.deadline_s = (double)v;
+            break;
         case 'X': c.hex = true; break;
         case 'v': util_log_set_level(UTIL_LOG_DEBUG); break;
         case 'T':
@@ -447,6 +465,10 @@ int main(int argc, char **argv)
     ev_signal_init(&c.sigterm, cat_on_signal, SIGTERM);
     ev_signal_start(c.loop, &c.sigint);
     ev_signal_start(c.loop, &c.sigterm);
+    ev_timer_init(&c.deadline, cat_on_deadline, c.deadline_s, 0.0);
+    c.deadline.data = &c;
+    if (c.deadline_s > 0)
+        ev_timer_start(c.loop, &c.deadline);
     s5066_link_start(c.link);
     ev_run(c.loop, 0);
 
