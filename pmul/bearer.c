@@ -31,6 +31,7 @@
 
 #define BEARER_LEARN_MAX  256 /* Source_ID -> 5066 address learnt from arrivals */
 #define BEARER_LOGGED_MAX 256 /* (peer, event) pairs already logged */
+#define BEARER_ROUTES_MAX 64  /* where our recent messages went (Ack-Ack, late Discard) */
 #define BEARER_BUF        (65535 + S5066_CLIENT_HDR_LEN)
 
 enum udp_sock { SOCK_REQ = 0, SOCK_ANN = 1, SOCK_DATA = 2, SOCK_ACK = 3, SOCK_COUNT = 4 };
@@ -55,6 +56,14 @@ struct logged {
     uint8_t event;
 };
 
+/* The 5066 address a message's first Address_PDU went to (a group,
+ * broadcast or one node): where its Ack-Ack goes, which names nobody. */
+struct route {
+    uint32_t message_id;
+    struct s5066_addr addr;
+    bool used;
+};
+
 struct pmul_bearer {
     struct ev_loop *loop;
     struct pmul_bearer_config cfg;
@@ -69,6 +78,7 @@ struct pmul_bearer {
     ev_timer kick;    /* deferred: apply link changes outside the link's callbacks */
     int depth;        /* > 0 while inside an engine call */
     bool told_blocked, emcon, up, reported_up, started;
+    bool told_emcon; /* what the engine was last told: operator or link EMCON */
     size_t pdu_max;
     struct pmul_bearer_stats st;
     uint8_t *buf; /* BEARER_BUF bytes: a U_PDU being built, a datagram read */
@@ -81,6 +91,8 @@ struct pmul_bearer {
     size_t nlearned, learn_next;
     struct logged logged[BEARER_LOGGED_MAX];
     size_t nlogged;
+    struct route routes[BEARER_ROUTES_MAX];
+    size_t route_next;
     /* UDP */
     int fd[SOCK_COUNT];
     ev_io rio[SOCK_COUNT];
@@ -608,7 +620,21 @@ static void bearer_on_kick(struct ev_loop *loop, ev_timer *w, int revents)
         if (b->cb.ready)
             b->cb.ready(b->user, b->up, b->pdu_max);
     }
-    bearer_enter(b);
+    /* EMCON: the operator's, or the 5066 server's SUBNET_AVAILABILITY
+     * receive-only for EMCON; the engine then holds its acks and sends them
+     * after fresh random delays when EMCON ends */
+    bool emcon = b->emcon;
+    if (b->link && b->bound) {
+        struct s5066_client_status cs;
+        s5066_client_get_status(s5066_link_client(b->link), &cs);
+        emcon = emcon || (cs.subnet == S5066_SUBNET_RECEIVE_ONLY &&
+                          cs.subnet_reason == S5066_SUBNET_REASON_EMCON);
+    }
+    util_ms now = bearer_enter(b);
+    if (emcon != b->told_emcon) {
+        b->told_emcon = emcon;
+        pmul_engine_set_emcon(b->engine, now, emcon);
+    }
     bearer_leave(b);
 }
 
@@ -717,6 +743,26 @@ static bool sis_group_covers(const struct pmul_bearer_group *g, const uint32_t *
     return true;
 }
 
+/* sis_route_find - where message_id's first Address_PDU went, or NULL */
+static const struct s5066_addr *sis_route_find(const struct pmul_bearer *b, uint32_t message_id)
+{
+    for (size_t i = 0; i < BEARER_ROUTES_MAX; i++)
+        if (b->routes[i].used && b->routes[i].message_id == message_id)
+            return &b->routes[i].addr;
+    return NULL;
+}
+
+/* sis_route_note - remember where message_id went first (the last few messages) */
+static void sis_route_note(struct pmul_bearer *b, uint32_t message_id, const struct s5066_addr *a)
+{
+    if (sis_route_find(b, message_id))
+        return;
+    struct route *r = &b->routes[b->route_next++ % BEARER_ROUTES_MAX];
+    r->used = true;
+    r->message_id = message_id;
+    r->addr = *a;
+}
+
 /* sis_ttl_ms - U_PDU lifetime from the message's Expiry_Time (radio time) */
 static util_ms sis_ttl_ms(const struct pmul_bearer *b, const struct pmul_tx_info *info, util_ms now)
 {
@@ -809,9 +855,22 @@ static int sis_send(struct pmul_bearer *b, const uint8_t *pdu, size_t len,
             mode = b->cfg.data_tx_mode;
         if (sis_resolve(b, info->to, &one))
             ndest = 1;
-    } else if (info->ndests == 1) {
-        if (sis_resolve(b, info->dests[0], &one))
+    } else if (info->ndests == 0) {
+        /* the Ack-Ack (or a Discard after the last destination finished):
+         * where the message went, else broadcast if allowed */
+        const struct s5066_addr *r = sis_route_find(b, info->message_id);
+        if (r) {
+            one = *r;
             ndest = 1;
+        } else if (b->cfg.broadcast) {
+            s5066_addr_parse(S5066_ADDR_BROADCAST_STR, &one);
+            ndest = 1;
+        }
+    } else if (info->ndests == 1) {
+        if (sis_resolve(b, info->dests[0], &one)) {
+            ndest = 1;
+            sis_route_note(b, info->message_id, &one);
+        }
     } else {
         const struct pmul_bearer_group *best = NULL;
         for (size_t i = 0; i < b->cfg.ngroups; i++) {
@@ -823,9 +882,11 @@ static int sis_send(struct pmul_bearer *b, const uint8_t *pdu, size_t len,
         if (best) {
             one = best->addr;
             ndest = 1;
+            sis_route_note(b, info->message_id, &one);
         } else if (b->cfg.broadcast) {
             s5066_addr_parse(S5066_ADDR_BROADCAST_STR, &one);
             ndest = 1;
+            sis_route_note(b, info->message_id, &one);
         } else {
             many = calloc(info->ndests ? info->ndests : 1, sizeof *many);
             if (!many)

@@ -8,3 +8,4 @@ pmul_libpmul_a_SOURCES += pmul/bearer.c
 bin_PROGRAMS += pmul/pmulcat
 pmul_pmulcat_SOURCES = pmul/pmulcat.c
 pmul_pmulcat_LDADD = pmul/libpmul.a s5066/libs5066.a util/libutil.a $(EV_LIBS) $(SERIALPORT_LIBS) $(LIBM)
+dist_noinst_DATA += conf/pmulcat-sis.conf conf/pmulcat-udp.conf

@@ -23,3 +23,5 @@ EXTRA_DIST += tests/integration/sim_oracle.sh
 # multicast on loopback, and Wireshark's verdict on a live SIS capture
 TESTS += tests/integration/pmul_sim.sh tests/integration/pmul_udp.sh tests/integration/pmul_oracle.sh
 EXTRA_DIST += tests/integration/pmul_sim.sh tests/integration/pmul_udp.sh tests/integration/pmul_oracle.sh
+TESTS += tests/integration/pmul_config.sh
+EXTRA_DIST += tests/integration/pmul_config.sh
