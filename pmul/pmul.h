@@ -556,13 +556,18 @@ int pmul_engine_message_status(const struct pmul_engine *e, uint64_t handle, uin
  *          for one destination go to its 5066 address, for several to the
  *          smallest configured group address whose members cover them all,
  *          else to broadcast (31.255.255.255) if allowed, else one copy per
- *          destination; always non-ARQ when to a group.  Ack_PDUs go unicast
- *          (ARQ by default) to the originator.  Destination_ID -> 5066
+ *          destination; always non-ARQ when to a group.  An Address_PDU
+ *          naming nobody (the Ack-Ack) goes where the message's first
+ *          Address_PDU went.  Ack_PDUs go unicast (ARQ by default) to the
+ *          originator.  Destination_ID -> 5066
  *          address: the [node] table, else the address the originator's
  *          PDUs came from, else the id itself when it is a node address.
  *          SIS priority = sis_priority[P_MUL priority] (15 - p); TTL =
  *          Expiry_Time - now (at least min_ttl); pdu_max = bound MTU - 6.
- *          DATAFLOW_OFF, EMCON, operator hold and link down block the engine.
+ *          DATAFLOW_OFF, EMCON, operator hold and link down block the engine;
+ *          SUBNET_AVAILABILITY receive-only for EMCON (and
+ *          pmul_bearer_set_emcon) also puts the engine in EMCON.
+ *          TTLs are in radio time (the engine's clock, see Time below).
  *   UDP  - ACP 142 Annex B: Request/Reject/Release to port 2751, Announce to
  *          2752, Address/Data/Discard to the multicast group on 2753, Acks
  *          unicast to the originator's IPv4 address (= its node id) on 2754.
