@@ -5,6 +5,8 @@
  * Sections (each part adds its own; keep edits small, never rewrite):
  *   errors        - SMTPGW_ERR_* and smtpgw_strerror() (error.c)
  *   SMTP server   - engine (smtp_server.c) and libev glue (smtp_listen.c)
+ *   spool         - the durable spool: directories, rename(), fsync (spool.c)
+ *   SMTP client   - engine (smtp_client.c) and libev glue (smtp_deliver.c)
  */
 #ifndef MULE5066_SMTPGW_H
 #define MULE5066_SMTPGW_H
@@ -263,5 +265,460 @@ void smtpgw_server_shutdown(struct smtpgw_server *srv);
 void smtpgw_server_free(struct smtpgw_server *srv);
 
 /* ---- end of SMTP server ---- */
+
+/* ---- spool ---- */
+
+/* The durable spool (spool.c), Postfix's queue model: files are written in
+ * tmp/, fsync'd, and moved into place by rename(); a message's state is the
+ * directory its envelope is in.  On disk (DIR = the spool directory):
+ *
+ *     DIR/lock        flock()ed while a process has the spool open
+ *     DIR/state       counters: next P_MUL Message_ID, next
+ *                     Message_Sequence_Number per destination node
+ *                     (replaced whole: tmp + fsync + rename + fsync DIR)
+ *     DIR/delivered   journal of (Source_ID, Message_ID, expiry) of received
+ *                     messages already delivered: one fsync'd line each,
+ *                     compacted (expired entries dropped) at open
+ *     DIR/tmp/        files being written; emptied at open
+ *     DIR/data/QID    the message content, written once, never rewritten
+ *     DIR/outgoing/QID  envelopes of messages to send over HF
+ *     DIR/incoming/QID  envelopes of messages to deliver to the LAN MTA
+ *     DIR/corrupt/    quarantined envelopes (and their content)
+ *
+ * The envelope is a text file of key=value lines (see spool.c); its rename
+ * into outgoing/ or incoming/ is the commit point.  Queue ids are 12
+ * upper-case hex digits (8 of UNIX seconds, 4 of a counter): unique, short,
+ * sortable.  Envelopes live in memory (compact: no content); content is
+ * read from DIR/data on demand.  Every function that changes the spool
+ * returns only after the change is on disk. */
+
+/* Spool error codes, in the range the errors section reserves (-420..-439).
+ * smtpgw_spool_strerror() knows them and the SMTP client's. */
+enum smtpgw_spool_error {
+    SMTPGW_ERR_SPOOL_IO = -420,        /* file system error (logged with errno) */
+    SMTPGW_ERR_SPOOL_CORRUPT = -421,   /* an envelope or state file does not parse */
+    SMTPGW_ERR_SPOOL_DUPLICATE = -422, /* (Source_ID, Message_ID) already spooled or delivered */
+    SMTPGW_ERR_SPOOL_NOTFOUND = -423,  /* no such message */
+    SMTPGW_ERR_SPOOL_LOCKED = -424,    /* another process has the spool open */
+    SMTPGW_ERR_SPOOL_INVAL = -425,     /* invalid envelope or argument */
+    SMTPGW_ERR_SPOOL_TOO_BIG = -426,   /* more recipients/destinations than an envelope holds */
+};
+
+#define SMTPGW_QID_LEN       13   /* 12 hex digits and the NUL */
+#define SMTPGW_MAX_RCPTS     1000 /* recipients per envelope */
+#define SMTPGW_MAX_DESTS     250  /* P_MUL destinations per envelope */
+#define SMTPGW_STATUS_LEN    12   /* "5.1.1" enhanced status and the NUL */
+
+/* The state directories. */
+enum smtpgw_queue {
+    SMTPGW_Q_OUTGOING = 0, /* accepted over SMTP (or a DSN to the far side): send over HF */
+    SMTPGW_Q_INCOMING = 1, /* received over HF (or a DSN for a local sender): deliver to the LAN MTA */
+    SMTPGW_Q_COUNT = 2
+};
+
+/* What a recipient still needs. */
+enum smtpgw_rcpt_state {
+    SMTPGW_RCPT_OPEN = 0,     /* to send over HF / to deliver to the LAN MTA */
+    SMTPGW_RCPT_DONE = 1,     /* acknowledged over HF / accepted by the LAN MTA */
+    SMTPGW_RCPT_FAILED = 2,   /* failed for good: a DSN is owed */
+    SMTPGW_RCPT_REPORTED = 3, /* failed, and the DSN is spooled (or was not asked for) */
+    SMTPGW_RCPT_SKIP = 4      /* not this gateway's (another destination delivers it) */
+};
+
+/* Per P_MUL destination of an outgoing message. */
+enum smtpgw_dest_state {
+    SMTPGW_DEST_OPEN = 0,  /* not yet acknowledged */
+    SMTPGW_DEST_ACKED = 1, /* acknowledged the whole message */
+    SMTPGW_DEST_FAILED = 2 /* expired, cancelled or refused */
+};
+
+/* Content as written, classified by the spool while it is written. */
+enum smtpgw_content {
+    SMTPGW_CONTENT_7BIT = 0,  /* US-ASCII text: CRLF lines of <= 998 bytes, no NUL */
+    SMTPGW_CONTENT_8BIT = 1,  /* text with bytes >= 0x80 (8BITMIME) */
+    SMTPGW_CONTENT_BINARY = 2 /* NUL, bare CR/LF or lines > 998 bytes (BINARYMIME) */
+};
+
+/* Envelope flags. */
+#define SMTPGW_ENV_DSN   0x01 /* generated here (a DSN): never answered with another DSN */
+#define SMTPGW_ENV_HOLD  0x02 /* held by the operator: not sent, not delivered */
+#define SMTPGW_ENV_DELAY 0x04 /* a "delayed" DSN was already sent */
+
+struct smtpgw_spool_rcpt {
+    const char *addr;   /* forward-path without <> (owned by the spool) */
+    const char *params; /* RCPT parameters verbatim (NOTIFY, ORCPT), "" if none */
+    const char *diag;   /* last failure ("smtp; 550 5.1.1 ..."), NULL if none */
+    char status[SMTPGW_STATUS_LEN]; /* last enhanced status ("4.4.1"), "" if none */
+    int16_t dest;       /* outgoing: index into dests, -1 for none */
+    uint8_t state;      /* enum smtpgw_rcpt_state */
+};
+
+struct smtpgw_spool_dest {
+    uint32_t node;       /* P_MUL Destination_ID (the first hop) */
+    uint32_t final_node; /* the route's destination when node is a relay, else 0 */
+    uint32_t msgid;      /* P_MUL Message_ID of the message to this node, 0 = not yet */
+    uint32_t msn;        /* its Message_Sequence_Number, 0 = not yet */
+    uint8_t state;       /* enum smtpgw_dest_state */
+};
+
+/* A message's envelope.  Strings are owned by the spool once the message is
+ * added: change them only through smtpgw_envelope_set_*(), then write the
+ * envelope with smtpgw_spool_update().  For smtpgw_spool_add_*() the caller
+ * fills one with its own strings (they are copied). */
+struct smtpgw_envelope {
+    char qid[SMTPGW_QID_LEN]; /* queue id (set by the spool) */
+    uint8_t queue;            /* enum smtpgw_queue (set by the spool) */
+    uint8_t flags;            /* SMTPGW_ENV_* */
+    uint8_t content;          /* enum smtpgw_content (set by the spool) */
+    uint8_t priority;         /* P_MUL priority 0..15, 0 most urgent */
+    int64_t arrival;          /* UNIX s it was accepted (0: the spool sets now) */
+    int64_t expiry;           /* UNIX s: P_MUL Expiry_Time / give up delivering */
+    uint64_t size;            /* content bytes (set by the spool) */
+
+    const char *from;        /* reverse-path without <>, "" = null path */
+    const char *mail_params; /* MAIL parameters verbatim, "" if none */
+    /* MAIL parameters, parsed by the spool from mail_params at add time */
+    const char *envid;  /* ENVID (xtext as given), NULL if absent */
+    uint8_t ret;        /* enum smtpgw_ret (server section) */
+    uint8_t body;       /* enum smtpgw_body (server section) */
+    int8_t mt_priority; /* MT-PRIORITY (RFC 6710) -9..9, 0 if absent */
+    bool smtputf8;      /* SMTPUTF8 given */
+    char by_mode;       /* DELIVERBY (RFC 2852): 'R', 'N', or 0 if absent */
+    bool by_trace;      /* ... with T */
+    int64_t by_time;    /* ... its by-time, seconds */
+
+    struct smtpgw_spool_rcpt *rcpts;
+    uint16_t n_rcpts;
+
+    /* outgoing: one entry per P_MUL destination */
+    struct smtpgw_spool_dest *dests;
+    uint16_t n_dests;
+
+    /* incoming: where it came from, and delivery to the LAN MTA */
+    uint32_t src_node;     /* Source_ID, 0 if generated here */
+    uint32_t src_msgid;    /* its Message_ID */
+    uint32_t attempts;     /* delivery attempts so far */
+    int64_t next_attempt;  /* UNIX s of the next attempt, 0 = now */
+
+    void *user; /* the daemon's own pointer (not stored) */
+};
+
+struct smtpgw_spool;
+
+/* smtpgw_spool_strerror - text for a SMTPGW_ERR_SPOOL_* or SMTPGW_ERR_CLIENT_*
+ * code (others: mule_strerror, which knows UTIL_ERR_* too) */
+const char *smtpgw_spool_strerror(int err);
+
+/* smtpgw_spool_open - open (creating it and its subdirectories) the spool
+ * at dir and recover: remove tmp/ leftovers, load every envelope in
+ * outgoing/ and incoming/ (one that does not parse, or whose content is
+ * missing, goes to corrupt/ with a log line), remove content without an
+ * envelope, load the counters (raised past every id found in an envelope)
+ * and the delivered journal.  NULL with *err on failure (SMTPGW_ERR_SPOOL_IO,
+ * _LOCKED, UTIL_ERR_NOMEM). */
+struct smtpgw_spool *smtpgw_spool_open(const char *dir, int *err);
+
+/* smtpgw_spool_close - release memory and the lock (everything is already on disk) */
+void smtpgw_spool_close(struct smtpgw_spool *sp);
+
+/* smtpgw_spool_count - messages in a queue */
+size_t smtpgw_spool_count(const struct smtpgw_spool *sp, enum smtpgw_queue q);
+
+/* smtpgw_spool_first - the oldest message in a queue (queue id order), or NULL */
+struct smtpgw_envelope *smtpgw_spool_first(struct smtpgw_spool *sp, enum smtpgw_queue q);
+
+/* smtpgw_spool_next - the message after env in its queue, or NULL (take it
+ * before moving or removing env) */
+struct smtpgw_envelope *smtpgw_spool_next(struct smtpgw_spool *sp, struct smtpgw_envelope *env);
+
+/* smtpgw_spool_find - the message with this queue id, or NULL */
+struct smtpgw_envelope *smtpgw_spool_find(struct smtpgw_spool *sp, const char *qid);
+
+/* smtpgw_spool_find_incoming - the incoming message from (src, msgid), or NULL */
+struct smtpgw_envelope *smtpgw_spool_find_incoming(struct smtpgw_spool *sp, uint32_t src,
+                                                   uint32_t msgid);
+
+/* Content written piece by piece (an SMTP server streams DATA here). */
+struct smtpgw_spool_writer;
+
+/* smtpgw_spool_writer_new - start a message in tmp/ (its queue id is chosen now); NULL with *err */
+struct smtpgw_spool_writer *smtpgw_spool_writer_new(struct smtpgw_spool *sp, int *err);
+
+/* smtpgw_spool_writer_qid - the queue id the message will have */
+const char *smtpgw_spool_writer_qid(const struct smtpgw_spool_writer *w);
+
+/* smtpgw_spool_writer_write - append content; 0 or SMTPGW_ERR_SPOOL_IO */
+int smtpgw_spool_writer_write(struct smtpgw_spool_writer *w, const void *data, size_t len);
+
+/* smtpgw_spool_writer_bytes - content bytes written so far */
+uint64_t smtpgw_spool_writer_bytes(const struct smtpgw_spool_writer *w);
+
+/* smtpgw_spool_writer_commit - fsync the content, write the envelope (a
+ * copy of env) into queue q, fsync both and their directories; only then
+ * the message exists (SMTP 250 / P_MUL ack after this returns 0).  *out (may
+ * be NULL) is the spool's envelope.  For SMTPGW_Q_INCOMING with a nonzero
+ * env->src_node, SMTPGW_ERR_SPOOL_DUPLICATE if (src_node, src_msgid) is
+ * spooled or was delivered (the content is dropped: acknowledge it, it is
+ * safe).  The writer is freed whatever the result. */
+int smtpgw_spool_writer_commit(struct smtpgw_spool_writer *w, const struct smtpgw_envelope *env,
+                               enum smtpgw_queue q, struct smtpgw_envelope **out);
+
+/* smtpgw_spool_writer_abort - drop the content and free the writer */
+void smtpgw_spool_writer_abort(struct smtpgw_spool_writer *w);
+
+/* smtpgw_spool_add_outgoing - spool a message to send over HF: content and
+ * envelope fsync'd and renamed before it returns 0 (then answer 250) */
+int smtpgw_spool_add_outgoing(struct smtpgw_spool *sp, const struct smtpgw_envelope *env,
+                              const uint8_t *content, size_t len, struct smtpgw_envelope **out);
+
+/* smtpgw_spool_add_incoming - spool a message received over HF (or a DSN
+ * for the LAN, src_node 0) to deliver to the LAN MTA; SMTPGW_ERR_SPOOL_DUPLICATE
+ * if (env->src_node, env->src_msgid) is already spooled or was delivered */
+int smtpgw_spool_add_incoming(struct smtpgw_spool *sp, const struct smtpgw_envelope *env,
+                              const uint8_t *content, size_t len, struct smtpgw_envelope **out);
+
+/* smtpgw_spool_add_copy - spool a new message with env's envelope and the
+ * content of an existing message (hard link; e.g. relaying an incoming
+ * message on over HF) into queue q */
+int smtpgw_spool_add_copy(struct smtpgw_spool *sp, const struct smtpgw_envelope *content_of,
+                          const struct smtpgw_envelope *env, enum smtpgw_queue q,
+                          struct smtpgw_envelope **out);
+
+/* smtpgw_spool_update - rewrite msg's envelope atomically (tmp, fsync, rename, fsync dir) */
+int smtpgw_spool_update(struct smtpgw_spool *sp, struct smtpgw_envelope *msg);
+
+/* smtpgw_spool_move - move msg into queue q (one rename of its envelope) */
+int smtpgw_spool_move(struct smtpgw_spool *sp, struct smtpgw_envelope *msg, enum smtpgw_queue q);
+
+/* smtpgw_spool_remove - the message is finished: for an incoming message
+ * from a node, record (src_node, src_msgid) as delivered until its expiry
+ * first; then unlink its envelope (fsync'd) and content.  msg is freed. */
+int smtpgw_spool_remove(struct smtpgw_spool *sp, struct smtpgw_envelope *msg);
+
+/* smtpgw_spool_content_fd - open msg's content for reading (the caller
+ * closes it); the fd, or SMTPGW_ERR_SPOOL_IO */
+int smtpgw_spool_content_fd(struct smtpgw_spool *sp, const struct smtpgw_envelope *msg);
+
+/* smtpgw_spool_read_content - append msg's whole content to out */
+int smtpgw_spool_read_content(struct smtpgw_spool *sp, const struct smtpgw_envelope *msg,
+                              struct util_buf *out);
+
+/* smtpgw_spool_alloc_message_id - the next P_MUL Message_ID (never 0),
+ * persisted before it returns 0 (pmul_callbacks.alloc_message_id) */
+int smtpgw_spool_alloc_message_id(struct smtpgw_spool *sp, uint32_t *id);
+
+/* smtpgw_spool_alloc_msn - the next Message_Sequence_Number (from 1, never
+ * 0) for destination node dest, persisted (pmul_callbacks.alloc_msn) */
+int smtpgw_spool_alloc_msn(struct smtpgw_spool *sp, uint32_t dest, uint32_t *msn);
+
+/* smtpgw_spool_record_delivered - remember (src, msgid) as delivered until
+ * expiry (UNIX s), fsync'd before it returns 0 */
+int smtpgw_spool_record_delivered(struct smtpgw_spool *sp, uint32_t src, uint32_t msgid,
+                                  int64_t expiry);
+
+/* smtpgw_spool_was_delivered - whether (src, msgid) was delivered or is
+ * spooled in incoming/ (pmul_callbacks.already_delivered) */
+bool smtpgw_spool_was_delivered(struct smtpgw_spool *sp, uint32_t src, uint32_t msgid);
+
+/* smtpgw_envelope_set_rcpt - set recipient i's state, status ("5.1.1" or
+ * NULL) and diagnostic (NULL to clear); 0 or UTIL_ERR_NOMEM / _INVAL */
+int smtpgw_envelope_set_rcpt(struct smtpgw_envelope *msg, size_t i, enum smtpgw_rcpt_state state,
+                             const char *status, const char *diag);
+
+/* smtpgw_envelope_set_dests - replace msg's destinations (copied); 0 or UTIL_ERR_NOMEM */
+int smtpgw_envelope_set_dests(struct smtpgw_envelope *msg, const struct smtpgw_spool_dest *dests,
+                              size_t n);
+
+/* smtpgw_envelope_set_mail_params - replace the MAIL parameters (e.g. BY
+ * rewritten for a relay) and parse them again; 0, UTIL_ERR_NOMEM or _INVAL */
+int smtpgw_envelope_set_mail_params(struct smtpgw_envelope *msg, const char *params);
+
+/* smtpgw_envelope_open_rcpts - recipients still SMTPGW_RCPT_OPEN */
+size_t smtpgw_envelope_open_rcpts(const struct smtpgw_envelope *msg);
+
+/* smtpgw_queue_name - "outgoing", "incoming" */
+const char *smtpgw_queue_name(int q);
+
+/* smtpgw_rcpt_state_name - "open", "done", "failed", "reported", "skip" */
+const char *smtpgw_rcpt_state_name(int state);
+
+/* smtpgw_dest_state_name - "open", "acked", "failed" */
+const char *smtpgw_dest_state_name(int state);
+
+/* ---- SMTP client ---- */
+
+/* The SMTP client that delivers incoming messages and DSNs to the LAN MTA
+ * (RFC 5321).  smtp_client.c is the engine: no I/O, no clock; it takes the
+ * server's bytes and emits commands through a callback.  One message per
+ * session: EHLO (HELO if EHLO is refused), MAIL FROM with the parameters
+ * the server advertises (SIZE, BODY=8BITMIME/BINARYMIME (RFC 6152, RFC
+ * 3030), ENVID/RET (RFC 3461), MT-PRIORITY (RFC 6710), BY (RFC 2852),
+ * SMTPUTF8 (RFC 6531)), RCPT TO with NOTIFY/ORCPT when DSN is offered,
+ * then DATA with dot-stuffing and CRLF normalisation, or BDAT chunks
+ * (CHUNKING) for BINARYMIME; PIPELINING (RFC 2920) when offered; QUIT.
+ * Every recipient gets exactly one result.  smtp_deliver.c is the glue
+ * (libev TCP connect with timeout, content from the spool). */
+
+/* SMTP client error codes, in the range the errors section reserves (-440..-459). */
+enum smtpgw_client_error {
+    SMTPGW_ERR_CLIENT_PROTO = -440,   /* malformed or unexpected server reply */
+    SMTPGW_ERR_CLIENT_TIMEOUT = -441, /* the server did not answer in time */
+    SMTPGW_ERR_CLIENT_CLOSED = -442,  /* the connection closed before the end */
+    SMTPGW_ERR_CLIENT_CONNECT = -443, /* connect failed (glue) */
+    SMTPGW_ERR_CLIENT_STATE = -444,   /* call not allowed in this state */
+    SMTPGW_ERR_CLIENT_REFUSED = -445, /* the server refused the session (greeting, EHLO/HELO) */
+};
+
+/* Extensions the server advertised in its EHLO reply. */
+#define SMTPGW_EXT_SIZE        0x0001
+#define SMTPGW_EXT_8BITMIME    0x0002
+#define SMTPGW_EXT_BINARYMIME  0x0004
+#define SMTPGW_EXT_CHUNKING    0x0008
+#define SMTPGW_EXT_PIPELINING  0x0010
+#define SMTPGW_EXT_DSN         0x0020
+#define SMTPGW_EXT_ENHANCED    0x0040 /* ENHANCEDSTATUSCODES */
+#define SMTPGW_EXT_MTPRIORITY  0x0080
+#define SMTPGW_EXT_DELIVERBY   0x0100
+#define SMTPGW_EXT_SMTPUTF8    0x0200
+
+struct smtpgw_client_params {
+    const char *helo_name;  /* our name in EHLO/HELO ("localhost") */
+    bool use_pipelining;    /* pipeline MAIL/RCPT/DATA when offered (yes) */
+    bool use_chunking;      /* BDAT for every message when CHUNKING is offered,
+                               not only BINARYMIME (no) */
+    util_ms cmd_timeout;    /* greeting, EHLO, MAIL, RCPT, DATA, BDAT, QUIT replies (5 min) */
+    util_ms final_timeout;  /* the reply after the final "." or BDAT LAST (10 min) */
+};
+
+/* smtpgw_client_params_default - the defaults in brackets above */
+void smtpgw_client_params_default(struct smtpgw_client_params *p);
+
+struct smtpgw_client_rcpt {
+    const char *addr;   /* forward-path without <> */
+    const char *params; /* RCPT parameters verbatim (NOTIFY, ORCPT forwarded under DSN), may be NULL */
+};
+
+/* The message to deliver; pointers must stay valid for the session. */
+struct smtpgw_client_msg {
+    const char *from;        /* reverse-path without <>, "" = null path */
+    const char *mail_params; /* MAIL parameters verbatim (BODY, ENVID, RET, MT-PRIORITY, BY, SMTPUTF8), may be NULL */
+    const struct smtpgw_client_rcpt *rcpts;
+    size_t n_rcpts;
+    uint64_t size;   /* content bytes (SIZE=) */
+    uint8_t content; /* enum smtpgw_content: what the bytes are */
+};
+
+/* Per-recipient outcome: code is the SMTP reply code (2xx delivered, 4xx
+ * try again later, 5xx failed for good); status the enhanced status code
+ * ("2.0.0", from the reply or derived from the code); reply the server's
+ * reply ("550 5.1.1 <x@y>: no such user", lines joined by spaces) or our own
+ * text for a failure of ours ("554 5.6.3 ..." conversion, "451 4.4.2 ..."
+ * connection lost).  A DSN's Diagnostic-Code is "smtp; " + reply. */
+struct smtpgw_client_callbacks {
+    /* send: bytes for the server (the glue queues them); 0, or negative to abort */
+    int (*send)(void *user, const uint8_t *data, size_t len);
+    /* rcpt_result: recipient i's final outcome, exactly once per recipient */
+    void (*rcpt_result)(void *user, size_t i, int code, const char *status, const char *reply);
+    /* done: the session is over (every recipient has a result); err 0, or
+     * why it ended early (the glue closes the connection) */
+    void (*done)(void *user, int err);
+};
+
+struct smtpgw_client;
+
+/* smtpgw_client_new - a session for msg; it waits for the greeting.
+ * NULL on no memory or a message without recipients. */
+struct smtpgw_client *smtpgw_client_new(const struct smtpgw_client_params *p,
+                                        const struct smtpgw_client_msg *msg,
+                                        const struct smtpgw_client_callbacks *cb, void *user,
+                                        util_ms now);
+
+/* smtpgw_client_free - release the session (no callbacks) */
+void smtpgw_client_free(struct smtpgw_client *c);
+
+/* smtpgw_client_input - bytes from the server; 0 or a negative error (the
+ * session is then over: done was called) */
+int smtpgw_client_input(struct smtpgw_client *c, util_ms now, const uint8_t *data, size_t len);
+
+/* smtpgw_client_wants_body - whether the engine takes content now
+ * (smtpgw_client_body); false while it waits for a reply */
+bool smtpgw_client_wants_body(const struct smtpgw_client *c);
+
+/* smtpgw_client_body - the next piece of content, in order, with last set
+ * on the final one (len may be 0); the engine dot-stuffs it (DATA) or sends
+ * it as one BDAT chunk.  0 or SMTPGW_ERR_CLIENT_STATE */
+int smtpgw_client_body(struct smtpgw_client *c, util_ms now, const uint8_t *data, size_t len,
+                       bool last);
+
+/* smtpgw_client_closed - the connection is gone (EOF or error): every
+ * recipient without a result gets 451 4.4.2, then done */
+void smtpgw_client_closed(struct smtpgw_client *c, util_ms now);
+
+/* smtpgw_client_timeout - run what is due (reply timeouts) */
+void smtpgw_client_timeout(struct smtpgw_client *c, util_ms now);
+
+/* smtpgw_client_next_expiry - when smtpgw_client_timeout is next needed */
+util_ms smtpgw_client_next_expiry(const struct smtpgw_client *c);
+
+/* smtpgw_client_finished - whether done was called */
+bool smtpgw_client_finished(const struct smtpgw_client *c);
+
+/* smtpgw_client_extensions - SMTPGW_EXT_* the server advertised */
+unsigned smtpgw_client_extensions(const struct smtpgw_client *c);
+
+/* Retry schedule for delivery to the LAN MTA: the daemon's policy, this
+ * module's helper.  Delay after attempt n (1-based) = first * 2^(n-1),
+ * capped at max; give up (bounce) once now - arrival >= max_age. */
+struct smtpgw_retry {
+    int64_t first_s;   /* 60 */
+    int64_t max_s;     /* 3600 */
+    int64_t max_age_s; /* 5 days */
+};
+
+/* smtpgw_retry_default - the defaults above */
+void smtpgw_retry_default(struct smtpgw_retry *r);
+
+/* smtpgw_retry_next - UNIX s of the next attempt after `attempts` failed
+ * attempts at now, or -1 when the message should be bounced instead */
+int64_t smtpgw_retry_next(const struct smtpgw_retry *r, uint32_t attempts, int64_t arrival,
+                          int64_t now);
+
+/* Delivery of one spooled message to the LAN MTA (glue, smtp_deliver.c). */
+struct smtpgw_deliver;
+
+struct smtpgw_deliver_params {
+    const char *host;           /* the LAN MTA: an address or a name (resolved, blocking) */
+    uint16_t port;              /* 25 */
+    util_ms connect_timeout;    /* 30 s */
+    struct smtpgw_client_params client;
+};
+
+/* smtpgw_deliver_params_default - port 25, 30 s, client defaults; host NULL */
+void smtpgw_deliver_params_default(struct smtpgw_deliver_params *p);
+
+/* Outcome callbacks: i indexes msg->rcpts (only SMTPGW_RCPT_OPEN recipients
+ * are delivered; the others get no result).  done comes last, once, after
+ * every attempted recipient has a result; the daemon then updates the
+ * envelope and frees the delivery. */
+struct smtpgw_deliver_callbacks {
+    void (*rcpt_result)(void *user, struct smtpgw_envelope *msg, size_t i, int code,
+                        const char *status, const char *reply);
+    void (*done)(void *user, struct smtpgw_envelope *msg, int err);
+};
+
+/* smtpgw_deliver_start - connect and deliver msg's open recipients from the
+ * spool (msg must stay in the spool until done or smtpgw_deliver_free).
+ * NULL with *err (no open recipient: SMTPGW_ERR_SPOOL_INVAL; content
+ * unreadable: SMTPGW_ERR_SPOOL_IO; bad host: SMTPGW_ERR_CLIENT_CONNECT). */
+struct smtpgw_deliver *smtpgw_deliver_start(struct ev_loop *loop,
+                                            const struct smtpgw_deliver_params *p,
+                                            struct smtpgw_spool *sp, struct smtpgw_envelope *msg,
+                                            const struct smtpgw_deliver_callbacks *cb, void *user,
+                                            int *err);
+
+/* smtpgw_deliver_free - stop (if running, no more callbacks) and release */
+void smtpgw_deliver_free(struct smtpgw_deliver *d);
+
+/* ---- end of spool and SMTP client ---- */
 
 #endif /* MULE5066_SMTPGW_H */
