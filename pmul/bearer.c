@@ -46,9 +46,12 @@ enum log_once {
     ONCE_SHORT
 };
 
+/* Where a Source_ID's PDUs came from: its 5066 address (SIS) or IPv4
+ * address (UDP), for the acks we send it. */
 struct learned {
     uint32_t id;
     struct s5066_addr addr;
+    uint32_t ip;
 };
 
 struct logged {
@@ -674,7 +677,8 @@ static bool bearer_once(struct pmul_bearer *b, uint32_t peer, uint8_t event)
 
 /* bearer_input - one PDU from the network for the engine */
 static void bearer_input(struct pmul_bearer *b, uint32_t peer_key, const char *peer,
-                         const uint8_t *pdu, size_t len, const struct s5066_addr *src)
+                         const uint8_t *pdu, size_t len, const struct s5066_addr *src,
+                         uint32_t src_ip)
 {
     b->st.pdus_in++;
     util_ms now = bearer_enter(b);
@@ -688,7 +692,7 @@ static void bearer_input(struct pmul_bearer *b, uint32_t peer_key, const char *p
                      len, pmul_strerror(rc));
         return;
     }
-    if (src && len >= 12) { /* bytes 8..11: the sender's Source_ID in every PDU type */
+    if ((src || src_ip) && len >= 12) { /* bytes 8..11: the sender's Source_ID in every PDU type */
         uint32_t id = util_get_u32(pdu + 8);
         size_t i;
         for (i = 0; i < b->nlearned; i++)
@@ -701,7 +705,9 @@ static void bearer_input(struct pmul_bearer *b, uint32_t peer_key, const char *p
                 i = b->learn_next++ % BEARER_LEARN_MAX;
         }
         b->learned[i].id = id;
-        b->learned[i].addr = *src;
+        if (src)
+            b->learned[i].addr = *src;
+        b->learned[i].ip = src_ip;
     }
     if (b->cb.pdu_in)
         b->cb.pdu_in(b->user, pdu, len);
@@ -1039,7 +1045,7 @@ static void sis_on_ind(void *user, const struct s5066_unidata_indication *ind, b
     UTIL_TRACE(UTIL_MOD_PMUL, "bearer-rx", "bearer=%s peer=%s dest_sap=%u mode=%u len=%zu type=%s",
                b->name, peer, ind->dest_sap, ind->tx_mode, len,
                len >= 4 ? pmul_type_name(p[3] & 0x3F) : "short");
-    bearer_input(b, key, peer, p, len, &ind->src);
+    bearer_input(b, key, peer, p, len, &ind->src, 0);
 }
 
 /* sis_open - create the link (started by pmul_bearer_start) */
@@ -1122,7 +1128,8 @@ static void udp_on_read(struct ev_loop *loop, ev_io *w, int revents)
                  ntohs(from.sin_port));
         UTIL_TRACE(UTIL_MOD_PMUL, "bearer-rx", "bearer=%s peer=%s len=%zd type=%s", b->name, peer,
                    len, len >= 4 ? pmul_type_name(b->buf[3] & 0x3F) : "short");
-        bearer_input(b, ntohl(from.sin_addr.s_addr), peer, b->buf, (size_t)len, NULL);
+        bearer_input(b, ntohl(from.sin_addr.s_addr), peer, b->buf, (size_t)len, NULL,
+                     ntohl(from.sin_addr.s_addr));
     }
 }
 
@@ -1134,6 +1141,15 @@ static void udp_on_write(struct ev_loop *loop, ev_io *w, int revents)
     ev_io_stop(loop, w);
     b->wait_write = false;
     bearer_schedule_kick(b);
+}
+
+/* udp_resolve - a node's IPv4 address: where its PDUs came from, else its id */
+static uint32_t udp_resolve(const struct pmul_bearer *b, uint32_t id)
+{
+    for (size_t i = 0; i < b->nlearned; i++)
+        if (b->learned[i].id == id && b->learned[i].ip)
+            return b->learned[i].ip;
+    return id;
 }
 
 /* udp_send - one datagram to the port and address ACP 142 Annex B gives its type */
@@ -1148,7 +1164,7 @@ static int udp_send(struct pmul_bearer *b, const uint8_t *pdu, size_t len,
     case PMUL_ACK:
         to.sin_port = htons((uint16_t)(b->cfg.udp_port + 3));
         if (info->to)
-            to.sin_addr.s_addr = htonl(info->to);
+            to.sin_addr.s_addr = htonl(udp_resolve(b, info->to));
         break;
     case PMUL_ANNOUNCE: to.sin_port = htons((uint16_t)(b->cfg.udp_port + 1)); break;
     case PMUL_REQUEST:
@@ -1156,12 +1172,12 @@ static int udp_send(struct pmul_bearer *b, const uint8_t *pdu, size_t len,
     case PMUL_RELEASE:
         to.sin_port = htons(b->cfg.udp_port);
         if (info->to)
-            to.sin_addr.s_addr = htonl(info->to);
+            to.sin_addr.s_addr = htonl(udp_resolve(b, info->to));
         break;
     default:
         to.sin_port = htons((uint16_t)(b->cfg.udp_port + 2));
         if (info->to && !info->ndests)
-            to.sin_addr.s_addr = htonl(info->to);
+            to.sin_addr.s_addr = htonl(udp_resolve(b, info->to));
         break;
     }
     ssize_t n = sendto(b->fd[SOCK_ACK], pdu, len, 0, (struct sockaddr *)&to, sizeof to);

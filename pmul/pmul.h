@@ -570,7 +570,9 @@ int pmul_engine_message_status(const struct pmul_engine *e, uint64_t handle, uin
  *          TTLs are in radio time (the engine's clock, see Time below).
  *   UDP  - ACP 142 Annex B: Request/Reject/Release to port 2751, Announce to
  *          2752, Address/Data/Discard to the multicast group on 2753, Acks
- *          unicast to the originator's IPv4 address (= its node id) on 2754.
+ *          unicast on 2754 to the originator's IPv4 address: where its PDUs
+ *          came from, else its node id (node ids are IPv4 addresses by
+ *          default).
  *
  * The bearer owns the engine (created with the caller's callbacks; the
  * bearer supplies `send`) and the one ev_timer armed from
