@@ -21,6 +21,7 @@
 #define DATA_HDR PMUL_HDR_LEN
 #define MAX_ACK_ENTRIES 64
 #define MAX_ACK_RANGES 1024
+#define RX_MAX_DESTS 250
 
 enum timer_kind {
     T_TX_RT = 1,    /* retransmission round for destinations not in EMCON */
@@ -92,6 +93,8 @@ struct rx_msg {
     uint8_t **frag;
     uint16_t *flen;
     uint32_t fcap;
+    uint32_t *dests; /* Destination_IDs named by its Address_PDU(s), bounded */
+    uint16_t ndests;
     uint32_t have;
     size_t bytes;
     unsigned acks_sent;
@@ -615,6 +618,7 @@ static void rx_destroy(struct pmul_engine *e, struct rx_msg *m)
     util_list_remove(&m->hlink);
     util_timerheap_cancel(&e->timers, &m->ack.t);
     util_timerheap_cancel(&e->timers, &m->life.t);
+    free(m->dests);
     free(m);
     e->rx_count--;
     e->st.rx_active--;
@@ -697,7 +701,7 @@ static void rx_deliver(struct pmul_engine *e, util_ms now, struct rx_msg *m)
         memcpy(all + off, m->frag[s - 1], m->flen[s - 1]);
         off += m->flen[s - 1];
     }
-    struct pmul_rx_message rx = {m->src, m->msgid, m->msn, m->prio, m->expiry, all, off};
+    struct pmul_rx_message rx = {m->src, m->msgid, m->msn, m->prio, m->expiry, all, off, m->dests, m->ndests};
     int rc = e->cb.deliver ? e->cb.deliver(e->user, &rx) : 0;
     free(all);
     rx_free_frags(e, m);
@@ -782,6 +786,25 @@ static void rx_on_data(struct pmul_engine *e, util_ms now, const struct pmul_pdu
     }
 }
 
+/* rx_note_dests - remember the Destination_IDs an Address_PDU names (the
+ * first one seen of each part; at most RX_MAX_DESTS), for the deliverer */
+static void rx_note_dests(struct rx_msg *m, const struct pmul_pdu *p)
+{
+    struct pmul_dest d;
+    for (size_t i = 0; i < p->u.address.count && m->ndests < RX_MAX_DESTS; i++) {
+        if (pmul_address_dest(p, i, &d) < 0)
+            break;
+        bool known = false;
+        for (size_t j = 0; j < m->ndests && !known; j++)
+            known = m->dests[j] == d.dest_id;
+        if (known)
+            continue;
+        if (!m->dests && !(m->dests = malloc(RX_MAX_DESTS * sizeof *m->dests)))
+            return;
+        m->dests[m->ndests++] = d.dest_id;
+    }
+}
+
 /* rx_on_address - an Address_PDU (or the Ack-Ack) */
 static void rx_on_address(struct pmul_engine *e, util_ms now, const struct pmul_pdu *p)
 {
@@ -809,12 +832,15 @@ static void rx_on_address(struct pmul_engine *e, util_ms now, const struct pmul_
             msn = d.msn;
             break;
         }
+    if (m)
+        rx_note_dests(m, p);
     uint16_t total = p->u.address.total_pdus;
     if (!m) {
         if (!listed)
             return; /* not for us and nothing collected: nothing to do */
         if (!(m = rx_create(e, now, p->source_id, p->message_id)))
             return;
+        rx_note_dests(m, p);
     }
     if (!m->have_addr && total > 0) {
         m->have_addr = true;

@@ -452,6 +452,8 @@ struct pmul_rx_message {
     int64_t expiry; /* UNIX s */
     const uint8_t *data;
     size_t len;
+    const uint32_t *dests; /* the Destination_IDs its Address_PDU(s) named (at most 250) */
+    size_t ndests;
 };
 
 /* Per-destination outcomes. */
