@@ -67,10 +67,10 @@ const char *smtpgw_strerror(int err);
 /* Per-session limits. */
 struct smtpgw_limits {
     size_t max_cmd_line;       /* a command line, CRLF included: longer -> 500 5.5.2 */
-    size_t max_text_line;      /* a DATA line, CRLF included: longer -> message refused */
+    size_t max_text_line;      /* a DATA line, CRLF included: longer -> message refused (0: none) */
     size_t max_rcpts;          /* recipients per transaction: beyond -> 452 4.5.3 */
     size_t max_message;        /* message bytes (SIZE advertised): beyond -> 552 5.3.4 */
-    util_ms idle_timeout;      /* no input for this long -> 421 4.4.2 and close */
+    util_ms idle_timeout;      /* no input for this long -> 421 4.4.2 and close (0: never) */
     unsigned max_bad_commands; /* bad commands before 421 4.7.0 and close */
     bool smtputf8;             /* advertise and accept SMTPUTF8 (RFC 6531) */
 };
@@ -205,6 +205,9 @@ enum smtpgw_state smtpgw_session_state(const struct smtpgw_session *s);
 const char *smtpgw_session_state_name(enum smtpgw_state st);
 /* smtpgw_session_memory - bytes the session holds (tests bound it) */
 size_t smtpgw_session_memory(const struct smtpgw_session *s);
+/* smtpgw_session_counters - messages accepted (queued) and refused so far */
+void smtpgw_session_counters(const struct smtpgw_session *s, uint64_t *accepted,
+                             uint64_t *rejected);
 
 /* smtpgw_txn_envelope - a MULE envelope (RFC 8494 3.1) pointing into txn:
  * reverse-path, MAIL parameters and every recipient with its RCPT
