@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""smtp_sink.py - a small SMTP server (RFC 5321, with CHUNKING/BINARYMIME,
+8BITMIME, DSN, SIZE, PIPELINING) that stands for a LAN MTA in the gateway
+tests.  Each message it accepts is written to DIR/N.eml (the content,
+exactly as received after dot-unstuffing) and DIR/N.json (the envelope:
+mail from and its parameters, recipients and theirs, whether BDAT was
+used), and announced as a line "MSG N from=<...> rcpts=a,b bdat=0|1".
+
+  smtp_sink.py --portfile F --dir D [--no-chunking] [--reject ADDR=550]...
+"""
+import argparse
+import asyncio
+import json
+import os
+import sys
+
+
+class Session:
+    def __init__(self, args, reader, writer, counter):
+        self.args, self.r, self.w, self.counter = args, reader, writer, counter
+        self.reset()
+
+    def reset(self):
+        self.mail, self.mail_params, self.rcpts, self.chunks, self.bdat = None, "", [], [], False
+
+    def reply(self, text):
+        self.w.write((text + "\r\n").encode())
+
+    async def run(self):
+        self.reply("220 sink.test ESMTP ready")
+        ext = ["8BITMIME", "SIZE 104857600", "DSN", "PIPELINING", "ENHANCEDSTATUSCODES"]
+        if not self.args.no_chunking:
+            ext += ["CHUNKING", "BINARYMIME"]
+        while True:
+            await self.w.drain()
+            line = await self.r.readline()
+            if not line:
+                return
+            cmd = line.decode("utf-8", "replace").rstrip("\r\n")
+            verb = cmd.split(" ", 1)[0].upper()
+            arg = cmd[len(verb):].strip()
+            if verb in ("EHLO", "HELO"):
+                if verb == "HELO":
+                    self.reply("250 sink.test")
+                else:
+                    lines = ["sink.test"] + ext
+                    for i, l in enumerate(lines):
+                        self.reply(("250 " if i == len(lines) - 1 else "250-") + l)
+            elif verb == "MAIL":
+                path, _, params = arg[5:].strip().partition(" ")
+                self.mail, self.mail_params = path.strip("<>"), params.strip()
+                self.reply("250 2.1.0 ok")
+            elif verb == "RCPT":
+                path, _, params = arg[3:].strip().partition(" ")
+                addr = path.strip("<>")
+                code = dict(r.split("=") for r in self.args.reject).get(addr)
+                if code:
+                    self.reply("%s %s.1.1 <%s>: rejected by the sink" % (code, code[0], addr))
+                else:
+                    self.rcpts.append({"addr": addr, "params": params.strip()})
+                    self.reply("250 2.1.5 ok")
+            elif verb == "DATA":
+                if not self.rcpts:
+                    self.reply("503 5.5.1 no recipients")
+                    continue
+                self.reply("354 go ahead")
+                await self.w.drain()
+                body = bytearray()
+                while True:
+                    l = await self.r.readline()
+                    if not l:
+                        return
+                    if l == b".\r\n":
+                        break
+                    if l.startswith(b"."):
+                        l = l[1:]
+                    body += l
+                self.store(bytes(body))
+            elif verb == "BDAT":
+                parts = arg.split()
+                size = int(parts[0])
+                last = len(parts) > 1 and parts[1].upper() == "LAST"
+                self.chunks.append(await self.r.readexactly(size))
+                self.bdat = True
+                if last:
+                    if not self.rcpts:
+                        self.reply("503 5.5.1 no recipients")
+                        self.reset()
+                    else:
+                        self.store(b"".join(self.chunks))
+                else:
+                    self.reply("250 2.0.0 %d octets" % size)
+            elif verb == "RSET":
+                self.reset()
+                self.reply("250 2.0.0 ok")
+            elif verb == "NOOP":
+                self.reply("250 2.0.0 ok")
+            elif verb == "QUIT":
+                self.reply("221 2.0.0 bye")
+                await self.w.drain()
+                self.w.close()
+                return
+            else:
+                self.reply("502 5.5.2 unknown command")
+
+    def store(self, body):
+        self.counter[0] += 1
+        n = self.counter[0]
+        base = os.path.join(self.args.dir, str(n))
+        with open(base + ".eml.tmp", "wb") as f:
+            f.write(body)
+        os.rename(base + ".eml.tmp", base + ".eml")
+        env = {"from": self.mail, "mail_params": self.mail_params, "rcpts": self.rcpts, "bdat": self.bdat}
+        with open(base + ".json", "w") as f:
+            json.dump(env, f)
+        print("MSG %d from=<%s> rcpts=%s bdat=%d size=%d" % (n, self.mail, ",".join(r["addr"] for r in self.rcpts),
+                                                             self.bdat, len(body)), flush=True)
+        self.reply("250 2.0.0 Ok: stored as %d" % n)
+        self.reset()
+
+
+async def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--portfile", required=True)
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--no-chunking", action="store_true")
+    ap.add_argument("--reject", action="append", default=[])
+    args = ap.parse_args()
+    os.makedirs(args.dir, exist_ok=True)
+    counter = [0]
+
+    async def handle(r, w):
+        try:
+            await Session(args, r, w, counter).run()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    with open(args.portfile + ".tmp", "w") as f:
+        f.write(str(port))
+    os.rename(args.portfile + ".tmp", args.portfile)
+    print("READY port=%d" % port, flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        sys.exit(0)
