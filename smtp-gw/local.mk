@@ -5,4 +5,4 @@ smtp_gw_libsmtpgw_a_SOURCES = smtp-gw/smtpgw.h smtp-gw/error.c
 smtp_gw_libsmtpgw_a_CPPFLAGS = $(AM_CPPFLAGS) $(ZLIB_CFLAGS)
 
 # SMTP server: engine (no I/O) and listener glue (libev)
-smtp_gw_libsmtpgw_a_SOURCES += smtp-gw/smtp_server.c
+smtp_gw_libsmtpgw_a_SOURCES += smtp-gw/smtp_server.c smtp-gw/smtp_listen.c

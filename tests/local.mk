@@ -34,3 +34,4 @@ include tests/integration/local.mk
 include tests/s5066.mk
 include tests/pmul.mk
 include tests/mule.mk
+include tests/smtpgw.mk

@@ -1,0 +1,634 @@
+/* smtp_listen.c - the SMTP server glue of mulegw: libev listeners on the
+ * configured addresses (IPv4 and IPv6, port 0 resolved), non-blocking
+ * sockets with a bounded output buffer, one timer per connection from the
+ * engine's expiry, a maximum number of sessions and the client network
+ * access list.  The protocol is the engine's (smtp_server.c).
+ *
+ * Specifications: RFC 5321 3.1 (the 554 greeting for a refused client, 421
+ * when the service is not available: too many sessions), 4.5.3.2 (the
+ * server timeout, from the engine), RFC 2920 (PIPELINING: replies are
+ * buffered and flushed as the socket takes them; reading stops while more
+ * than max_output is unsent, so a client that never reads cannot make the
+ * buffer grow).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "smtp-gw/smtpgw.h"
+
+#define READ_CHUNK        16384
+#define CLOSE_LINGER_MS   5000 /* a closing connection may take this long to drain */
+#define ACCEPT_PAUSE_S    1.0   /* out of descriptors: stop accepting this long */
+
+struct listener {
+    ev_io w;
+    int fd;
+    int port;
+    struct smtpgw_server *srv;
+};
+
+struct net {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+    int prefix;
+};
+
+struct conn {
+    struct util_list link;
+    struct smtpgw_server *srv;
+    int fd;
+    ev_io rio, wio;
+    ev_timer timer;
+    struct smtpgw_session *sess;
+    struct util_buf out;
+    bool closing; /* the engine has closed: send the output, drain the input, close */
+    bool wr_shut; /* our side is shut down (all output sent) */
+    util_ms close_deadline;
+    uint64_t accepted, rejected; /* the session's counters already added to the stats */
+};
+
+struct smtpgw_server {
+    struct ev_loop *loop;
+    struct listener *ls;
+    size_t n_ls;
+    ev_timer accept_pause;
+    struct net *nets;
+    size_t n_nets;
+    char hostname[256];
+    struct smtpgw_session_config scfg;
+    struct smtpgw_callbacks ucb;
+    void *user;
+    unsigned max_sessions;
+    size_t max_output;
+    struct util_list conns;
+    struct smtpgw_server_stats st;
+    uint64_t next_id;
+    bool stopped;
+};
+
+/* smtpgw_server_config_default - no listener, loopback clients, default limits */
+void smtpgw_server_config_default(struct smtpgw_server_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->hostname = "localhost";
+    cfg->max_sessions = SMTPGW_DEFAULT_MAX_SESSIONS;
+    cfg->max_output = SMTPGW_DEFAULT_MAX_OUTPUT;
+    smtpgw_limits_default(&cfg->limits);
+}
+
+/* ---- addresses ------------------------------------------------------------------ */
+
+/* net_parse - "a.b.c.d[/n]" or "v6[/n]" into n; 0 or SMTPGW_ERR_NETWORK */
+static int net_parse(const char *s, struct net *n)
+{
+    char buf[INET6_ADDRSTRLEN + 8];
+    if (strlen(s) >= sizeof buf)
+        return SMTPGW_ERR_NETWORK;
+    strcpy(buf, s);
+    char *slash = strchr(buf, '/');
+    long prefix = -1;
+    if (slash) {
+        *slash++ = '\0';
+        char *end;
+        if (!*slash || *slash < '0' || *slash > '9')
+            return SMTPGW_ERR_NETWORK;
+        prefix = strtol(slash, &end, 10);
+        if (*end)
+            return SMTPGW_ERR_NETWORK;
+    }
+    memset(n, 0, sizeof *n);
+    if (inet_pton(AF_INET, buf, n->addr) == 1) {
+        n->family = AF_INET;
+        if (prefix > 32)
+            return SMTPGW_ERR_NETWORK;
+        n->prefix = prefix < 0 ? 32 : (int)prefix;
+    } else if (inet_pton(AF_INET6, buf, n->addr) == 1) {
+        n->family = AF_INET6;
+        if (prefix > 128)
+            return SMTPGW_ERR_NETWORK;
+        n->prefix = prefix < 0 ? 128 : (int)prefix;
+    } else {
+        return SMTPGW_ERR_NETWORK;
+    }
+    return 0;
+}
+
+/* net_match - whether addr (4 or 16 bytes of family) is inside n */
+static bool net_match(const struct net *n, int family, const uint8_t *addr)
+{
+    if (n->family != family)
+        return false;
+    int bits = n->prefix;
+    for (int i = 0; bits > 0; i++, bits -= 8) {
+        uint8_t mask = bits >= 8 ? 0xff : (uint8_t)(0xff << (8 - bits));
+        if ((addr[i] & mask) != (n->addr[i] & mask))
+            return false;
+    }
+    return true;
+}
+
+/* peer_parse - family, address bytes and text of a peer (IPv4-mapped IPv6 as IPv4) */
+static void peer_parse(const struct sockaddr_storage *ss, int *family, uint8_t addr[16],
+                       char *text, size_t cap)
+{
+    memset(addr, 0, 16);
+    *family = AF_UNSPEC;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        *family = AF_INET;
+        memcpy(addr, &in->sin_addr, 4);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            *family = AF_INET;
+            memcpy(addr, in6->sin6_addr.s6_addr + 12, 4);
+        } else {
+            *family = AF_INET6;
+            memcpy(addr, in6->sin6_addr.s6_addr, 16);
+        }
+    }
+    if (*family == AF_UNSPEC || !inet_ntop(*family, addr, text, (socklen_t)cap))
+        snprintf(text, cap, "unknown");
+}
+
+/* ---- connections ------------------------------------------------------------------- */
+
+static void conn_destroy(struct conn *c);
+
+/* sync_stats - add what the session counted since last time */
+static void sync_stats(struct conn *c)
+{
+    uint64_t a, r;
+    smtpgw_session_counters(c->sess, &a, &r);
+    c->srv->st.messages_accepted += a - c->accepted;
+    c->srv->st.messages_rejected += r - c->rejected;
+    c->accepted = a;
+    c->rejected = r;
+}
+
+/* arm_timer - the connection's one timer: the engine's expiry, or the linger deadline */
+static void arm_timer(struct conn *c)
+{
+    util_ms now = util_now_ms();
+    util_ms at = c->closing ? c->close_deadline : smtpgw_session_next_expiry(c->sess);
+    ev_timer_stop(c->srv->loop, &c->timer);
+    if (at == UTIL_MS_NEVER)
+        return;
+    double secs = at > now ? (double)(at - now) / 1000.0 : 0.0;
+    ev_timer_set(&c->timer, secs, 0.0);
+    ev_timer_start(c->srv->loop, &c->timer);
+}
+
+/* conn_flush - write what the socket takes; false if the connection was destroyed.
+ * Once a closing session's output is all out, our side is shut down and the
+ * client's input is drained until it closes (or the linger deadline), so
+ * that the last reply is not lost to a reset. */
+static bool conn_flush(struct conn *c)
+{
+    while (c->out.len > 0) {
+        ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+        if (n > 0) {
+            util_buf_consume(&c->out, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            ev_io_start(c->srv->loop, &c->wio);
+            return true;
+        }
+        /* the peer is gone */
+        smtpgw_session_eof(c->sess, util_now_ms());
+        conn_destroy(c);
+        return false;
+    }
+    ev_io_stop(c->srv->loop, &c->wio);
+    if (c->closing && !c->wr_shut) {
+        shutdown(c->fd, SHUT_WR);
+        c->wr_shut = true;
+    }
+    return true;
+}
+
+/* conn_update - after the engine ran: close, back-pressure, flush, timer */
+static void conn_update(struct conn *c)
+{
+    sync_stats(c);
+    if (smtpgw_session_state(c->sess) == SMTPGW_ST_CLOSED && !c->closing) {
+        c->closing = true;
+        c->close_deadline = util_now_ms() + CLOSE_LINGER_MS;
+    }
+    if (!c->closing && c->out.len >= c->srv->max_output)
+        ev_io_stop(c->srv->loop, &c->rio);
+    if (!conn_flush(c))
+        return;
+    if (c->closing || c->out.len < c->srv->max_output)
+        ev_io_start(c->srv->loop, &c->rio);
+    arm_timer(c);
+}
+
+/* on_read - bytes from the client into the engine */
+static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct conn *c = w->data;
+    uint8_t buf[READ_CHUNK];
+    ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    if (n <= 0) {
+        smtpgw_session_eof(c->sess, util_now_ms());
+        sync_stats(c);
+        conn_destroy(c);
+        return;
+    }
+    if (c->closing)
+        return; /* draining after the session ended */
+    smtpgw_session_input(c->sess, util_now_ms(), buf, (size_t)n);
+    conn_update(c);
+}
+
+/* on_write - the socket takes more */
+static void on_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct conn *c = w->data;
+    if (conn_flush(c) && (c->closing || c->out.len < c->srv->max_output))
+        ev_io_start(c->srv->loop, &c->rio);
+}
+
+/* on_timer - idle timeout (the engine decides) or the end of lingering */
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct conn *c = w->data;
+    util_ms now = util_now_ms();
+    if (c->closing) {
+        if (now >= c->close_deadline) {
+            conn_destroy(c);
+            return;
+        }
+    } else {
+        smtpgw_session_expire(c->sess, now);
+    }
+    conn_update(c);
+}
+
+/* glue_write - the engine's replies go to the output buffer */
+static void glue_write(void *user, const void *bytes, size_t len)
+{
+    struct conn *c = user;
+    if (util_buf_append(&c->out, bytes, len) < 0)
+        util_log(UTIL_LOG_ERR, UTIL_MOD_SMTPGW, "smtpd-no-memory", "fd=%d", c->fd);
+}
+
+/* glue_close - noticed after the engine returns (conn_update) */
+static void glue_close(void *user)
+{
+    (void)user;
+}
+
+/* glue_mail_check - the user's MAIL decision */
+static int glue_mail_check(void *user, const struct smtpgw_txn *txn, char *text, size_t cap)
+{
+    struct conn *c = user;
+    struct smtpgw_server *srv = c->srv;
+    return srv->ucb.mail_check ? srv->ucb.mail_check(srv->user, txn, text, cap) : 0;
+}
+
+/* glue_rcpt_check - the user's relay control */
+static int glue_rcpt_check(void *user, const struct smtpgw_txn *txn,
+                           const struct smtpgw_rcpt *rcpt, char *text, size_t cap)
+{
+    struct conn *c = user;
+    struct smtpgw_server *srv = c->srv;
+    return srv->ucb.rcpt_check ? srv->ucb.rcpt_check(srv->user, txn, rcpt, text, cap) : 0;
+}
+
+/* glue_message - the user spools the message */
+static int glue_message(void *user, const struct smtpgw_txn *txn, char *qid, size_t qcap,
+                        char *text, size_t tcap)
+{
+    struct conn *c = user;
+    struct smtpgw_server *srv = c->srv;
+    if (!srv->ucb.message)
+        return 451;
+    return srv->ucb.message(srv->user, txn, qid, qcap, text, tcap);
+}
+
+/* conn_destroy - close the socket and release everything */
+static void conn_destroy(struct conn *c)
+{
+    struct smtpgw_server *srv = c->srv;
+    ev_io_stop(srv->loop, &c->rio);
+    ev_io_stop(srv->loop, &c->wio);
+    ev_timer_stop(srv->loop, &c->timer);
+    util_list_remove(&c->link);
+    close(c->fd);
+    smtpgw_session_free(c->sess);
+    util_buf_free(&c->out);
+    free(c);
+    srv->st.sessions_open--;
+}
+
+/* conn_new - a session for an accepted socket; false if out of memory */
+static bool conn_new(struct smtpgw_server *srv, int fd, const char *peer, bool refuse)
+{
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return false;
+    c->srv = srv;
+    c->fd = fd;
+    util_buf_init(&c->out, 0);
+    static const struct smtpgw_callbacks cb = {glue_write, glue_close, glue_mail_check,
+                                               glue_rcpt_check, glue_message};
+    util_ms now = util_now_ms();
+    c->sess = smtpgw_session_new(&srv->scfg, &cb, c, peer, ++srv->next_id, now);
+    if (!c->sess) {
+        free(c);
+        return false;
+    }
+    ev_io_init(&c->rio, on_read, fd, EV_READ);
+    ev_io_init(&c->wio, on_write, fd, EV_WRITE);
+    ev_timer_init(&c->timer, on_timer, 0.0, 0.0);
+    c->rio.data = c;
+    c->wio.data = c;
+    c->timer.data = c;
+    util_list_push_back(&srv->conns, &c->link);
+    srv->st.sessions_open++;
+    srv->st.sessions_total++;
+    if (refuse)
+        srv->st.sessions_refused++;
+    smtpgw_session_start(c->sess, now, refuse);
+    conn_update(c);
+    return true;
+}
+
+/* client_allowed - whether the peer is inside one of the client networks */
+static bool client_allowed(const struct smtpgw_server *srv, int family, const uint8_t *addr)
+{
+    for (size_t i = 0; i < srv->n_nets; i++)
+        if (net_match(&srv->nets[i], family, addr))
+            return true;
+    return false;
+}
+
+/* on_accept_pause - accept again after running out of descriptors */
+static void on_accept_pause(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct smtpgw_server *srv = w->data;
+    if (srv->stopped)
+        return;
+    for (size_t i = 0; i < srv->n_ls; i++)
+        ev_io_start(loop, &srv->ls[i].w);
+}
+
+/* on_accept - new connections */
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)revents;
+    struct listener *l = w->data;
+    struct smtpgw_server *srv = l->srv;
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                util_log(UTIL_LOG_WARN, UTIL_MOD_SMTPGW, "smtpd-accept-paused",
+                         "port=%d error=\"%s\" open=%llu", l->port, strerror(errno),
+                         (unsigned long long)srv->st.sessions_open);
+                for (size_t i = 0; i < srv->n_ls; i++)
+                    ev_io_stop(loop, &srv->ls[i].w);
+                ev_timer_stop(loop, &srv->accept_pause);
+                ev_timer_set(&srv->accept_pause, ACCEPT_PAUSE_S, 0.0);
+                ev_timer_start(loop, &srv->accept_pause);
+            }
+            return;
+        }
+        int family;
+        uint8_t addr[16];
+        char peer[SMTPGW_MAX_PEER];
+        peer_parse(&ss, &family, addr, peer, sizeof peer);
+        if (srv->st.sessions_open >= srv->max_sessions) {
+            char msg[320];
+            int n = snprintf(msg, sizeof msg,
+                             "421 4.7.0 %s Too many sessions, try again later\r\n", srv->hostname);
+            if (n > 0 && send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+                (void)0; /* best effort: the client learns from the close anyway */
+            close(fd);
+            srv->st.sessions_refused++;
+            util_log(UTIL_LOG_WARN, UTIL_MOD_SMTPGW, "smtpd-too-many-sessions",
+                     "peer=%s open=%llu max=%u", peer, (unsigned long long)srv->st.sessions_open,
+                     srv->max_sessions);
+            continue;
+        }
+        bool refuse = !client_allowed(srv, family, addr);
+        if (!conn_new(srv, fd, peer, refuse)) {
+            util_log(UTIL_LOG_ERR, UTIL_MOD_SMTPGW, "smtpd-no-memory", "peer=%s", peer);
+            close(fd);
+        }
+    }
+}
+
+/* listen_one - bind and listen on "host:port" / "[v6]:port" / "*:port" */
+static int listen_one(struct smtpgw_server *srv, const char *spec, struct listener *l)
+{
+    char host[INET6_ADDRSTRLEN + 2];
+    const char *colon = strrchr(spec, ':');
+    if (!colon || !colon[1] || (size_t)(colon - spec) >= sizeof host) {
+        util_log(UTIL_LOG_ERR, UTIL_MOD_SMTPGW, "smtpd-listen-failed",
+                 "listen=\"%s\" error=\"expected host:port\"", spec);
+        return SMTPGW_ERR_LISTEN;
+    }
+    memcpy(host, spec, (size_t)(colon - spec));
+    host[colon - spec] = '\0';
+    char *h = host;
+    if (h[0] == '[') {
+        size_t n = strlen(h);
+        if (n < 3 || h[n - 1] != ']') {
+            util_log(UTIL_LOG_ERR, UTIL_MOD_SMTPGW, "smtpd-listen-failed",
+                     "listen=\"%s\" error=\"unbalanced brackets\"", spec);
+            return SMTPGW_ERR_LISTEN;
+        }
+        h[n - 1] = '\0';
+        h++;
+    }
+    if (strcmp(h, "*") == 0 || h[0] == '\0')
+        h = "0.0.0.0";
+    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+                             .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(h, colon + 1, &hints, &res);
+    if (rc != 0) {
+        util_log(UTIL_LOG_ERR, UTIL_MOD_SMTPGW, "smtpd-listen-failed", "listen=\"%s\" error=\"%s\"",
+                 spec, gai_strerror(rc));
+        return SMTPGW_ERR_LISTEN;
+    }
+    int fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0 && res->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+        util_log(UTIL_LOG_ERR, UTIL_MOD_SMTPGW, "smtpd-listen-failed", "listen=\"%s\" error=\"%s\"",
+                 spec, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return SMTPGW_ERR_LISTEN;
+    }
+    freeaddrinfo(res);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char addr[64] = "?", serv[16] = "0";
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        getnameinfo((struct sockaddr *)&ss, sl, addr, sizeof addr, serv, sizeof serv,
+                    NI_NUMERICHOST | NI_NUMERICSERV);
+    l->fd = fd;
+    l->port = atoi(serv);
+    l->srv = srv;
+    ev_io_init(&l->w, on_accept, fd, EV_READ);
+    l->w.data = l;
+    ev_io_start(srv->loop, &l->w);
+    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-listen", "addr=%s port=%d", addr, l->port);
+    return 0;
+}
+
+/* ---- the server ----------------------------------------------------------------------- */
+
+/* smtpgw_server_new - listen on every address in cfg and serve on loop */
+struct smtpgw_server *smtpgw_server_new(struct ev_loop *loop, const struct smtpgw_server_config *cfg,
+                                        const struct smtpgw_callbacks *cb, void *user, int *err)
+{
+    int e = 0;
+    struct smtpgw_server *srv = calloc(1, sizeof *srv);
+    if (!srv) {
+        e = UTIL_ERR_NOMEM;
+        goto fail;
+    }
+    srv->loop = loop;
+    util_list_init(&srv->conns);
+    ev_timer_init(&srv->accept_pause, on_accept_pause, 0.0, 0.0);
+    srv->accept_pause.data = srv;
+    if (cb)
+        srv->ucb = *cb;
+    srv->user = user;
+    snprintf(srv->hostname, sizeof srv->hostname, "%s",
+             cfg->hostname && cfg->hostname[0] ? cfg->hostname : "localhost");
+    srv->scfg.hostname = srv->hostname;
+    srv->scfg.limits = cfg->limits;
+    srv->max_sessions = cfg->max_sessions ? cfg->max_sessions : SMTPGW_DEFAULT_MAX_SESSIONS;
+    srv->max_output = cfg->max_output ? cfg->max_output : SMTPGW_DEFAULT_MAX_OUTPUT;
+
+    static const char *const loopback[] = {"127.0.0.0/8", "::1/128"};
+    const char *const *nets = cfg->n_networks ? cfg->networks : loopback;
+    size_t n_nets = cfg->n_networks ? cfg->n_networks : UTIL_ARRAY_LEN(loopback);
+    srv->nets = calloc(n_nets, sizeof *srv->nets);
+    if (!srv->nets) {
+        e = UTIL_ERR_NOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < n_nets; i++) {
+        if (net_parse(nets[i], &srv->nets[i]) < 0) {
+            util_log(UTIL_LOG_ERR, UTIL_MOD_SMTPGW, "smtpd-bad-network", "network=\"%s\"", nets[i]);
+            e = SMTPGW_ERR_NETWORK;
+            goto fail;
+        }
+        srv->n_nets++;
+    }
+    if (cfg->n_listen == 0) {
+        util_log(UTIL_LOG_ERR, UTIL_MOD_SMTPGW, "smtpd-listen-failed", "error=\"no listen address\"");
+        e = SMTPGW_ERR_CONFIG;
+        goto fail;
+    }
+    srv->ls = calloc(cfg->n_listen, sizeof *srv->ls);
+    if (!srv->ls) {
+        e = UTIL_ERR_NOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        e = listen_one(srv, cfg->listen[i], &srv->ls[i]);
+        if (e < 0)
+            goto fail;
+        srv->n_ls++;
+    }
+    if (err)
+        *err = 0;
+    return srv;
+fail:
+    if (err)
+        *err = e;
+    smtpgw_server_free(srv);
+    return NULL;
+}
+
+/* smtpgw_server_port - the port listener i is bound to */
+int smtpgw_server_port(const struct smtpgw_server *srv, size_t i)
+{
+    return srv && i < srv->n_ls ? srv->ls[i].port : -1;
+}
+
+/* smtpgw_server_stats - counters */
+void smtpgw_server_stats(const struct smtpgw_server *srv, struct smtpgw_server_stats *out)
+{
+    *out = srv->st;
+}
+
+/* stop_listening - close the listeners */
+static void stop_listening(struct smtpgw_server *srv)
+{
+    srv->stopped = true;
+    ev_timer_stop(srv->loop, &srv->accept_pause);
+    for (size_t i = 0; i < srv->n_ls; i++) {
+        ev_io_stop(srv->loop, &srv->ls[i].w);
+        if (srv->ls[i].fd >= 0)
+            close(srv->ls[i].fd);
+        srv->ls[i].fd = -1;
+    }
+}
+
+/* smtpgw_server_shutdown - stop listening and end every session with 421 4.3.2 */
+void smtpgw_server_shutdown(struct smtpgw_server *srv)
+{
+    stop_listening(srv);
+    struct util_list *it, *tmp;
+    UTIL_LIST_FOREACH_SAFE(it, tmp, &srv->conns)
+    {
+        struct conn *c = UTIL_CONTAINER_OF(it, struct conn, link);
+        if (!c->closing) {
+            smtpgw_session_shutdown(c->sess, util_now_ms());
+            conn_update(c);
+        }
+    }
+}
+
+/* smtpgw_server_free - close everything and release the server */
+void smtpgw_server_free(struct smtpgw_server *srv)
+{
+    if (!srv)
+        return;
+    stop_listening(srv);
+    while (!util_list_empty(&srv->conns)) {
+        struct conn *c = UTIL_CONTAINER_OF(srv->conns.next, struct conn, link);
+        conn_destroy(c);
+    }
+    free(srv->ls);
+    free(srv->nets);
+    free(srv);
+}

@@ -1,0 +1,30 @@
+# tests/smtpgw.mk - smtp-gw unit tests, test programs and fuzz targets
+SMTPGW_TEST_LDADD = smtp-gw/libsmtpgw.a mule/libmule.a util/libutil.a $(ZLIB_LIBS)
+
+# ---- SMTP server: engine unit test, glue test program, fuzz target ----
+check_PROGRAMS += tests/unit/smtpgw_server_test
+tests_unit_smtpgw_server_test_SOURCES = tests/unit/smtpgw_server_test.c
+tests_unit_smtpgw_server_test_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_smtpgw_server_test_LDADD = $(SMTPGW_TEST_LDADD)
+TESTS += tests/unit/smtpgw_server_test
+
+# tests/integration/smtp_server.sh and smtp_bad_input.sh run it
+check_PROGRAMS += tests/unit/smtpgw_server_tool
+tests_unit_smtpgw_server_tool_SOURCES = tests/unit/smtpgw_server_tool.c
+tests_unit_smtpgw_server_tool_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_smtpgw_server_tool_LDADD = $(SMTPGW_TEST_LDADD) $(EV_LIBS)
+
+check_PROGRAMS += tests/fuzz/replay_smtp_server
+tests_fuzz_replay_smtp_server_SOURCES = tests/fuzz/fuzz_smtp_server.c tests/fuzz/replay.c
+tests_fuzz_replay_smtp_server_CPPFLAGS = $(TESTS_CPPFLAGS) -DFUZZ_CORPUS='"$(abs_top_srcdir)/tests/fuzz/corpus/smtp_server"'
+tests_fuzz_replay_smtp_server_LDADD = $(SMTPGW_TEST_LDADD)
+TESTS += tests/fuzz/replay_smtp_server
+EXTRA_DIST += tests/fuzz/corpus/smtp_server
+if BUILD_FUZZERS
+noinst_PROGRAMS += tests/fuzz/fuzz_smtp_server
+tests_fuzz_fuzz_smtp_server_SOURCES = tests/fuzz/fuzz_smtp_server.c
+tests_fuzz_fuzz_smtp_server_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_fuzz_fuzz_smtp_server_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_smtp_server_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_smtp_server_LDADD = $(SMTPGW_TEST_LDADD)
+endif
