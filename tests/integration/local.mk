@@ -25,3 +25,9 @@ TESTS += tests/integration/pmul_sim.sh tests/integration/pmul_udp.sh tests/integ
 EXTRA_DIST += tests/integration/pmul_sim.sh tests/integration/pmul_udp.sh tests/integration/pmul_oracle.sh
 TESTS += tests/integration/pmul_config.sh
 EXTRA_DIST += tests/integration/pmul_config.sh
+
+# SMTP server (smtp-gw/smtp_listen.c) through tests/unit/smtpgw_server_tool:
+# smtplib and raw clients, relay control, limits; bad input and bounded memory
+TESTS += tests/integration/smtp_server.sh tests/integration/smtp_bad_input.sh
+EXTRA_DIST += tests/integration/smtp_server.sh tests/integration/smtp_bad_input.sh \
+	tests/integration/smtp_clients.py

@@ -10,8 +10,8 @@
  *            [-r DOMAIN]... [-L DOMAIN]... [-m MAXSIZE] [-R MAXRCPTS]
  *            [-s MAXSESSIONS] [-t IDLE_MS] [-b MAXBAD] [-H HOSTNAME] [-u] [-v]
  *
- * Prints "ready port=N" on stdout once listening (N of the first
- * listener); SIGUSR1 prints "stats open=.. total=.. refused=.. accepted=..
+ * Prints "listener I port=N" for each listener and then "ready port=N
+ * sanitizer=0|1" on stdout once listening (N of the first listener); SIGUSR1 prints "stats open=.. total=.. refused=.. accepted=..
  * rejected=.."; SIGTERM shuts down (421 to every session) and exits 0.
  * A sender whose local part is "tempfail" gets 451 from the spool.
  */
@@ -27,6 +27,18 @@
 #include "smtp-gw/smtpgw.h"
 
 #define MAX_LIST 16
+
+/* whether AddressSanitizer is on (the RSS bound of the tests allows for its shadow) */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
 
 struct tool {
     const char *dir;
@@ -229,7 +241,9 @@ int main(int argc, char **argv)
         mule_routes_free(&t.routes);
         return 1;
     }
-    printf("ready port=%d\n", smtpgw_server_port(t.srv, 0));
+    for (size_t i = 0; i < n_listen; i++)
+        printf("listener %zu port=%d\n", i, smtpgw_server_port(t.srv, i));
+    printf("ready port=%d sanitizer=%d\n", smtpgw_server_port(t.srv, 0), SANITIZED);
     fflush(stdout);
     ev_signal sterm, sint, susr1;
     ev_signal_init(&sterm, on_term, SIGTERM);
