@@ -25,9 +25,9 @@
 
 #include "smtp-gw/smtpgw.h"
 
-#define READ_CHUNK        16384
-#define CLOSE_LINGER_MS   5000 /* a closing connection may take this long to drain */
-#define ACCEPT_PAUSE_S    1.0   /* out of descriptors: stop accepting this long */
+#define READ_CHUNK      16384
+#define CLOSE_LINGER_MS 5000 /* a closing connection may take this long to drain */
+#define ACCEPT_PAUSE_S  1.0  /* out of descriptors: stop accepting this long */
 
 struct listener {
     ev_io w;
@@ -137,8 +137,8 @@ static bool net_match(const struct net *n, int family, const uint8_t *addr)
 }
 
 /* peer_parse - family, address bytes and text of a peer (IPv4-mapped IPv6 as IPv4) */
-static void peer_parse(const struct sockaddr_storage *ss, int *family, uint8_t addr[16],
-                       char *text, size_t cap)
+static void peer_parse(const struct sockaddr_storage *ss, int *family, uint8_t addr[16], char *text,
+                       size_t cap)
 {
     memset(addr, 0, 16);
     *family = AF_UNSPEC;
@@ -309,8 +309,8 @@ static int glue_mail_check(void *user, const struct smtpgw_txn *txn, char *text,
 }
 
 /* glue_rcpt_check - the user's relay control */
-static int glue_rcpt_check(void *user, const struct smtpgw_txn *txn,
-                           const struct smtpgw_rcpt *rcpt, char *text, size_t cap)
+static int glue_rcpt_check(void *user, const struct smtpgw_txn *txn, const struct smtpgw_rcpt *rcpt,
+                           char *text, size_t cap)
 {
     struct conn *c = user;
     struct smtpgw_server *srv = c->srv;
@@ -427,8 +427,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         peer_parse(&ss, &family, addr, peer, sizeof peer);
         if (srv->st.sessions_open >= srv->max_sessions) {
             char msg[320];
-            int n = snprintf(msg, sizeof msg,
-                             "421 4.7.0 %s Too many sessions, try again later\r\n", srv->hostname);
+            int n = snprintf(msg, sizeof msg, "421 4.7.0 %s Too many sessions, try again later\r\n",
+                             srv->hostname);
             if (n > 0 && send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
                 (void)0; /* best effort: the client learns from the close anyway */
             close(fd);
@@ -471,8 +471,7 @@ static int listen_one(struct smtpgw_server *srv, const char *spec, struct listen
     }
     if (strcmp(h, "*") == 0 || h[0] == '\0')
         h = "0.0.0.0";
-    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-                             .ai_socktype = SOCK_STREAM};
+    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(h, colon + 1, &hints, &res);
     if (rc != 0) {
@@ -513,7 +512,8 @@ static int listen_one(struct smtpgw_server *srv, const char *spec, struct listen
 /* ---- the server ----------------------------------------------------------------------- */
 
 /* smtpgw_server_new - listen on every address in cfg and serve on loop */
-struct smtpgw_server *smtpgw_server_new(struct ev_loop *loop, const struct smtpgw_server_config *cfg,
+struct smtpgw_server *smtpgw_server_new(struct ev_loop *loop,
+                                        const struct smtpgw_server_config *cfg,
                                         const struct smtpgw_callbacks *cb, void *user, int *err)
 {
     int e = 0;
@@ -553,7 +553,8 @@ struct smtpgw_server *smtpgw_server_new(struct ev_loop *loop, const struct smtpg
         srv->n_nets++;
     }
     if (cfg->n_listen == 0) {
-        util_log(UTIL_LOG_ERR, UTIL_MOD_SMTPGW, "smtpd-listen-failed", "error=\"no listen address\"");
+        util_log(UTIL_LOG_ERR, UTIL_MOD_SMTPGW, "smtpd-listen-failed",
+                 "error=\"no listen address\"");
         e = SMTPGW_ERR_CONFIG;
         goto fail;
     }

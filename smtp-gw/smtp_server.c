@@ -189,8 +189,8 @@ static void reply(struct smtpgw_session *s, int code, const char *fmt, ...)
     va_end(ap);
     sanitize(buf);
     size_t len = strlen(buf);
-    UTIL_TRACE(UTIL_MOD_SMTPGW, "smtpd-reply", "session=%llu reply=\"%s\"", (unsigned long long)s->id,
-               buf);
+    UTIL_TRACE(UTIL_MOD_SMTPGW, "smtpd-reply", "session=%llu reply=\"%s\"",
+               (unsigned long long)s->id, buf);
     buf[len++] = '\r';
     buf[len++] = '\n';
     if (counts_as_bad(code))
@@ -211,8 +211,9 @@ static void session_close(struct smtpgw_session *s, const char *why)
 {
     if (s->state == SMTPGW_ST_CLOSED)
         return;
-    util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "smtpd-close", "session=%llu peer=%s state=%s reason=%s",
-             (unsigned long long)s->id, s->txn.peer, smtpgw_session_state_name(s->state), why);
+    util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "smtpd-close",
+             "session=%llu peer=%s state=%s reason=%s", (unsigned long long)s->id, s->txn.peer,
+             smtpgw_session_state_name(s->state), why);
     session_set_state(s, SMTPGW_ST_CLOSED);
     if (s->cb.close)
         s->cb.close(s->user);
@@ -293,8 +294,7 @@ static void txn_clear(struct smtpgw_session *s)
 static void txn_reset(struct smtpgw_session *s)
 {
     txn_clear(s);
-    if (s->state != SMTPGW_ST_INIT && s->state != SMTPGW_ST_REFUSED &&
-        s->state != SMTPGW_ST_CLOSED)
+    if (s->state != SMTPGW_ST_INIT && s->state != SMTPGW_ST_REFUSED && s->state != SMTPGW_ST_CLOSED)
         session_set_state(s, SMTPGW_ST_HELO);
 }
 
@@ -399,8 +399,7 @@ size_t smtpgw_session_memory(const struct smtpgw_session *s)
 }
 
 /* smtpgw_session_counters - messages accepted and refused so far */
-void smtpgw_session_counters(const struct smtpgw_session *s, uint64_t *accepted,
-                             uint64_t *rejected)
+void smtpgw_session_counters(const struct smtpgw_session *s, uint64_t *accepted, uint64_t *rejected)
 {
     *accepted = s->messages_accepted;
     *rejected = s->messages_rejected;
@@ -597,7 +596,7 @@ static bool xtext_ok(const char *v, size_t n, size_t max, char *out, size_t cap)
 
 /* ---- commands ------------------------------------------------------------------------- */
 
-#define ST(x) (1u << SMTPGW_ST_##x)
+#define ST(x)  (1u << SMTPGW_ST_##x)
 #define ST_ANY (ST(INIT) | ST(HELO) | ST(MAIL) | ST(RCPT) | ST(BDAT))
 
 struct smtp_cmd {
@@ -672,8 +671,8 @@ static void proceed_helo(struct smtpgw_session *s, char *arg)
 static int mail_param(struct smtpgw_session *s, const struct param *pr, unsigned *seen)
 {
     struct smtpgw_txn *t = &s->pend;
-    static const char *const known[] = {"SIZE", "BODY", "RET", "ENVID", "MT-PRIORITY", "BY",
-                                        "SMTPUTF8"};
+    static const char *const known[] = {"SIZE",        "BODY", "RET",     "ENVID",
+                                        "MT-PRIORITY", "BY",   "SMTPUTF8"};
     size_t k;
     for (k = 0; k < UTIL_ARRAY_LEN(known); k++)
         if (eq_ci(pr->key, pr->klen, known[k]))
@@ -764,9 +763,7 @@ static int mail_param(struct smtpgw_session *s, const struct param *pr, unsigned
         }
         break;
     }
-    case 6: /* SMTPUTF8 (RFC 6531 3.4) */
-        t->smtputf8 = true;
-        break;
+    case 6: /* SMTPUTF8 (RFC 6531 3.4) */ t->smtputf8 = true; break;
     }
     return 0;
 }
@@ -1133,14 +1130,13 @@ static void finish_message(struct smtpgw_session *s)
     }
     char qid[SMTPGW_MAX_QUEUE_ID] = "";
     char text[256] = "";
-    int code = s->cb.message ? s->cb.message(s->user, t, qid, sizeof qid, text, sizeof text)
-                             : 451;
+    int code = s->cb.message ? s->cb.message(s->user, t, qid, sizeof qid, text, sizeof text) : 451;
     if (code == 0) {
         qid[sizeof qid - 1] = '\0';
         sanitize(qid);
         util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "smtpd-queued",
-                 "session=%llu peer=%s qid=%s from=<%s> rcpts=%zu size=%zu body=%s", (unsigned long long)s->id,
-                 t->peer, qid, t->mail_from, t->n_rcpts, t->data.len,
+                 "session=%llu peer=%s qid=%s from=<%s> rcpts=%zu size=%zu body=%s",
+                 (unsigned long long)s->id, t->peer, qid, t->mail_from, t->n_rcpts, t->data.len,
                  t->chunking ? "bdat" : "data");
         s->messages_accepted++;
         reply(s, 250, "2.0.0 Ok: queued as %s", qid);
@@ -1319,8 +1315,9 @@ static void proceed_expn(struct smtpgw_session *s, char *arg)
 static void proceed_help(struct smtpgw_session *s, char *arg)
 {
     (void)arg;
-    reply(s, 214, "2.0.0 mulegw: see RFC 5321; commands EHLO HELO MAIL RCPT DATA BDAT RSET NOOP "
-                  "QUIT VRFY HELP");
+    reply(s, 214,
+          "2.0.0 mulegw: see RFC 5321; commands EHLO HELO MAIL RCPT DATA BDAT RSET NOOP "
+          "QUIT VRFY HELP");
 }
 
 static const struct smtp_cmd commands[] = {

@@ -67,12 +67,11 @@ static int fz_rcpt_check(void *user, const struct smtpgw_txn *txn, const struct 
 }
 
 /* fz_message - accept every other message, check its envelope */
-static int fz_message(void *user, const struct smtpgw_txn *txn, char *qid, size_t qcap,
-                      char *text, size_t tcap)
+static int fz_message(void *user, const struct smtpgw_txn *txn, char *qid, size_t qcap, char *text,
+                      size_t tcap)
 {
     struct fz *f = user;
-    if (txn->data.len > f->lim.max_message || txn->n_rcpts == 0 ||
-        txn->n_rcpts > f->lim.max_rcpts)
+    if (txn->data.len > f->lim.max_message || txn->n_rcpts == 0 || txn->n_rcpts > f->lim.max_rcpts)
         __builtin_trap();
     struct mule_envelope env;
     smtpgw_txn_envelope(txn, &env);
@@ -120,8 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     f.lim.max_text_line = (sel & 0x20) ? 0 : 100;
     bool refuse = (sel & 0x80) && (data[1] & 1);
     struct smtpgw_session_config cfg = {"mx.fuzz", f.lim};
-    static const struct smtpgw_callbacks cb = {fz_write, fz_close, NULL, fz_rcpt_check,
-                                               fz_message};
+    static const struct smtpgw_callbacks cb = {fz_write, fz_close, NULL, fz_rcpt_check, fz_message};
     struct smtpgw_session *s = smtpgw_session_new(&cfg, &cb, &f, "192.0.2.1", 1, 0);
     if (!s)
         return 0;

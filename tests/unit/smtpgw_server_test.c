@@ -13,21 +13,21 @@
 /* ---- a scripted client ---------------------------------------------------------- */
 
 struct tctx {
-    struct util_buf out;       /* every reply */
-    int closed;                /* close callbacks */
-    int messages;              /* message callbacks */
-    struct util_buf msg;       /* the last message */
-    struct util_buf payload;   /* the last message as a MULE payload (envelope + message) */
-    char from[300];            /* its reverse-path */
+    struct util_buf out;     /* every reply */
+    int closed;              /* close callbacks */
+    int messages;            /* message callbacks */
+    struct util_buf msg;     /* the last message */
+    struct util_buf payload; /* the last message as a MULE payload (envelope + message) */
+    char from[300];          /* its reverse-path */
     size_t n_rcpts;
-    struct smtpgw_txn last;    /* scalar fields of the last transaction */
-    char rcpt_params[4][200];  /* params of its first recipients */
+    struct smtpgw_txn last;   /* scalar fields of the last transaction */
+    char rcpt_params[4][200]; /* params of its first recipients */
     unsigned rcpt_notify[4];
     char rcpt_orcpt[4][200];
-    int message_rc;            /* what the message callback returns */
+    int message_rc; /* what the message callback returns */
     const char *message_text;
-    int mail_rc;               /* what mail_check returns */
-    const char *deny_domain;   /* rcpt_check refuses this domain */
+    int mail_rc;             /* what mail_check returns */
+    const char *deny_domain; /* rcpt_check refuses this domain */
     int deny_code;
     const char *deny_text;
 };
@@ -313,7 +313,8 @@ TEST(ehlo_needs_a_domain)
 {
     struct tctx t;
     struct smtpgw_limits lim = lim_test();
-    CHECK(same_in_every_split(&lim, S("EHLO\r\nHELO \r\nEHLO a\001b\r\nEHLO ok.test extra\r\n"), &t));
+    CHECK(
+        same_in_every_split(&lim, S("EHLO\r\nHELO \r\nEHLO a\001b\r\nEHLO ok.test extra\r\n"), &t));
     const char *o = out_str(&t);
     CHECK_EQ(count(o, "501 5.5.4 Syntax: EHLO domain or address literal\r\n"), 2);
     CHECK_CONTAINS(o, "500 5.5.2 Syntax error: control character in command\r\n");
@@ -338,19 +339,20 @@ TEST(simple_commands)
                              "QUIT\r\n"
                              "NOOP\r\n";
     CHECK(same_in_every_split(&lim, S(in), &t));
-    CHECK_STR(out_str(&t), "220 mx.test ESMTP mulegw\r\n"
-                           "250 2.0.0 Ok\r\n"
-                           "250 2.0.0 Ok\r\n"
-                           "250 2.0.0 Ok\r\n"
-                           "501 5.5.4 This command takes no argument\r\n"
-                           "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery\r\n"
-                           "501 5.5.4 Syntax: VRFY address\r\n"
-                           "502 5.5.1 EXPN not available\r\n"
-                           "214 2.0.0 mulegw: see RFC 5321; commands EHLO HELO MAIL RCPT DATA BDAT "
-                           "RSET NOOP QUIT VRFY HELP\r\n"
-                           "500 5.5.1 Command unrecognized\r\n"
-                           "503 5.5.1 Send EHLO or HELO first\r\n"
-                           "221 2.0.0 mx.test Bye\r\n");
+    CHECK_STR(out_str(&t),
+              "220 mx.test ESMTP mulegw\r\n"
+              "250 2.0.0 Ok\r\n"
+              "250 2.0.0 Ok\r\n"
+              "250 2.0.0 Ok\r\n"
+              "501 5.5.4 This command takes no argument\r\n"
+              "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery\r\n"
+              "501 5.5.4 Syntax: VRFY address\r\n"
+              "502 5.5.1 EXPN not available\r\n"
+              "214 2.0.0 mulegw: see RFC 5321; commands EHLO HELO MAIL RCPT DATA BDAT "
+              "RSET NOOP QUIT VRFY HELP\r\n"
+              "500 5.5.1 Command unrecognized\r\n"
+              "503 5.5.1 Send EHLO or HELO first\r\n"
+              "221 2.0.0 mx.test Bye\r\n");
     CHECK_EQ(t.closed, 1);
     tctx_free(&t);
 }
@@ -569,17 +571,22 @@ TEST(mail_parameters)
         {"MAIL FROM:<a@x.test> RET=HDRS", "250 2.1.0 Sender ok"},
         {"MAIL FROM:<a@x.test> RET=ALL", "501 5.5.4 RET must be FULL or HDRS"},
         {"MAIL FROM:<a@x.test> ENVID=QQ314159+2B", "250 2.1.0 Sender ok"},
-        {"MAIL FROM:<a@x.test> ENVID=bad+2", "501 5.5.4 Malformed ENVID (xtext, at most 100 characters)"},
-        {"MAIL FROM:<a@x.test> ENVID=bad+zz", "501 5.5.4 Malformed ENVID (xtext, at most 100 characters)"},
+        {"MAIL FROM:<a@x.test> ENVID=bad+2",
+         "501 5.5.4 Malformed ENVID (xtext, at most 100 characters)"},
+        {"MAIL FROM:<a@x.test> ENVID=bad+zz",
+         "501 5.5.4 Malformed ENVID (xtext, at most 100 characters)"},
         {"MAIL FROM:<a@x.test> ENVID=0123456789012345678901234567890123456789012345678901234567890"
          "12345678901234567890123456789012345678901",
          "501 5.5.4 Malformed ENVID (xtext, at most 100 characters)"},
         {"MAIL FROM:<a@x.test> MT-PRIORITY=-9", "250 2.1.0 Sender ok"},
         {"MAIL FROM:<a@x.test> MT-PRIORITY=9", "250 2.1.0 Sender ok"},
         {"MAIL FROM:<a@x.test> MT-PRIORITY=+3", "250 2.1.0 Sender ok"},
-        {"MAIL FROM:<a@x.test> MT-PRIORITY=10", "501 5.5.4 MT-PRIORITY must be an integer from -9 to 9"},
-        {"MAIL FROM:<a@x.test> MT-PRIORITY=-10", "501 5.5.4 MT-PRIORITY must be an integer from -9 to 9"},
-        {"MAIL FROM:<a@x.test> MT-PRIORITY=x", "501 5.5.4 MT-PRIORITY must be an integer from -9 to 9"},
+        {"MAIL FROM:<a@x.test> MT-PRIORITY=10",
+         "501 5.5.4 MT-PRIORITY must be an integer from -9 to 9"},
+        {"MAIL FROM:<a@x.test> MT-PRIORITY=-10",
+         "501 5.5.4 MT-PRIORITY must be an integer from -9 to 9"},
+        {"MAIL FROM:<a@x.test> MT-PRIORITY=x",
+         "501 5.5.4 MT-PRIORITY must be an integer from -9 to 9"},
         {"MAIL FROM:<a@x.test> BY=3600;R", "250 2.1.0 Sender ok"},
         {"MAIL FROM:<a@x.test> BY=-60;NT", "250 2.1.0 Sender ok"},
         {"MAIL FROM:<a@x.test> BY=0;R", "501 5.5.4 Malformed BY parameter (RFC 2852)"},
@@ -662,8 +669,10 @@ TEST(rcpt_parameters)
         {"NOTIFY=NEVER", "250 2.1.5 Recipient ok"},
         {"NOTIFY=SUCCESS", "250 2.1.5 Recipient ok"},
         {"NOTIFY=failure,DELAY,success", "250 2.1.5 Recipient ok"},
-        {"NOTIFY=NEVER,SUCCESS", "501 5.5.4 NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY"},
-        {"NOTIFY=SUCCESS,SUCCESS", "501 5.5.4 NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY"},
+        {"NOTIFY=NEVER,SUCCESS",
+         "501 5.5.4 NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY"},
+        {"NOTIFY=SUCCESS,SUCCESS",
+         "501 5.5.4 NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY"},
         {"NOTIFY=SUCCESS,", "501 5.5.4 NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY"},
         {"NOTIFY=ALWAYS", "501 5.5.4 NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY"},
         {"NOTIFY", "501 5.5.4 NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY"},
@@ -740,7 +749,8 @@ TEST(bare_lf_in_a_command_is_refused)
     static const char in[] = "EHLO c\nNOOP\r\n\nQUIT\n";
     CHECK(same_in_every_split(&lim, S(in), &t));
     const char *o = out_str(&t);
-    CHECK_EQ(count(o, "500 5.5.2 Syntax error: bare LF, lines end with CRLF (RFC 5321 2.3.8)\r\n"), 3);
+    CHECK_EQ(count(o, "500 5.5.2 Syntax error: bare LF, lines end with CRLF (RFC 5321 2.3.8)\r\n"),
+             3);
     CHECK_CONTAINS(o, "250 2.0.0 Ok\r\n");
     CHECK(!strstr(o, "221"));
     tctx_free(&t);
@@ -782,7 +792,8 @@ TEST(bare_cr_in_data_is_refused)
                              "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n"
                              "x\r\r\n.\r\n";
     CHECK(same_in_every_split(&lim, S(in), &t));
-    CHECK_EQ(count(out_str(&t), "554 5.6.0 Message contains a bare CR or LF (RFC 5321 2.3.8)\r\n"), 3);
+    CHECK_EQ(count(out_str(&t), "554 5.6.0 Message contains a bare CR or LF (RFC 5321 2.3.8)\r\n"),
+             3);
     CHECK_EQ(t.messages, 0);
     tctx_free(&t);
 }
@@ -832,10 +843,12 @@ TEST(long_data_line_refuses_the_message)
     struct smtpgw_limits lim = lim_test();
     static char in[20000];
     size_t n = 0;
-    n += (size_t)sprintf(in + n, "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n");
+    n +=
+        (size_t)sprintf(in + n, "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n");
     memset(in + n, 'x', 998);
     n += 998;
-    n += (size_t)sprintf(in + n, "\r\n.\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n.");
+    n +=
+        (size_t)sprintf(in + n, "\r\n.\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n.");
     memset(in + n, 'x', 998);
     n += 998;
     n += (size_t)sprintf(in + n, "\r\n.\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n");
@@ -1016,7 +1029,8 @@ TEST(pipelining_keeps_the_order)
     tctx_free(&t);
 }
 
-/* ---- BDAT (RFC 3030) -------------------------------------------------------------------------- */
+/* ---- BDAT (RFC 3030) --------------------------------------------------------------------------
+ */
 
 TEST(bdat_chunks_and_last)
 {
@@ -1042,11 +1056,12 @@ TEST(bdat_binarymime)
 {
     struct tctx t;
     struct smtpgw_limits lim = lim_test();
-    static const char in[] = "EHLO c\r\nMAIL FROM:<a@x.test> BODY=BINARYMIME\r\nRCPT TO:<b@y.test>\r\n"
-                             "DATA\r\n"
-                             "BDAT 9 LAST\r\n\0\n.\n\r\xff\r\n."
-                             "MAIL FROM:<a@x.test> BODY=BINARYMIME\r\nRCPT TO:<b@y.test>\r\n"
-                             "BDAT 0 LAST\r\n";
+    static const char in[] =
+        "EHLO c\r\nMAIL FROM:<a@x.test> BODY=BINARYMIME\r\nRCPT TO:<b@y.test>\r\n"
+        "DATA\r\n"
+        "BDAT 9 LAST\r\n\0\n.\n\r\xff\r\n."
+        "MAIL FROM:<a@x.test> BODY=BINARYMIME\r\nRCPT TO:<b@y.test>\r\n"
+        "BDAT 0 LAST\r\n";
     CHECK(same_in_every_split(&lim, S(in), &t));
     const char *o = out_str(&t);
     CHECK_CONTAINS(o, "503 5.5.1 BODY=BINARYMIME requires BDAT\r\n250 2.0.0 Ok: queued as Q1\r\n");
@@ -1057,8 +1072,11 @@ TEST(bdat_binarymime)
     tctx_free(&t);
     /* the binary chunk arrived intact */
     tctx_init(&t);
-    run(&t, &lim, in, sizeof in - 1 - strlen("MAIL FROM:<a@x.test> BODY=BINARYMIME\r\nRCPT TO:<b@y.test>\r\n"
-                                             "BDAT 0 LAST\r\n"), 0);
+    run(&t, &lim, in,
+        sizeof in - 1 -
+            strlen("MAIL FROM:<a@x.test> BODY=BINARYMIME\r\nRCPT TO:<b@y.test>\r\n"
+                   "BDAT 0 LAST\r\n"),
+        0);
     CHECK_MEM(t.msg.data, t.msg.len, "\0\n.\n\r\xff\r\n.", 9);
     CHECK_STR(t.from, "a@x.test");
     tctx_free(&t);
@@ -1069,22 +1087,22 @@ TEST(bdat_errors_consume_the_chunk)
     struct tctx t;
     struct smtpgw_limits lim = lim_test();
     lim.max_message = 10;
-    static const char in[] = "BDAT 4\r\nQUIT"           /* before EHLO: consumed, 503 */
+    static const char in[] = "BDAT 4\r\nQUIT" /* before EHLO: consumed, 503 */
                              "EHLO c\r\n"
-                             "BDAT 6 LAST\r\nRSET\r\n"  /* no transaction */
+                             "BDAT 6 LAST\r\nRSET\r\n" /* no transaction */
                              "MAIL FROM:<a@x.test>\r\n"
-                             "BDAT 4\r\nQUIT"           /* no recipients: 554, reset */
+                             "BDAT 4\r\nQUIT" /* no recipients: 554, reset */
                              "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n"
                              "BDAT 8\r\n12345678"
                              "BDAT 8 LAST\r\n12345678" /* 16 > 10: 552, reset */
-                             "BDAT 1 LAST\r\nX"         /* no transaction any more */
+                             "BDAT 1 LAST\r\nX"        /* no transaction any more */
                              "BDAT x\r\n"
                              "BDAT 1 FIRST\r\n"
                              "BDAT\r\n"
                              "BDAT 99999999999999999999\r\n"
                              "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n"
                              "BDAT 2\r\nok"
-                             "DATA\r\n"                 /* not after BDAT */
+                             "DATA\r\n" /* not after BDAT */
                              "MAIL FROM:<a@x.test>\r\n"
                              "RCPT TO:<b@y.test>\r\n"
                              "BDAT 1 LAST\r\n!";
@@ -1183,7 +1201,8 @@ TEST(user_callbacks_decide)
     tctx_init(&t);
     t.mail_rc = 553;
     run(&t, &lim, S(in), 0);
-    CHECK_CONTAINS(out_str(&t), "553 5.7.1 Sender blocked\r\n503 5.5.1 Bad sequence of commands\r\n");
+    CHECK_CONTAINS(out_str(&t),
+                   "553 5.7.1 Sender blocked\r\n503 5.5.1 Bad sequence of commands\r\n");
     CHECK_EQ(t.messages, 0);
     tctx_free(&t);
     /* the spool fails: a code with text, a negative error, a text without a code */
@@ -1226,7 +1245,8 @@ TEST(relay_check_by_routes)
     mule_routes_free(&r);
 }
 
-/* ---- refused clients, shutdown, trace, logs --------------------------------------------------- */
+/* ---- refused clients, shutdown, trace, logs ---------------------------------------------------
+ */
 
 TEST(refused_client_may_only_quit)
 {

@@ -11,9 +11,9 @@
  *            [-s MAXSESSIONS] [-t IDLE_MS] [-b MAXBAD] [-H HOSTNAME] [-u] [-v]
  *
  * Prints "listener I port=N" for each listener and then "ready port=N
- * sanitizer=0|1" on stdout once listening (N of the first listener); SIGUSR1 prints "stats open=.. total=.. refused=.. accepted=..
- * rejected=.."; SIGTERM shuts down (421 to every session) and exits 0.
- * A sender whose local part is "tempfail" gets 451 from the spool.
+ * sanitizer=0|1" on stdout once listening (N of the first listener); SIGUSR1 prints "stats open=..
+ * total=.. refused=.. accepted=.. rejected=.."; SIGTERM shuts down (421 to every session) and exits
+ * 0. A sender whose local part is "tempfail" gets 451 from the spool.
  */
 #include <errno.h>
 #include <ev.h>
@@ -50,8 +50,8 @@ struct tool {
 };
 
 /* tool_rcpt_check - relay control by the routes */
-static int tool_rcpt_check(void *user, const struct smtpgw_txn *txn,
-                           const struct smtpgw_rcpt *rcpt, char *text, size_t cap)
+static int tool_rcpt_check(void *user, const struct smtpgw_txn *txn, const struct smtpgw_rcpt *rcpt,
+                           char *text, size_t cap)
 {
     struct tool *t = user;
     (void)txn;
@@ -98,8 +98,8 @@ static int tool_message(void *user, const struct smtpgw_txn *txn, char *qid, siz
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp", t->dir, id);
     snprintf(path, sizeof path, "%s/%s.msg", t->dir, id);
     int fd = rc == 0 ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
-    if (fd < 0 || write_all(fd, payload.data, payload.len) < 0 || fsync(fd) < 0 ||
-        close(fd) < 0 || rename(tmp, path) < 0) {
+    if (fd < 0 || write_all(fd, payload.data, payload.len) < 0 || fsync(fd) < 0 || close(fd) < 0 ||
+        rename(tmp, path) < 0) {
         if (fd >= 0)
             unlink(tmp);
         util_buf_free(&msg);
@@ -150,9 +150,10 @@ static void on_term(struct ev_loop *loop, ev_signal *w, int revents)
 /* usage - the options */
 static int usage(void)
 {
-    fprintf(stderr, "usage: smtpgw_server_tool -d DIR [-l ADDR:PORT]... [-n CIDR]... [-r DOMAIN]...\n"
-                    "       [-L DOMAIN]... [-m MAXSIZE] [-R MAXRCPTS] [-s MAXSESSIONS]\n"
-                    "       [-t IDLE_MS] [-b MAXBAD] [-H HOSTNAME] [-u] [-v]\n");
+    fprintf(stderr,
+            "usage: smtpgw_server_tool -d DIR [-l ADDR:PORT]... [-n CIDR]... [-r DOMAIN]...\n"
+            "       [-L DOMAIN]... [-m MAXSIZE] [-R MAXRCPTS] [-s MAXSESSIONS]\n"
+            "       [-t IDLE_MS] [-b MAXBAD] [-H HOSTNAME] [-u] [-v]\n");
     return 2;
 }
 
