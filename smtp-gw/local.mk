@@ -6,3 +6,6 @@ smtp_gw_libsmtpgw_a_CPPFLAGS = $(AM_CPPFLAGS) $(ZLIB_CFLAGS)
 
 # SMTP server: engine (no I/O) and listener glue (libev)
 smtp_gw_libsmtpgw_a_SOURCES += smtp-gw/smtp_server.c smtp-gw/smtp_listen.c
+
+# durable spool, and the SMTP client to the LAN MTA: engine (no I/O) and glue (libev)
+smtp_gw_libsmtpgw_a_SOURCES += smtp-gw/spool.c smtp-gw/smtp_client.c smtp-gw/smtp_deliver.c
