@@ -200,7 +200,10 @@ static int gw_spool_dsn(struct gw *gw, struct smtpgw_envelope *env, const size_t
         d.now = gw_now(gw);
         d.arrival = env->arrival;
         rc = mule_dsn_build(&d, &out);
-        if (rc == 0 && out.len) {
+        if (rc < 0)
+            util_log(UTIL_LOG_ERR, UTIL_MOD_SMTPGW, "dsn-failed", "qid=%s to=<%s> error=\"%s\"", env->qid,
+                     env->from, mule_strerror(rc));
+        if (rc > 0 && out.len) { /* the number of recipients reported */
             struct smtpgw_envelope de;
             struct smtpgw_spool_rcpt rr;
             memset(&de, 0, sizeof de);

@@ -28,7 +28,7 @@ class Session:
 
     async def run(self):
         self.reply("220 sink.test ESMTP ready")
-        ext = ["8BITMIME", "SIZE 104857600", "DSN", "PIPELINING", "ENHANCEDSTATUSCODES"]
+        ext = ["8BITMIME", "SIZE 104857600", "DSN", "PIPELINING", "ENHANCEDSTATUSCODES", "MT-PRIORITY", "DELIVERBY"]
         if not self.args.no_chunking:
             ext += ["CHUNKING", "BINARYMIME"]
         while True:
