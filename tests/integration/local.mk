@@ -31,3 +31,5 @@ EXTRA_DIST += tests/integration/pmul_config.sh
 TESTS += tests/integration/smtp_server.sh tests/integration/smtp_bad_input.sh
 EXTRA_DIST += tests/integration/smtp_server.sh tests/integration/smtp_bad_input.sh \
 	tests/integration/smtp_clients.py
+TESTS += tests/integration/mulegw_e2e.sh tests/integration/mulegw_crash.sh
+EXTRA_DIST += tests/integration/mulegw_e2e.sh tests/integration/mulegw_e2e.py tests/integration/mulegw_crash.sh tests/integration/smtp_sink.py
