@@ -11,9 +11,10 @@ const char *smtpgw_strerror(int err)
     case SMTPGW_ERR_LISTEN: return "cannot listen on the SMTP address";
     case SMTPGW_ERR_NETWORK: return "bad client network (CIDR)";
     case SMTPGW_ERR_CONFIG: return "invalid SMTP server setting";
-    /* spool: -420..-439 */
-    /* SMTP client: -440..-459 */
-    default: break;
+    default:
+        if (err <= -420 && err >= -459) /* spool, SMTP client */
+            return smtpgw_spool_strerror(err);
+        break;
     }
     return mule_strerror(err);
 }

@@ -32,11 +32,11 @@
 #include <string.h>
 #include <strings.h>
 
-#define CLIENT_MAX_LINE   2048 /* a reply line (RFC 5321 says 512) */
-#define CLIENT_MAX_REPLY  512  /* the reply text kept for a result */
-#define CLIENT_MAX_LINES  1000 /* lines of one multi-line reply */
-#define CLIENT_BDAT_INFL  8    /* BDAT chunks in flight with PIPELINING */
-#define CLIENT_STUFF_IN   4096 /* input bytes transformed per send */
+#define CLIENT_MAX_LINE  2048 /* a reply line (RFC 5321 says 512) */
+#define CLIENT_MAX_REPLY 512  /* the reply text kept for a result */
+#define CLIENT_MAX_LINES 1000 /* lines of one multi-line reply */
+#define CLIENT_BDAT_INFL 8    /* BDAT chunks in flight with PIPELINING */
+#define CLIENT_STUFF_IN  4096 /* input bytes transformed per send */
 
 enum cstate {
     C_GREETING = 0,
@@ -74,9 +74,9 @@ struct smtpgw_client {
     bool smtputf8;
     bool mail_failed;
     bool data_failed; /* DATA/BDAT refused: every accepted recipient has a result */
-    size_t accepted;   /* recipients with a 2xx to RCPT */
+    size_t accepted;  /* recipients with a 2xx to RCPT */
     size_t rcpt_replies;
-    int end_err;       /* the error done() reports */
+    int end_err; /* the error done() reports */
     uint8_t *rstate;
     /* expected replies, a ring */
     struct pend *pend;
@@ -87,7 +87,7 @@ struct smtpgw_client {
     char line[CLIENT_MAX_LINE + 1];
     size_t line_len;
     bool line_overflow;
-    int code;     /* of the reply being assembled, 0 if none */
+    int code; /* of the reply being assembled, 0 if none */
     size_t nlines;
     char reply[CLIENT_MAX_REPLY + 1];
     size_t reply_len;
@@ -183,12 +183,12 @@ static void finish(struct smtpgw_client *c, int err)
         return;
     c->end_err = err;
     if (err) {
-        const char *why = err == SMTPGW_ERR_CLIENT_TIMEOUT ? "451 4.4.2 timeout waiting for the LAN MTA"
-                          : err == SMTPGW_ERR_CLIENT_PROTO ? "451 4.5.0 bad reply from the LAN MTA"
-                          : err == SMTPGW_ERR_CLIENT_REFUSED
-                              ? "451 4.3.0 the LAN MTA refused the session"
-                          : err == UTIL_ERR_NOMEM ? "451 4.3.0 out of memory"
-                                                  : "451 4.4.2 connection to the LAN MTA lost";
+        const char *why =
+            err == SMTPGW_ERR_CLIENT_TIMEOUT   ? "451 4.4.2 timeout waiting for the LAN MTA"
+            : err == SMTPGW_ERR_CLIENT_PROTO   ? "451 4.5.0 bad reply from the LAN MTA"
+            : err == SMTPGW_ERR_CLIENT_REFUSED ? "451 4.3.0 the LAN MTA refused the session"
+            : err == UTIL_ERR_NOMEM            ? "451 4.3.0 out of memory"
+                                               : "451 4.4.2 connection to the LAN MTA lost";
         fail_open(c, 451, why);
     }
     c->done = true;
@@ -300,8 +300,7 @@ static bool plan(struct smtpgw_client *c)
             for (size_t i = 0; i < m->n_rcpts; i++)
                 ascii = ascii && ascii_only(m->rcpts[i].addr);
             if (!ascii) {
-                fail_open(c, 553,
-                          "553 5.6.7 non-ASCII address and the LAN MTA offers no SMTPUTF8");
+                fail_open(c, 553, "553 5.6.7 non-ASCII address and the LAN MTA offers no SMTPUTF8");
                 return false;
             }
         }
@@ -602,12 +601,8 @@ static void on_reply(struct smtpgw_client *c, util_ms now, int code)
                 result(c, i, code, text);
         send_quit(c, now);
         return;
-    case P_DISCARD:
-        send_quit(c, now);
-        return;
-    case P_QUIT:
-        finish(c, c->end_err);
-        return;
+    case P_DISCARD: send_quit(c, now); return;
+    case P_QUIT: finish(c, c->end_err); return;
     }
 }
 
@@ -627,8 +622,8 @@ static int reply_line(struct smtpgw_client *c, util_ms now, char *line, size_t l
     if (!c->code) {
         c->code = code;
         c->nlines = 0;
-        c->reply_len = (size_t)snprintf(c->reply, sizeof c->reply, "%d%s%s", code,
-                                        *text ? " " : "", text);
+        c->reply_len =
+            (size_t)snprintf(c->reply, sizeof c->reply, "%d%s%s", code, *text ? " " : "", text);
         if (c->reply_len > CLIENT_MAX_REPLY)
             c->reply_len = CLIENT_MAX_REPLY;
     } else if (*text && c->reply_len < CLIENT_MAX_REPLY) {
@@ -850,10 +845,16 @@ util_ms smtpgw_client_next_expiry(const struct smtpgw_client *c)
 }
 
 /* smtpgw_client_finished - whether done was called */
-bool smtpgw_client_finished(const struct smtpgw_client *c) { return c->done; }
+bool smtpgw_client_finished(const struct smtpgw_client *c)
+{
+    return c->done;
+}
 
 /* smtpgw_client_extensions - what the server advertised */
-unsigned smtpgw_client_extensions(const struct smtpgw_client *c) { return c->ext; }
+unsigned smtpgw_client_extensions(const struct smtpgw_client *c)
+{
+    return c->ext;
+}
 
 /* ---- retry schedule ------------------------------------------------------------------ */
 

@@ -25,9 +25,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DELIVER_OUT_HIGH  (64u * 1024) /* stop feeding content above this much unsent */
-#define DELIVER_CHUNK     (16u * 1024) /* content read per piece (one BDAT chunk) */
-#define DELIVER_READ      4096
+#define DELIVER_OUT_HIGH (64u * 1024) /* stop feeding content above this much unsent */
+#define DELIVER_CHUNK    (16u * 1024) /* content read per piece (one BDAT chunk) */
+#define DELIVER_READ     4096
 
 struct smtpgw_deliver {
     struct ev_loop *loop;
@@ -162,8 +162,8 @@ static void pump(struct smtpgw_deliver *d)
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0) {
-                util_log(UTIL_LOG_ERR, UTIL_MOD_SMTPGW, "deliver-read",
-                         "qid=%s error=\"%s\"", d->msg->qid, n < 0 ? strerror(errno) : "short file");
+                util_log(UTIL_LOG_ERR, UTIL_MOD_SMTPGW, "deliver-read", "qid=%s error=\"%s\"",
+                         d->msg->qid, n < 0 ? strerror(errno) : "short file");
                 smtpgw_client_closed(d->client, util_now_ms()); /* 4xx for everyone: retry */
                 return;
             }
@@ -245,9 +245,8 @@ static void on_connect_ready(struct ev_loop *loop, ev_io *w, int revents);
 static void connect_failed(struct smtpgw_deliver *d)
 {
     char reply[300];
-    snprintf(reply, sizeof reply, "451 4.4.1 cannot connect to the LAN MTA %s port %u: %s",
-             d->host, d->p.port,
-             d->connect_errno ? strerror(d->connect_errno) : "no address");
+    snprintf(reply, sizeof reply, "451 4.4.1 cannot connect to the LAN MTA %s port %u: %s", d->host,
+             d->p.port, d->connect_errno ? strerror(d->connect_errno) : "no address");
     util_log(UTIL_LOG_WARN, UTIL_MOD_SMTPGW, "deliver-connect-failed",
              "qid=%s relay=%s:%u error=\"%s\"", d->msg->qid, d->host, d->p.port,
              d->connect_errno ? strerror(d->connect_errno) : "no address");
@@ -322,8 +321,8 @@ static bool start_next(struct smtpgw_deliver *d)
     while (d->ai_next) {
         struct addrinfo *ai = d->ai_next;
         d->ai_next = ai->ai_next;
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        ai->ai_protocol);
+        int fd =
+            socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0) {
             d->connect_errno = errno;
             continue;
@@ -409,8 +408,8 @@ struct smtpgw_deliver *smtpgw_deliver_start(struct ev_loop *loop,
             d->crcpts[k] = (struct smtpgw_client_rcpt){msg->rcpts[i].addr, msg->rcpts[i].params};
             d->map[k++] = i;
         }
-    d->cmsg = (struct smtpgw_client_msg){msg->from, msg->mail_params, d->crcpts, n, msg->size,
-                                         msg->content};
+    d->cmsg = (struct smtpgw_client_msg){msg->from, msg->mail_params, d->crcpts,
+                                         n,         msg->size,        msg->content};
 
     d->content_fd = smtpgw_spool_content_fd(sp, msg);
     struct stat st;
@@ -443,8 +442,9 @@ struct smtpgw_deliver *smtpgw_deliver_start(struct ev_loop *loop,
         goto fail;
     }
     d->ai_next = d->ai_list;
-    util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "deliver-start", "qid=%s relay=%s:%u rcpts=%zu size=%" PRIu64,
-             msg->qid, d->host, p->port, n, d->content_size);
+    util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "deliver-start",
+             "qid=%s relay=%s:%u rcpts=%zu size=%" PRIu64, msg->qid, d->host, p->port, n,
+             d->content_size);
     /* connect to the first address that takes it; if none, report from the loop */
     if (!start_next(d)) {
         ev_timer_init(&d->timer, on_start_failed, 0.0, 0.0);

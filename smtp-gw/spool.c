@@ -76,7 +76,7 @@
 #define ENV_MAX_FILE      (4u << 20) /* an envelope file larger than this is corrupt */
 #define STATE_MAX_FILE    (4u << 20)
 #define WRITER_BUF        (16u * 1024)
-#define DELIVERED_MARGIN  (24 * 3600) /* keep (src, msgid) this long past its expiry */
+#define DELIVERED_MARGIN  (24 * 3600)     /* keep (src, msgid) this long past its expiry */
 #define DELIVERED_DEFAULT (7 * 24 * 3600) /* ... or this long when it has no expiry */
 #define MAX_TEXT_LINE     998
 
@@ -217,8 +217,7 @@ static int name_index(const char *const *names, size_t n, const char *s)
 /* ---- small file helpers ------------------------------------------------------ */
 
 /* log_io - one line for a failed file operation (errno kept) */
-static void log_io(const struct smtpgw_spool *sp, const char *op, const char *dir,
-                   const char *name)
+static void log_io(const struct smtpgw_spool *sp, const char *op, const char *dir, const char *name)
 {
     int e = errno;
     util_log(UTIL_LOG_ERR, UTIL_MOD_SMTPGW, "spool-io", "op=%s path=%s/%s%s%s error=\"%s\"", op,
@@ -467,7 +466,10 @@ static struct spool_msg *msg_of(struct smtpgw_envelope *env)
 }
 
 /* xstrdup - strdup of s (NULL -> "") */
-static char *xstrdup(const char *s) { return strdup(s ? s : ""); }
+static char *xstrdup(const char *s)
+{
+    return strdup(s ? s : "");
+}
 
 /* msg_free - release a message and its strings */
 static void msg_free(struct spool_msg *m)
@@ -862,8 +864,7 @@ static struct spool_msg *env_parse(char *text, size_t len, const char *qid, char
             *why = "unknown key";
         }
         if (!ok) {
-            snprintf(whybuf, whycap, "%s: %.40s", *why ? *why : "bad value or misplaced line",
-                     key);
+            snprintf(whybuf, whycap, "%s: %.40s", *why ? *why : "bad value or misplaced line", key);
             goto fail_named;
         }
     }
@@ -995,9 +996,9 @@ static int state_save(struct smtpgw_spool *sp)
     util_buf_init(&b, 0);
     int rc = util_buf_printf(&b, "%s\nnext_message_id=%" PRIu32 "\n", STATE_MAGIC, sp->next_msgid);
     for (size_t i = 0; i < sp->n_msn; i++)
-        rc |= util_buf_printf(&b, "msn.%s=%" PRIu32 "\n",
-                              mule_node_format(sp->msn[i].node, node, sizeof node),
-                              sp->msn[i].next);
+        rc |=
+            util_buf_printf(&b, "msn.%s=%" PRIu32 "\n",
+                            mule_node_format(sp->msn[i].node, node, sizeof node), sp->msn[i].next);
     rc |= util_buf_printf(&b, "end=\n");
     if (rc == 0)
         rc = atomic_write(sp, "state", sp->root_fd, "", "state", b.data, b.len);
@@ -1166,8 +1167,7 @@ static int dlv_compact(struct smtpgw_spool *sp, int64_t now)
         rc = dlv_put(sp, old[i].key, old[i].expiry);
         if (rc == 0)
             rc = util_buf_printf(&b, "%" PRIu32 " %" PRIu32 " %" PRId64 "\n",
-                                 (uint32_t)(old[i].key >> 32), (uint32_t)old[i].key,
-                                 old[i].expiry);
+                                 (uint32_t)(old[i].key >> 32), (uint32_t)old[i].key, old[i].expiry);
     }
     free(old);
     if (rc == 0)
@@ -1243,8 +1243,8 @@ int smtpgw_spool_record_delivered(struct smtpgw_spool *sp, uint32_t src, uint32_
     if (src == 0)
         return SMTPGW_ERR_SPOOL_INVAL;
     char line[64];
-    int n = snprintf(line, sizeof line, "%" PRIu32 " %" PRIu32 " %" PRId64 "\n", src, msgid,
-                     expiry);
+    int n =
+        snprintf(line, sizeof line, "%" PRIu32 " %" PRIu32 " %" PRId64 "\n", src, msgid, expiry);
     if (sp->journal_fd < 0 && dlv_compact(sp, util_wall_s()) != 0)
         return SMTPGW_ERR_SPOOL_IO;
     if (write_all(sp->journal_fd, line, (size_t)n) != 0 || do_fsync(sp->journal_fd) != 0) {
@@ -1596,8 +1596,8 @@ struct smtpgw_spool *smtpgw_spool_open(const char *dir, int *err)
     util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "spool-open",
              "dir=%s outgoing=%zu incoming=%zu corrupt=%zu tmp-removed=%zu orphans=%zu "
              "delivered=%zu next-msgid=%" PRIu32,
-             dir, sp->count[SMTPGW_Q_OUTGOING], sp->count[SMTPGW_Q_INCOMING], corrupt,
-             tmp_removed, orphans, sp->dlv_used, sp->next_msgid);
+             dir, sp->count[SMTPGW_Q_OUTGOING], sp->count[SMTPGW_Q_INCOMING], corrupt, tmp_removed,
+             orphans, sp->dlv_used, sp->next_msgid);
     *err = 0;
     return sp;
 fail:
@@ -1682,10 +1682,16 @@ struct smtpgw_spool_writer *smtpgw_spool_writer_new(struct smtpgw_spool *sp, int
 }
 
 /* smtpgw_spool_writer_qid - the queue id the message will have */
-const char *smtpgw_spool_writer_qid(const struct smtpgw_spool_writer *w) { return w->qid; }
+const char *smtpgw_spool_writer_qid(const struct smtpgw_spool_writer *w)
+{
+    return w->qid;
+}
 
 /* smtpgw_spool_writer_bytes - content bytes written so far */
-uint64_t smtpgw_spool_writer_bytes(const struct smtpgw_spool_writer *w) { return w->bytes; }
+uint64_t smtpgw_spool_writer_bytes(const struct smtpgw_spool_writer *w)
+{
+    return w->bytes;
+}
 
 /* classify - update the content classification with n more bytes */
 static void classify(struct smtpgw_spool_writer *w, const uint8_t *p, size_t n)
@@ -1861,7 +1867,7 @@ int smtpgw_spool_writer_commit(struct smtpgw_spool_writer *w, const struct smtpg
     }
     memcpy(m->env.qid, w->qid, SMTPGW_QID_LEN);
     m->env.size = w->bytes;
-    m->env.content = w->bin ? SMTPGW_CONTENT_BINARY
+    m->env.content = w->bin     ? SMTPGW_CONTENT_BINARY
                      : w->eight ? SMTPGW_CONTENT_8BIT
                                 : SMTPGW_CONTENT_7BIT;
     if (w->prev_cr)
@@ -1937,8 +1943,8 @@ int smtpgw_spool_add_copy(struct smtpgw_spool *sp, const struct smtpgw_envelope 
     m->env.content = content_of->content;
     if (m->env.arrival == 0)
         m->env.arrival = util_wall_s();
-    if (fault_hit() || linkat(sp->fds[DIR_DATA], content_of->qid, sp->fds[DIR_DATA],
-                              m->env.qid, 0) != 0) {
+    if (fault_hit() ||
+        linkat(sp->fds[DIR_DATA], content_of->qid, sp->fds[DIR_DATA], m->env.qid, 0) != 0) {
         log_io(sp, "link", "data", content_of->qid);
         msg_free(m);
         return SMTPGW_ERR_SPOOL_IO;
@@ -1993,8 +1999,8 @@ int smtpgw_spool_remove(struct smtpgw_spool *sp, struct smtpgw_envelope *msg)
 {
     struct spool_msg *m = msg_of(msg);
     if (msg->queue == SMTPGW_Q_INCOMING && msg->src_node) {
-        int64_t until = msg->expiry > 0 ? msg->expiry + DELIVERED_MARGIN
-                                        : util_wall_s() + DELIVERED_DEFAULT;
+        int64_t until =
+            msg->expiry > 0 ? msg->expiry + DELIVERED_MARGIN : util_wall_s() + DELIVERED_DEFAULT;
         int rc = smtpgw_spool_record_delivered(sp, msg->src_node, msg->src_msgid, until);
         if (rc != 0)
             return rc; /* still spooled: the caller may retry */

@@ -10,7 +10,7 @@
 # and libclang-rt-14-dev (libFuzzer, sanitizers), postfix (the gateway's
 # LAN MTA in tests and benchmarks) run the tests.
 MULE5066_PACKAGES="autoconf automake make gcc pkg-config zlib1g-dev libev-dev libserialport-dev \
-python3 socat tshark clang libclang-rt-14-dev iproute2"
+python3 socat tshark clang libclang-rt-14-dev iproute2 postfix"
 
 # install_debian_deps - apt-get install whatever of MULE5066_PACKAGES is missing
 install_debian_deps() {

@@ -84,9 +84,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     smtpgw_client_params_default(&p);
     p.use_pipelining = cfg & 1;
     p.use_chunking = (cfg >> 1) & 1;
-    struct smtpgw_client_msg m = {
-        (cfg >> 2) & 1 ? "" : "s@hf.example", mail_params[(cfg >> 3) & 3], rcpts,
-        1 + ((cfg >> 5) & 3), (uint64_t)cfg * 37, (uint8_t)((cfg >> 5) % 3)};
+    struct smtpgw_client_msg m = {(cfg >> 2) & 1 ? "" : "s@hf.example",
+                                  mail_params[(cfg >> 3) & 3],
+                                  rcpts,
+                                  1 + ((cfg >> 5) & 3),
+                                  (uint64_t)cfg * 37,
+                                  (uint8_t)((cfg >> 5) % 3)};
     static const struct smtpgw_client_callbacks cb = {fz_send, fz_rcpt, fz_done};
     struct fz f;
     memset(&f, 0, sizeof f);

@@ -79,7 +79,10 @@ static void start(const struct smtpgw_client_msg *m, const struct smtpgw_client_
 }
 
 /* feed - server bytes */
-static int feed(const char *s) { return smtpgw_client_input(F.c, F.now, (const uint8_t *)s, strlen(s)); }
+static int feed(const char *s)
+{
+    return smtpgw_client_input(F.c, F.now, (const uint8_t *)s, strlen(s));
+}
 
 /* sent - what was sent since the last call (NUL-terminated copy) */
 static const char *sent(void)
@@ -141,12 +144,13 @@ TEST(data_path_pipelined_with_every_parameter)
     CHECK_STR(sent(), "EHLO gw.example\r\n");
     CHECK_EQ(feed(EHLO_ALL), 0);
     CHECK_EQ(smtpgw_client_extensions(F.c), 0x3ff);
-    CHECK_STR(sent(), "MAIL FROM:<alice@hf.example> SIZE=120 BODY=8BITMIME SMTPUTF8 RET=FULL "
-                      "ENVID=q+2Bx MT-PRIORITY=2 BY=120;R\r\n"
-                      "RCPT TO:<bob@lan.example> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@hf.example\r\n"
-                      "RCPT TO:<carol@lan.example>\r\n"
-                      "RCPT TO:<dave@lan.example> NOTIFY=NEVER\r\n"
-                      "DATA\r\n");
+    CHECK_STR(sent(),
+              "MAIL FROM:<alice@hf.example> SIZE=120 BODY=8BITMIME SMTPUTF8 RET=FULL "
+              "ENVID=q+2Bx MT-PRIORITY=2 BY=120;R\r\n"
+              "RCPT TO:<bob@lan.example> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@hf.example\r\n"
+              "RCPT TO:<carol@lan.example>\r\n"
+              "RCPT TO:<dave@lan.example> NOTIFY=NEVER\r\n"
+              "DATA\r\n");
     CHECK(!smtpgw_client_wants_body(F.c));
     CHECK_EQ(feed("250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 <carol@lan.example>: no such user\r\n"
                   "250 2.1.5 ok\r\n354 go ahead\r\n"),
@@ -157,7 +161,9 @@ TEST(data_path_pipelined_with_every_parameter)
     CHECK_STR(F.res[1].reply, "550 5.1.1 <carol@lan.example>: no such user");
     CHECK(smtpgw_client_wants_body(F.c));
     CHECK_EQ(smtpgw_client_next_expiry(F.c), UTIL_MS_NEVER);
-    CHECK_EQ(smtpgw_client_body(F.c, F.now, (const uint8_t *)"Subject: x\r\n\r\ncaf\xc3\xa9\r\n", 20, true), 0);
+    CHECK_EQ(smtpgw_client_body(F.c, F.now, (const uint8_t *)"Subject: x\r\n\r\ncaf\xc3\xa9\r\n",
+                                20, true),
+             0);
     CHECK_STR(sent(), "Subject: x\r\n\r\ncaf\xc3\xa9\r\n.\r\n");
     CHECK_EQ(smtpgw_client_next_expiry(F.c), 1000 + 10 * 60 * 1000);
     CHECK_EQ(F.res[0].count, 0);
@@ -178,7 +184,8 @@ TEST(data_path_pipelined_with_every_parameter)
 
 TEST(no_extensions_one_command_at_a_time)
 {
-    struct smtpgw_client_msg m = msg("RET=HDRS ENVID=abc MT-PRIORITY=4 BY=60;N", SMTPGW_CONTENT_7BIT, 2);
+    struct smtpgw_client_msg m =
+        msg("RET=HDRS ENVID=abc MT-PRIORITY=4 BY=60;N", SMTPGW_CONTENT_7BIT, 2);
     start(&m, NULL);
     feed("220 old.example\r\n");
     CHECK_STR(sent(), "EHLO gw.example\r\n");
@@ -314,9 +321,10 @@ TEST(bdat_path_for_binarymime)
     feed("220 x\r\n");
     sent();
     feed(EHLO_ALL);
-    CHECK_STR(sent(), "MAIL FROM:<alice@hf.example> SIZE=120 BODY=BINARYMIME\r\n"
-                      "RCPT TO:<bob@lan.example> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@hf.example\r\n"
-                      "RCPT TO:<carol@lan.example>\r\n");
+    CHECK_STR(sent(),
+              "MAIL FROM:<alice@hf.example> SIZE=120 BODY=BINARYMIME\r\n"
+              "RCPT TO:<bob@lan.example> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@hf.example\r\n"
+              "RCPT TO:<carol@lan.example>\r\n");
     CHECK(!smtpgw_client_wants_body(F.c));
     feed("250 ok\r\n250 ok\r\n");
     CHECK(!smtpgw_client_wants_body(F.c));
@@ -357,7 +365,8 @@ TEST(bdat_without_pipelining_waits_and_a_failed_chunk_fails_all)
     CHECK(smtpgw_client_wants_body(F.c));
     smtpgw_client_body(F.c, F.now, (const uint8_t *)"abc", 3, false);
     CHECK(!smtpgw_client_wants_body(F.c)); /* one chunk at a time */
-    CHECK_EQ(smtpgw_client_body(F.c, F.now, (const uint8_t *)"x", 1, false), SMTPGW_ERR_CLIENT_STATE);
+    CHECK_EQ(smtpgw_client_body(F.c, F.now, (const uint8_t *)"x", 1, false),
+             SMTPGW_ERR_CLIENT_STATE);
     feed("250 ok\r\n");
     CHECK(smtpgw_client_wants_body(F.c));
     smtpgw_client_body(F.c, F.now, (const uint8_t *)"def", 3, false);
@@ -406,7 +415,9 @@ TEST(binarymime_without_chunking)
     feed("220 x\r\n");
     sent();
     feed("250-x\r\n250-8BITMIME\r\n250 PIPELINING\r\n");
-    CHECK_STR(sent(), "MAIL FROM:<alice@hf.example> BODY=8BITMIME\r\nRCPT TO:<bob@lan.example>\r\nDATA\r\n");
+    CHECK_STR(
+        sent(),
+        "MAIL FROM:<alice@hf.example> BODY=8BITMIME\r\nRCPT TO:<bob@lan.example>\r\nDATA\r\n");
     finish();
     start(&m, NULL);
     feed("220 x\r\n");
@@ -533,8 +544,9 @@ TEST(mail_refused_with_pipelining)
     /* every RCPT refused without pipelining: no DATA */
     start(&m, NULL);
     feed("220 x\r\n250 x\r\n250 ok\r\n450 4.2.1 busy\r\n550 5.7.1 denied\r\n");
-    CHECK_STR(sent(), "EHLO gw.example\r\nMAIL FROM:<alice@hf.example>\r\nRCPT TO:<bob@lan.example>\r\n"
-                      "RCPT TO:<carol@lan.example>\r\nQUIT\r\n");
+    CHECK_STR(sent(),
+              "EHLO gw.example\r\nMAIL FROM:<alice@hf.example>\r\nRCPT TO:<bob@lan.example>\r\n"
+              "RCPT TO:<carol@lan.example>\r\nQUIT\r\n");
     CHECK_EQ(F.res[0].code, 450);
     CHECK_EQ(F.res[1].code, 550);
     finish();
@@ -653,11 +665,11 @@ TEST(reply_parsing)
     finish();
     m.size = 120;
     static const char *bad[] = {
-        "220 x\r\n250-x\r\n251 y\r\n",  /* code changes inside a multi-line reply */
-        "hello\r\n",                     /* not a reply */
-        "220x\r\n",                      /* no separator */
-        "2\r\n",                         /* too short */
-        "620 x\r\n",                     /* no such class */
+        "220 x\r\n250-x\r\n251 y\r\n",    /* code changes inside a multi-line reply */
+        "hello\r\n",                      /* not a reply */
+        "220x\r\n",                       /* no separator */
+        "2\r\n",                          /* too short */
+        "620 x\r\n",                      /* no such class */
         "220 x\r\n250 x\r\n354 what\r\n", /* 3xx to MAIL */
     };
     for (size_t i = 0; i < UTIL_ARRAY_LEN(bad); i++) {
@@ -689,10 +701,14 @@ TEST(reply_parsing)
         const char *reply;
         const char *status;
     } st[] = {
-        {"550 5.1.1 user unknown\r\n", "5.1.1"},  {"550 4.1.1 odd\r\n", "5.0.0"},
-        {"550 5.1 short\r\n", "5.0.0"},           {"550 5.1.1.1 long\r\n", "5.0.0"},
-        {"550 5.123.456 big\r\n", "5.123.456"},   {"550\r\n", "5.0.0"},
-        {"550 5..1 bad\r\n", "5.0.0"},            {"450-4.2.2 full\r\n450 4.2.2 really\r\n", "4.2.2"},
+        {"550 5.1.1 user unknown\r\n", "5.1.1"},
+        {"550 4.1.1 odd\r\n", "5.0.0"},
+        {"550 5.1 short\r\n", "5.0.0"},
+        {"550 5.1.1.1 long\r\n", "5.0.0"},
+        {"550 5.123.456 big\r\n", "5.123.456"},
+        {"550\r\n", "5.0.0"},
+        {"550 5..1 bad\r\n", "5.0.0"},
+        {"450-4.2.2 full\r\n450 4.2.2 really\r\n", "4.2.2"},
     };
     for (size_t i = 0; i < UTIL_ARRAY_LEN(st); i++) {
         start(&m, NULL);

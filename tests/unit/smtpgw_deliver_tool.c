@@ -29,8 +29,8 @@ struct tool {
 };
 
 /* on_rcpt - print and record an outcome */
-static void on_rcpt(void *user, struct smtpgw_envelope *msg, size_t i, int code,
-                    const char *status, const char *reply)
+static void on_rcpt(void *user, struct smtpgw_envelope *msg, size_t i, int code, const char *status,
+                    const char *reply)
 {
     (void)user;
     printf("rcpt %s code=%d status=%s reply=\"%s\"\n", msg->rcpts[i].addr, code, status, reply);

@@ -247,15 +247,16 @@ TEST(open_creates_layout)
     struct smtpgw_spool *sp = smtpgw_spool_open(dir, &err);
     CHECK(sp != NULL);
     CHECK_EQ(err, 0);
-    const char *subs[] = {"tmp", "data", "outgoing", "incoming", "corrupt", "state", "lock",
-                          "delivered"};
+    const char *subs[] = {"tmp",     "data",  "outgoing", "incoming",
+                          "corrupt", "state", "lock",     "delivered"};
     for (size_t i = 0; i < UTIL_ARRAY_LEN(subs); i++)
         CHECK(exists(pathf(dir, subs[i])));
     CHECK_EQ(smtpgw_spool_count(sp, SMTPGW_Q_OUTGOING), 0);
     CHECK_EQ(smtpgw_spool_count(sp, SMTPGW_Q_INCOMING), 0);
     CHECK(smtpgw_spool_first(sp, SMTPGW_Q_OUTGOING) == NULL);
     CHECK_CONTAINS(logbuf, "smtpgw spool-open dir=");
-    CHECK_STR(slurp(pathf(dir, "state"), NULL), "mule5066-spool-state 1\nnext_message_id=1\nend=\n");
+    CHECK_STR(slurp(pathf(dir, "state"), NULL),
+              "mule5066-spool-state 1\nnext_message_id=1\nend=\n");
     smtpgw_spool_close(sp);
 }
 
@@ -768,7 +769,8 @@ TEST(recovery_removes_unfinished_writes_and_orphans)
     CHECK_EQ(count_dir(pathf(dir, "corrupt")), 0);
     CHECK(smtpgw_spool_find(sp, keep) != NULL);
     CHECK_CONTAINS(logbuf, "spool-recover removed=tmp/0000000A0000.d reason=\"unfinished write\"");
-    CHECK_CONTAINS(logbuf, "spool-recover removed=data/0000000B0000 reason=\"content without envelope\"");
+    CHECK_CONTAINS(logbuf,
+                   "spool-recover removed=data/0000000B0000 reason=\"content without envelope\"");
     CHECK_CONTAINS(logbuf, "tmp-removed=3 orphans=1");
     smtpgw_spool_close(sp);
 }
@@ -845,7 +847,8 @@ TEST(corrupt_envelopes_are_quarantined_and_logged)
     CHECK(sp != NULL);
     if (!sp)
         return;
-    CHECK_EQ(smtpgw_spool_count(sp, SMTPGW_Q_OUTGOING) + smtpgw_spool_count(sp, SMTPGW_Q_INCOMING), 1);
+    CHECK_EQ(smtpgw_spool_count(sp, SMTPGW_Q_OUTGOING) + smtpgw_spool_count(sp, SMTPGW_Q_INCOMING),
+             1);
     CHECK(smtpgw_spool_find(sp, good) != NULL);
     for (size_t i = 0; i < UTIL_ARRAY_LEN(breaks); i++) {
         char line[300];
@@ -1110,8 +1113,8 @@ TEST(killed_at_every_step_acknowledged_means_kept)
         CHECK(smtpgw_spool_was_delivered(sp, 0x0a000001, 77));
         CHECK_EQ(count_dir(pathf(dir, "corrupt")), 0);
         CHECK_EQ(count_dir(pathf(dir, "tmp")), 0);
-        size_t total = smtpgw_spool_count(sp, SMTPGW_Q_OUTGOING) +
-                       smtpgw_spool_count(sp, SMTPGW_Q_INCOMING);
+        size_t total =
+            smtpgw_spool_count(sp, SMTPGW_Q_OUTGOING) + smtpgw_spool_count(sp, SMTPGW_Q_INCOMING);
         CHECK_EQ((size_t)count_dir(pathf(dir, "data")), total);
         if (strstr(buf, "complete"))
             completed = 1;
