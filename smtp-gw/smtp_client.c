@@ -563,13 +563,13 @@ static void on_reply(struct smtpgw_client *c, util_ms now, int code)
         after_rcpts(c, now);
         return;
     case P_DATA:
-        if (code == 354 && c->accepted > 0 && !c->mail_failed) {
+        if (code / 100 == 3 && c->accepted > 0 && !c->mail_failed) { /* 354, as Postfix any 3xx */
             c->st = C_BODY;
             c->at_bol = true;
             c->deadline = UTIL_MS_NEVER;
             return;
         }
-        if (code == 354) { /* pipelined DATA with nobody accepted: end it at once */
+        if (code / 100 == 3) { /* pipelined DATA with nobody accepted: end it at once */
             static const char dot[] = ".\r\n";
             pend_push(c, P_DISCARD, 0, false);
             arm(c, now, true);

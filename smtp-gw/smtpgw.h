@@ -494,8 +494,10 @@ int smtpgw_spool_update(struct smtpgw_spool *sp, struct smtpgw_envelope *msg);
 int smtpgw_spool_move(struct smtpgw_spool *sp, struct smtpgw_envelope *msg, enum smtpgw_queue q);
 
 /* smtpgw_spool_remove - the message is finished: for an incoming message
- * from a node, record (src_node, src_msgid) as delivered until its expiry
- * first; then unlink its envelope (fsync'd) and content.  msg is freed. */
+ * from a node, record (src_node, src_msgid) as delivered first (until its
+ * expiry + 1 day; 7 days without one); then unlink its envelope (fsync'd)
+ * and content.  0: msg is freed.  An error (SMTPGW_ERR_SPOOL_IO): msg is
+ * still spooled and valid; try again later. */
 int smtpgw_spool_remove(struct smtpgw_spool *sp, struct smtpgw_envelope *msg);
 
 /* smtpgw_spool_content_fd - open msg's content for reading (the caller

@@ -137,12 +137,16 @@ struct smtpgw_spool_writer {
 static long fault_countdown; /* 0: off */
 static int fault_mode;
 
-/* smtpgw_spool_test_fault - arm fault injection at the nth operation from now (tests only) */
-void smtpgw_spool_test_fault(long nth, int mode);
-void smtpgw_spool_test_fault(long nth, int mode)
+/* smtpgw_spool_test_fault - arm fault injection at the nth operation from
+ * now (0: off); returns the operations the previous arming still had to go
+ * (0 if it fired or was off) (tests only) */
+long smtpgw_spool_test_fault(long nth, int mode);
+long smtpgw_spool_test_fault(long nth, int mode)
 {
+    long left = fault_countdown;
     fault_countdown = nth;
     fault_mode = mode;
+    return left;
 }
 
 /* fault_hit - whether this operation is the one to fail */
@@ -2012,17 +2016,16 @@ int smtpgw_spool_remove(struct smtpgw_spool *sp, struct smtpgw_envelope *msg)
             return SMTPGW_ERR_SPOOL_IO;
         }
     }
-    int rc = 0;
-    if (do_fsync(sp->fds[qdir]) != 0) {
+    /* the envelope is unlinked: the message is gone for us even if the
+     * directory's fsync fails (then a crash may bring it back: logged) */
+    if (do_fsync(sp->fds[qdir]) != 0)
         log_io(sp, "fsync", dir_names[qdir], NULL);
-        rc = SMTPGW_ERR_SPOOL_IO; /* the envelope is unlinked: forget it anyway */
-    }
     unlinkat(sp->fds[DIR_DATA], msg->qid, 0); /* an orphan left here goes at the next open */
     util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "spool-remove", "qid=%s queue=%s", msg->qid,
              dir_names[qdir]);
     q_remove(sp, m);
     msg_free(m);
-    return rc;
+    return 0;
 }
 
 /* smtpgw_spool_content_fd - open msg's content for reading */

@@ -551,6 +551,16 @@ TEST(mail_refused_with_pipelining)
     CHECK_EQ(F.res[1].code, 550);
     finish();
 
+    /* any 3xx to DATA means go ahead (as Postfix reads it) */
+    start(&m, NULL);
+    feed("220 x\r\n250 x\r\n250 ok\r\n250 ok\r\n250 ok\r\n314 go\r\n");
+    CHECK(smtpgw_client_wants_body(F.c));
+    smtpgw_client_body(F.c, F.now, (const uint8_t *)"x\r\n", 3, true);
+    feed("250 ok\r\n221 bye\r\n");
+    once(2);
+    CHECK_EQ(F.res[0].code, 250);
+    finish();
+
     /* DATA refused */
     start(&m, NULL);
     feed("220 x\r\n250 x\r\n250 ok\r\n250 ok\r\n250 ok\r\n554 5.3.0 no DATA today\r\n");
