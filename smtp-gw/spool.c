@@ -103,6 +103,8 @@ struct smtpgw_spool {
     int fds[DIR_COUNT];
     struct util_list q[SMTPGW_Q_COUNT];
     size_t count[SMTPGW_Q_COUNT];
+    struct spool_msg **idx; /* every message, sorted by queue id */
+    size_t nidx, capidx;
     /* counters */
     uint32_t next_msgid;
     struct msn_entry *msn;
@@ -894,6 +896,64 @@ fail_named:
     return NULL;
 }
 
+/* ---- the index by queue id -------------------------------------------------------- */
+
+/* idx_pos - where qid is (or would go) in the index */
+static size_t idx_pos(const struct smtpgw_spool *sp, const char *qid)
+{
+    size_t lo = 0, hi = sp->nidx;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(sp->idx[mid]->env.qid, qid) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* idx_find - the message with qid, or NULL */
+static struct spool_msg *idx_find(const struct smtpgw_spool *sp, const char *qid)
+{
+    size_t i = idx_pos(sp, qid);
+    return i < sp->nidx && strcmp(sp->idx[i]->env.qid, qid) == 0 ? sp->idx[i] : NULL;
+}
+
+/* idx_reserve - room for one more entry */
+static int idx_reserve(struct smtpgw_spool *sp)
+{
+    if (sp->nidx < sp->capidx)
+        return 0;
+    size_t cap = sp->capidx ? sp->capidx * 2 : 256;
+    struct spool_msg **p = realloc(sp->idx, cap * sizeof *p);
+    if (!p)
+        return UTIL_ERR_NOMEM;
+    sp->idx = p;
+    sp->capidx = cap;
+    return 0;
+}
+
+/* idx_insert - add m in order (room reserved by idx_reserve) */
+static void idx_insert(struct smtpgw_spool *sp, struct spool_msg *m)
+{
+    size_t i = idx_pos(sp, m->env.qid);
+    memmove(sp->idx + i + 1, sp->idx + i, (sp->nidx - i) * sizeof *sp->idx);
+    sp->idx[i] = m;
+    sp->nidx++;
+}
+
+/* idx_erase - drop m from the index */
+static void idx_erase(struct smtpgw_spool *sp, struct spool_msg *m)
+{
+    size_t i = idx_pos(sp, m->env.qid);
+    while (i < sp->nidx && sp->idx[i] != m && strcmp(sp->idx[i]->env.qid, m->env.qid) == 0)
+        i++;
+    if (i < sp->nidx && sp->idx[i] == m) {
+        memmove(sp->idx + i, sp->idx + i + 1, (sp->nidx - i - 1) * sizeof *sp->idx);
+        sp->nidx--;
+    }
+}
+
 /* ---- queue lists ------------------------------------------------------------------ */
 
 /* q_insert - put m into queue q, keeping queue id order */
@@ -945,15 +1005,8 @@ struct smtpgw_envelope *smtpgw_spool_next(struct smtpgw_spool *sp, struct smtpgw
 /* smtpgw_spool_find - the message with this queue id, or NULL */
 struct smtpgw_envelope *smtpgw_spool_find(struct smtpgw_spool *sp, const char *qid)
 {
-    struct util_list *it;
-    for (int q = 0; q < SMTPGW_Q_COUNT; q++)
-        UTIL_LIST_FOREACH(it, &sp->q[q])
-        {
-            struct spool_msg *m = UTIL_CONTAINER_OF(it, struct spool_msg, link);
-            if (strcmp(m->env.qid, qid) == 0)
-                return &m->env;
-        }
-    return NULL;
+    struct spool_msg *m = qid ? idx_find(sp, qid) : NULL;
+    return m ? &m->env : NULL;
 }
 
 /* smtpgw_spool_find_incoming - the incoming message from (src, msgid), or NULL */
@@ -1339,16 +1392,12 @@ static int load_queue(struct smtpgw_spool *sp, int q, size_t *corrupt)
         if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
             continue;
         const char *why = NULL;
-        bool with_content = true;
         char whybuf[96];
         struct spool_msg *m = NULL;
         struct stat st;
         util_buf_reset(&b);
         if (!qid_ok(name)) {
             why = "name is not a queue id";
-        } else if (smtpgw_spool_find(sp, name)) {
-            why = "queue id already in another queue";
-            with_content = false;
         } else if (fstatat(sp->fds[DIR_DATA], name, &st, 0) != 0 || !S_ISREG(st.st_mode)) {
             why = "content missing";
         } else {
@@ -1378,7 +1427,7 @@ static int load_queue(struct smtpgw_spool *sp, int q, size_t *corrupt)
             }
         }
         if (!m) {
-            quarantine(sp, qdir, name, why, with_content);
+            quarantine(sp, qdir, name, why, true);
             (*corrupt)++;
             continue;
         }
@@ -1393,8 +1442,13 @@ static int load_queue(struct smtpgw_spool *sp, int q, size_t *corrupt)
             arr = p;
             cap = nc;
         }
+        if (idx_reserve(sp) != 0) {
+            msg_free(m);
+            rc = UTIL_ERR_NOMEM;
+            break;
+        }
         arr[n++] = m;
-        /* keep find() working for the duplicate check: list order is fixed below */
+        sp->idx[sp->nidx++] = m; /* sorted once everything is loaded */
         util_list_push_back(&sp->q[q], &m->link);
         m->env.queue = (uint8_t)q;
         sp->count[q]++;
@@ -1409,6 +1463,28 @@ static int load_queue(struct smtpgw_spool *sp, int q, size_t *corrupt)
     }
     free(arr);
     return rc;
+}
+
+/* dedupe - a queue id in both queues (impossible by rename, but a hand
+ * copy...): keep the outgoing envelope, quarantine the incoming one */
+static void dedupe(struct smtpgw_spool *sp, size_t *corrupt)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < sp->nidx; i++) {
+        struct spool_msg *m = sp->idx[i];
+        if (o > 0 && strcmp(sp->idx[o - 1]->env.qid, m->env.qid) == 0) {
+            struct spool_msg *drop = m->env.queue == SMTPGW_Q_INCOMING ? m : sp->idx[o - 1];
+            if (drop != m)
+                sp->idx[o - 1] = m;
+            quarantine(sp, DIR_IN, drop->env.qid, "queue id already in another queue", false);
+            q_remove(sp, drop);
+            msg_free(drop);
+            (*corrupt)++;
+            continue;
+        }
+        sp->idx[o++] = m;
+    }
+    sp->nidx = o;
 }
 
 /* clean_dir - remove every entry of a directory (tmp/) or those without an
@@ -1567,6 +1643,8 @@ struct smtpgw_spool *smtpgw_spool_open(const char *dir, int *err)
             goto fail;
         }
     }
+    qsort(sp->idx, sp->nidx, sizeof *sp->idx, msg_cmp);
+    dedupe(sp, &corrupt);
     size_t orphans = clean_dir(sp, DIR_DATA);
     if (state_lost) {
         /* Message_IDs a receiver may remember: start past any we could have used */
@@ -1628,6 +1706,7 @@ void smtpgw_spool_close(struct smtpgw_spool *sp)
         close(sp->lock_fd);
     if (sp->root_fd >= 0)
         close(sp->root_fd);
+    free(sp->idx);
     free(sp->msn);
     free(sp->dlv);
     free(sp->dir);
@@ -1797,7 +1876,9 @@ static int write_envelope(struct smtpgw_spool *sp, struct spool_msg *m, int q)
 static int commit_common(struct smtpgw_spool *sp, struct spool_msg *m, enum smtpgw_queue q,
                          struct smtpgw_envelope **out)
 {
-    int rc = write_envelope(sp, m, q);
+    int rc = idx_reserve(sp);
+    if (rc == 0)
+        rc = write_envelope(sp, m, q);
     if (rc != 0) {
         /* not acknowledged: remove the envelope if its rename happened (only
          * its directory's fsync failed), then the content; whatever stays is
@@ -1809,6 +1890,7 @@ static int commit_common(struct smtpgw_spool *sp, struct spool_msg *m, enum smtp
         return rc;
     }
     q_insert(sp, m, q);
+    idx_insert(sp, m);
     char node[MULE_NODE_STRLEN];
     if (m->env.src_node)
         util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "spool-add",
@@ -2024,6 +2106,7 @@ int smtpgw_spool_remove(struct smtpgw_spool *sp, struct smtpgw_envelope *msg)
     util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "spool-remove", "qid=%s queue=%s", msg->qid,
              dir_names[qdir]);
     q_remove(sp, m);
+    idx_erase(sp, m);
     msg_free(m);
     return 0;
 }
