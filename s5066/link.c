@@ -41,6 +41,10 @@ struct s5066_link {
     /* per-connection counters, logged once and summarised at close */
     uint64_t garbage, bad_prims;
     bool connect_fail_logged;
+    /* a write failed because the server went away: what it sent before
+     * (a CONFIRM, say) is read before the link is closed */
+    bool write_dead;
+    char write_err[64];
 };
 
 /* s5066_link_config_default - TCP, the client defaults, the timers above */
@@ -158,12 +162,16 @@ static void link_close(struct s5066_link *l, const char *why)
         close(l->fd);
     l->fd = -1;
     l->connecting = l->connected = false;
+    l->write_dead = false;
     util_buf_reset(&l->out);
+    size_t partial = s5066_stream_buffered(&l->stream); /* a primitive cut short */
     s5066_stream_free(&l->stream);
     s5066_stream_init(&l->stream, S5066_STREAM_DEFAULT_MAX);
     if (was_connected) {
-        util_log(UTIL_LOG_WARN, UTIL_MOD_S5066, "link-down", "link=%s why=\"%s\" garbage_bytes=%llu bad_primitives=%llu",
-                 l->name, why, (unsigned long long)l->garbage, (unsigned long long)l->bad_prims);
+        util_log(UTIL_LOG_WARN, UTIL_MOD_S5066, "link-down",
+                 "link=%s why=\"%s\" garbage_bytes=%llu bad_primitives=%llu partial_bytes=%zu",
+                 l->name, why, (unsigned long long)l->garbage, (unsigned long long)l->bad_prims,
+                 partial);
         s5066_client_link_down(l->client, util_now_ms());
     }
     l->garbage = l->bad_prims = 0;
@@ -209,6 +217,16 @@ static bool link_flush(struct s5066_link *l)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
+        if (n < 0 && (errno == EPIPE || errno == ECONNRESET) && l->cfg.kind == S5066_LINK_TCP) {
+            /* the server hung up: read what it sent first (link_on_read
+             * closes at the end of it), send nothing more */
+            snprintf(l->write_err, sizeof l->write_err, "%s", strerror(errno));
+            l->write_dead = true;
+            util_buf_reset(&l->out);
+            ev_io_stop(l->loop, &l->wio);
+            ev_feed_event(l->loop, &l->rio, EV_READ);
+            return false;
+        }
         link_fail(l, n < 0 ? strerror(errno) : "write returned 0");
         return false;
     }
@@ -227,7 +245,7 @@ static bool link_flush(struct s5066_link *l)
 static int link_send(void *user, const uint8_t *bytes, size_t len)
 {
     struct s5066_link *l = user;
-    if (!l->connected)
+    if (!l->connected || l->write_dead)
         return S5066_ERR_LINK;
     if (util_buf_append(&l->out, bytes, len) < 0)
         return S5066_ERR_QUEUE_FULL; /* the engine keeps it queued; we kick it on drain */
@@ -304,6 +322,8 @@ static void link_on_read(struct ev_loop *loop, ev_io *w, int revents)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 link_fail(l, strerror(errno));
+            else if (l->write_dead)
+                link_fail(l, l->write_err); /* drained, and no hang-up seen */
             break;
         }
         const uint8_t *p = buf;
@@ -564,4 +584,17 @@ void s5066_link_set_hold(struct s5066_link *l, bool hold)
 bool s5066_link_connected(const struct s5066_link *l)
 {
     return l->connected;
+}
+
+/* s5066_link_send_prim - send one primitive outside the engine */
+int s5066_link_send_prim(struct s5066_link *l, const struct s5066_prim *p)
+{
+    uint8_t buf[S5066_HDR_LEN + 1024];
+    int n = s5066_encode(p, buf, sizeof buf);
+    if (n < 0)
+        return n;
+    int rc = link_send(l, buf, (size_t)n);
+    if (rc == 0)
+        link_flush(l);
+    return rc;
 }

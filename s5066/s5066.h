@@ -632,6 +632,9 @@ struct s5066_client *s5066_link_client(struct s5066_link *l);
 void s5066_link_set_hold(struct s5066_link *l, bool hold);
 /* s5066_link_connected - whether the transport is up */
 bool s5066_link_connected(const struct s5066_link *l);
+/* s5066_link_send_prim - send one primitive outside the engine (e.g. an
+ * S_MANAGEMENT_MSG_REQUEST of a rank-15 client); 0 or negative */
+int s5066_link_send_prim(struct s5066_link *l, const struct s5066_prim *p);
 
 /* ---- channel model (s5066sim, deterministic tests) ---- */
 

@@ -35,6 +35,7 @@ struct cat {
     long expect;       /* exit after this many U_PDUs received (0: no limit) */
     double wait_s;     /* after input ends, wait this long for arrivals/results */
     double deadline_s; /* give up after this long in all (0: never) */
+    int set_emcon;     /* -E: 1 on, 0 off, -1 not asked */
     ev_timer deadline;
     bool hex;
     uint16_t mtu;
@@ -45,6 +46,7 @@ struct cat {
     bool input_done;
     uint8_t *file_data;
     size_t file_len, file_off;
+    bool in_file_send; /* cat_send_file_chunks is on the stack */
     /* accounting */
     uint64_t submitted, outcomes, failures, received;
     uint8_t seg_id;
@@ -76,6 +78,8 @@ static void usage(int code)
             "  -w SECONDS        after the input ends, wait this long (default 5)\n"
             "  -W SECONDS        give up (exit 1) after this long in all\n"
             "  -X                print arrivals in hex\n"
+            "  -E on|off         switch the node's EMCON (S_MANAGEMENT_MSG_REQUEST type 1;\n"
+            "                    binds with rank 15, as Annex A asks of management clients)\n"
             "  -v                verbose (debug logs); -T MODS traces (s5066,...)\n"
             "Arrivals are printed as: <src-addr> <src-sap> <tx-mode> <len> <text>\n");
     exit(code);
@@ -120,6 +124,8 @@ static int cat_submit(struct cat *c, const uint8_t *data, size_t len)
     r.updu_len = off + len;
     uint64_t id;
     int rc = s5066_link_submit(c->link, &r, &id);
+    if (rc == S5066_ERR_QUEUE_FULL && c->file)
+        return rc; /* not a failure: the rest of the file waits for results */
     if (rc < 0) {
         util_log(UTIL_LOG_ERR, UTIL_MOD_MAIN, "submit-failed", "len=%zu error=\"%s\"", r.updu_len,
                  s5066_strerror(rc));
@@ -134,13 +140,21 @@ static int cat_submit(struct cat *c, const uint8_t *data, size_t len)
 /* cat_send_file_chunks - queue the file in MTU-sized U_PDUs */
 static void cat_send_file_chunks(struct cat *c)
 {
+    /* a submit may report results at once (non-ARQ: sent), and results call
+     * here again for the rest: the loop below goes on with it instead */
+    if (c->in_file_send)
+        return;
+    c->in_file_send = true;
     size_t chunk = c->mtu - (c->client_hdr ? S5066_CLIENT_HDR_LEN : 0);
     while (c->file_off < c->file_len) {
         size_t n = UTIL_MIN(chunk, c->file_len - c->file_off);
-        if (cat_submit(c, c->file_data + c->file_off, n) == S5066_ERR_QUEUE_FULL)
+        if (cat_submit(c, c->file_data + c->file_off, n) == S5066_ERR_QUEUE_FULL) {
+            c->in_file_send = false;
             return; /* try again after results */
+        }
         c->file_off += n;
     }
+    c->in_file_send = false;
     c->input_done = true;
     cat_maybe_exit(c);
 }
@@ -201,6 +215,20 @@ static void cat_on_state(void *user, int state, uint16_t mtu)
         fprintf(stderr, "s5066cat: bound, MTU %u\n", mtu);
         if (!c->bound) {
             c->bound = true;
+            if (c->set_emcon >= 0) {
+                uint8_t body = (uint8_t)c->set_emcon;
+                struct s5066_prim p;
+                s5066_prim_init(&p, S5066_MANAGEMENT_MSG_REQUEST);
+                p.u.mgmt.msg_type = 1;
+                p.u.mgmt.body = &body;
+                p.u.mgmt.body_len = 1;
+                int rc = s5066_link_send_prim(c->link, &p);
+                fprintf(stderr, "s5066cat: EMCON %s requested%s\n", body ? "on" : "off", rc < 0 ? " (send failed)" : "");
+                if (rc < 0)
+                    c->exit_code = 1;
+                ev_break(c->loop, EVBREAK_ALL);
+                return;
+            }
             cat_start_input(c);
         }
     } else if (state == S5066_CLIENT_FAILED) {
@@ -341,11 +369,12 @@ int main(int argc, char **argv)
     c.mode.tx_mode = S5066_TX_ARQ;
     c.app_id = S5066_APP_ID_ACP142;
     c.wait_s = 5.0;
+    c.set_emcon = -1;
     int dest_sap = -1;
     bool confirm = false;
     long long v;
     int opt;
-    while ((opt = getopt(argc, argv, "s:r:a:S:p:m:cR:t:xHf:ln:w:W:XvT:h")) != -1) {
+    while ((opt = getopt(argc, argv, "s:r:a:S:p:m:cR:t:xHf:ln:w:W:XE:vT:h")) != -1) {
         switch (opt) {
         case 's':
             if (util_parse_int(optarg, 0, 15, &v) < 0)
@@ -412,6 +441,16 @@ int main(int argc, char **argv)
             c.deadline_s = (double)v;
             break;
         case 'X': c.hex = true; break;
+        case 'E':
+            if (strcmp(optarg, "on") == 0)
+                c.set_emcon = 1;
+            else if (strcmp(optarg, "off") == 0)
+                c.set_emcon = 0;
+            else
+                usage(2);
+            cfg.client.rank = 15;
+            c.listen_only = true;
+            break;
         case 'v': util_log_set_level(UTIL_LOG_DEBUG); break;
         case 'T':
             if (util_log_set_trace(optarg) < 0) {
