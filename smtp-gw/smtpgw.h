@@ -226,7 +226,8 @@ int smtpgw_relay_check(const struct mule_routes *routes, const char *addr, char 
 
 /* The server glue (smtp_listen.c). */
 struct smtpgw_server_config {
-    const char *const *listen;   /* "127.0.0.1:25", "[::1]:2525", "*:25"; port 0: any */
+    const char *const *listen;   /* "127.0.0.1:25", "[::1]:2525", "[::]:25" (IPv6 only),
+                                  * "*:25" (0.0.0.0); port 0: any, see smtpgw_server_port */
     size_t n_listen;
     const char *const *networks; /* client networks "10.0.0.0/8", "::1/128", "192.0.2.7";
                                   * none: loopback only.  Others get 554 5.7.1 */
