@@ -39,3 +39,5 @@ EXTRA_DIST += tests/integration/mulegw_e2e.sh tests/integration/mulegw_e2e.py te
 # receives from mulegw into a virtual mailbox
 TESTS += tests/integration/mulegw_postfix.sh
 EXTRA_DIST += tests/integration/mulegw_postfix.sh
+TESTS += tests/integration/configure_deps.sh
+EXTRA_DIST += tests/integration/configure_deps.sh
