@@ -1643,7 +1643,8 @@ struct smtpgw_spool *smtpgw_spool_open(const char *dir, int *err)
             goto fail;
         }
     }
-    qsort(sp->idx, sp->nidx, sizeof *sp->idx, msg_cmp);
+    if (sp->nidx > 1)
+        qsort(sp->idx, sp->nidx, sizeof *sp->idx, msg_cmp);
     dedupe(sp, &corrupt);
     size_t orphans = clean_dir(sp, DIR_DATA);
     if (state_lost) {
