@@ -33,6 +33,8 @@
 #define SIM_LINGER_MS    5000          /* a closing connection's time to take its last bytes */
 #define SIM_SERIAL_RETRY 1.0           /* seconds between attempts to reopen a serial line */
 #define SIM_MAX_GROUPS   64
+#define SIM_ACCEPT_RETRY 1.0 /* seconds accept() rests after running out of descriptors */
+#define SIM_REFUSE_LOG_S 10  /* one connect-refused line per node in this many seconds */
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -371,6 +373,11 @@ struct node {
     struct conn *serial_conn;
     bool serial_failing;
     ev_timer reopen;
+    ev_timer accept_pause;    /* accept() failed for want of descriptors: rest */
+    uint64_t accept_failures; /* in the current episode, logged once */
+    ev_timer refuse_timer;    /* summary of the refusals not logged one by one */
+    uint64_t refused, refused_quiet;
+    util_ms refused_logged_at; /* real ms of the last connect-refused line, 0 never */
 };
 
 struct sim {
@@ -387,6 +394,7 @@ struct sim {
     ev_signal sigint, sigterm, sigusr1, sighup;
     bool stopping;
     int exit_code;
+    int spare_fd; /* /dev/null, given up to shed a connection when out of descriptors */
 };
 
 /* vnow - the virtual clock: real ms since start times the scale */
@@ -553,9 +561,13 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
          * line that is readable yet gives nothing at once has hung up. */
         if (n == 0 && c->serial && i > 0)
             return;
+        size_t partial = s5066_stream_buffered(&c->st);
+        char cut[48] = "";
+        if (partial) /* it hung up in the middle of a primitive */
+            snprintf(cut, sizeof cut, " partial_bytes=%zu", partial);
         util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, c->serial ? "serial-hangup" : "peer-closed",
-                 "node=%s peer=%s%s%s", c->node->cf->name, c->peer, n < 0 ? " error=" : "",
-                 n < 0 ? strerror(errno) : "");
+                 "node=%s peer=%s%s%s%s", c->node->cf->name, c->peer, n < 0 ? " error=" : "",
+                 n < 0 ? strerror(errno) : "", cut);
         c->dead = true;
         return;
     }
@@ -598,10 +610,90 @@ static struct conn *conn_new(struct node *n, int fd, bool serial, const char *pe
     return c;
 }
 
+/* node_refused - a connection refused (why: too many clients, out of
+ * descriptors): logged with its peer unless a line was logged in the last
+ * SIM_REFUSE_LOG_S, else counted for a summary line, so that a flood of
+ * connections does not flood the log */
+static void node_refused(struct node *n, const char *peer, const char *why)
+{
+    util_ms now = util_now_ms();
+    n->refused++;
+    if (n->refused_logged_at && now - n->refused_logged_at < SIM_REFUSE_LOG_S * 1000) {
+        n->refused_quiet++;
+        if (!ev_is_active(&n->refuse_timer)) {
+            double left = (double)(n->refused_logged_at + SIM_REFUSE_LOG_S * 1000 - now) / 1000.0;
+            ev_timer_set(&n->refuse_timer, left, 0.0);
+            ev_timer_start(n->sim->loop, &n->refuse_timer);
+        }
+        return;
+    }
+    util_log(UTIL_LOG_WARN, UTIL_MOD_SIM, "connect-refused", "node=%s peer=%s why=%s max=%u",
+             n->cf->name, peer, why, n->sim->cf.max_clients);
+    n->refused_logged_at = now;
+}
+
+/* on_refuse_timer - log how many refusals went unlogged */
+static void on_refuse_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct node *n = w->data;
+    if (!n->refused_quiet)
+        return;
+    util_log(UTIL_LOG_WARN, UTIL_MOD_SIM, "connect-refused-summary",
+             "node=%s refused=%llu period_s=%d max=%u total=%llu", n->cf->name,
+             (unsigned long long)n->refused_quiet, SIM_REFUSE_LOG_S, n->sim->cf.max_clients,
+             (unsigned long long)n->refused);
+    n->refused_quiet = 0;
+    n->refused_logged_at = util_now_ms();
+}
+
+/* on_accept_pause - accept again after accept() failed */
+static void on_accept_pause(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct node *n = w->data;
+    ev_io_start(loop, &n->accept_w);
+}
+
+/* peer_name - "host:port" of a socket address */
+static void peer_name(const struct sockaddr_storage *ss, socklen_t sl, char *out, size_t len)
+{
+    char host[64] = "?", serv[16] = "?";
+    getnameinfo((const struct sockaddr *)ss, sl, host, sizeof host, serv, sizeof serv,
+                NI_NUMERICHOST | NI_NUMERICSERV);
+    snprintf(out, len, "%s:%s", host, serv);
+}
+
+/* accept_shed - out of descriptors: give up the spare one to take the first
+ * queued connection and close it at once, so that it neither waits in the
+ * queue nor keeps the listener readable (a loop that spins); 0 if one was shed */
+static int accept_shed(struct node *n)
+{
+    struct sim *s = n->sim;
+    if (s->spare_fd < 0)
+        return -1;
+    close(s->spare_fd);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int fd = accept(n->lfd, (struct sockaddr *)&ss, &sl);
+    int err = errno;
+    if (fd >= 0)
+        close(fd);
+    s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        errno = err;
+        return -1;
+    }
+    char peer[96];
+    peer_name(&ss, sl, peer, sizeof peer);
+    node_refused(n, peer, "out-of-descriptors");
+    return 0;
+}
+
 /* on_accept - new client connections on a node's port */
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
-    (void)loop;
     (void)revents;
     struct node *n = w->data;
     for (;;) {
@@ -609,17 +701,32 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         socklen_t sl = sizeof ss;
         int fd = accept(n->lfd, (struct sockaddr *)&ss, &sl);
         if (fd < 0) {
-            if (errno == EINTR)
+            if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                util_log(UTIL_LOG_WARN, UTIL_MOD_SIM, "accept-failed", "node=%s error=\"%s\"",
-                         n->cf->name, strerror(errno));
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            if ((errno == EMFILE || errno == ENFILE) && accept_shed(n) == 0)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            /* no spare descriptor, or no memory: the connection stays queued
+             * and the listener readable, so rest instead of spinning; log once */
+            if (n->accept_failures++ == 0)
+                util_log(UTIL_LOG_WARN, UTIL_MOD_SIM, "accept-failed",
+                         "node=%s error=\"%s\" retry_s=%g", n->cf->name, strerror(errno),
+                         SIM_ACCEPT_RETRY);
+            ev_io_stop(loop, &n->accept_w);
+            ev_timer_set(&n->accept_pause, SIM_ACCEPT_RETRY, 0.0);
+            ev_timer_start(loop, &n->accept_pause);
             return;
         }
-        char host[64] = "?", serv[16] = "?", peer[96];
-        getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, serv, sizeof serv,
-                    NI_NUMERICHOST | NI_NUMERICSERV);
-        snprintf(peer, sizeof peer, "%s:%s", host, serv);
+        if (n->accept_failures) {
+            util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "accept-resumed", "node=%s failures=%llu",
+                     n->cf->name, (unsigned long long)n->accept_failures);
+            n->accept_failures = 0;
+        }
+        char peer[96];
+        peer_name(&ss, sl, peer, sizeof peer);
         int fl = fcntl(fd, F_GETFL);
         if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
             fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
@@ -627,9 +734,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             continue;
         }
         if (s5066_simnode_clients(n->sn) >= n->sim->cf.max_clients) {
-            util_log(UTIL_LOG_WARN, UTIL_MOD_SIM, "connect-refused",
-                     "node=%s peer=%s why=too-many-clients max=%u", n->cf->name, peer,
-                     n->sim->cf.max_clients);
+            node_refused(n, peer, "too-many-clients");
             close(fd);
             continue;
         }
@@ -702,7 +807,8 @@ static void sim_stats(struct sim *s, const char *why)
                  "acks=%llu "
                  "retransmissions=%llu submitted=%llu ok=%llu failed=%llu expired=%llu "
                  "received=%llu lost=%llu "
-                 "corrupted=%llu queued=%zu queued_bytes=%zu emcon=%s flow=%s clients=%zu",
+                 "corrupted=%llu queued=%zu queued_bytes=%zu emcon=%s flow=%s clients=%zu "
+                 "refused=%llu",
                  n->cf->name, s5066_addr_format(&n->cf->addr, a, sizeof a),
                  (unsigned long long)st.bytes_on_air, (double)st.airtime / 1000.0, share,
                  (unsigned long long)st.bursts, (unsigned long long)st.acks,
@@ -711,7 +817,7 @@ static void sim_stats(struct sim *s, const char *why)
                  (unsigned long long)st.expired, (unsigned long long)st.received,
                  (unsigned long long)st.lost, (unsigned long long)st.corrupted, st.queued,
                  st.queued_bytes, st.emcon ? "yes" : "no", st.flow_off ? "off" : "on",
-                 s5066_simnode_clients(n->sn));
+                 s5066_simnode_clients(n->sn), (unsigned long long)n->refused);
     }
 }
 
@@ -802,7 +908,7 @@ static int node_listen(struct node *n)
     int fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 16) < 0) {
+        bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0) {
         util_log(UTIL_LOG_ERR, UTIL_MOD_SIM, "listen-failed",
                  "node=%s listen=%s port=%ld error=\"%s\"", n->cf->name, n->cf->listen, n->cf->port,
                  strerror(errno));
@@ -929,6 +1035,7 @@ int main(int argc, char **argv)
     }
     util_list_init(&s->conns);
     s->t0 = util_now_ms();
+    s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     struct s5066_channel_callbacks cb = {0};
     s5066_simnode_channel_callbacks(&cb);
     s->ch = s5066_channel_new(&s->cf.ch, &cb, s);
@@ -948,6 +1055,10 @@ int main(int argc, char **argv)
         n->ser.fd = -1;
         ev_timer_init(&n->reopen, on_reopen, 0.0, 0.0);
         n->reopen.data = n;
+        ev_timer_init(&n->accept_pause, on_accept_pause, 0.0, 0.0);
+        n->accept_pause.data = n;
+        ev_timer_init(&n->refuse_timer, on_refuse_timer, 0.0, 0.0);
+        n->refuse_timer.data = n;
         struct s5066_simnode_params np;
         s5066_simnode_params_default(&np);
         np.name = nc->name;
@@ -1025,6 +1136,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < s->n_nodes; i++) {
         struct node *n = &s->nodes[i];
         ev_timer_stop(s->loop, &n->reopen);
+        ev_timer_stop(s->loop, &n->accept_pause);
+        ev_timer_stop(s->loop, &n->refuse_timer);
         if (n->lfd >= 0) {
             ev_io_stop(s->loop, &n->accept_w);
             close(n->lfd);
@@ -1033,6 +1146,8 @@ int main(int argc, char **argv)
         s5066_simnode_free(n->sn);
     }
     s5066_channel_free(s->ch);
+    if (s->spare_fd >= 0)
+        close(s->spare_fd);
     free(s->nodes);
     free(s->cf.nodes);
     util_conf_free(conf);

@@ -31,6 +31,7 @@ struct s5066_simclient {
     uint8_t rank;
     struct s5066_service service;
     unsigned bad;
+    unsigned bad_logged; /* kinds of invalid primitive logged (bad_kind bits) */
     bool keepalive_sent;
     util_ms keepalive_at;
 };
@@ -243,19 +244,34 @@ void s5066_simclient_detach(struct s5066_simclient *c)
 
 /* ---- invalid primitives ------------------------------------------------------ */
 
-/* bad - count an invalid primitive; at the limit unbind and close (c is freed then: returns true)
- */
+/* bad_kind - a bit per kind of invalid primitive, so that each is logged once per client */
+static unsigned bad_kind(const char *what)
+{
+    static const char *const kinds[] = {"undecodable",      "unexpected",
+                                        "not-bound",        "bind-while-bound",
+                                        "bad-service-type", "management-below-rank-15"};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(kinds); i++)
+        if (strcmp(what, kinds[i]) == 0)
+            return 1u << i;
+    return 1u << 31;
+}
+
+/* bad - count an invalid primitive (logged once per client and kind, the rest at debug); at
+ * the limit unbind and close (c is freed then: returns true) */
 static bool bad(struct s5066_simclient *c, const char *what, const char *type)
 {
     struct s5066_simnode *n = c->node;
+    unsigned kind = bad_kind(what);
     c->bad++;
-    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "pdu-bad",
+    util_log(c->bad_logged & kind ? UTIL_LOG_DEBUG : UTIL_LOG_NOTICE, UTIL_MOD_SIM, "pdu-bad",
              "node=%s peer=%s what=%s type=%s count=%u max=%u", name(n), c->peer, what, type,
              c->bad, n->p.max_bad);
+    c->bad_logged |= kind;
     if (c->bad < n->p.max_bad)
         return false;
     util_log(UTIL_LOG_WARN, UTIL_MOD_SIM, "unbind-indication",
-             "node=%s peer=%s reason=3 why=too-many-invalid", name(n), c->peer);
+             "node=%s peer=%s reason=3 why=too-many-invalid bad=%u max=%u last=%s", name(n),
+             c->peer, c->bad, n->p.max_bad, what);
     send_reason(c, S5066_UNBIND_INDICATION, S5066_UNBIND_INVALID_PRIMITIVES);
     void *conn = c->conn;
     client_free(c);
