@@ -738,6 +738,58 @@ TEST(rejects_bad_input)
     s5066_channel_free(ch);
 }
 
+/* 10 kB at 2400 bps: 10000 * 8 / 2400 = 33.333 s of data, plus per U_PDU
+ * the configured overhead bytes and one turnaround, within 5% */
+TEST(ten_kilobytes_at_2400_bps_take_their_air_time)
+{
+    struct s5066_channel_params p = params(2400, 0.0, 1);
+    struct s5066_channel *ch = new_channel(&p);
+    int a = add(ch, "a", 1, 0, 0, false), b = add(ch, "b", 2, 0, 0, false);
+    static uint8_t data[10000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 7 + i / 251);
+    uint64_t ids[5];
+    R.now = 0;
+    for (int k = 0; k < 5; k++) {
+        struct s5066_channel_updu u = {.src_sap = 2,
+                                       .dest_sap = 2,
+                                       .dest = NODE(2),
+                                       .tx_mode = S5066_TX_NON_ARQ,
+                                       .updu = data + k * 2000,
+                                       .len = 2000,
+                                       .tag = (uint64_t)k};
+        CHECK_EQ(s5066_channel_submit(ch, 0, a, &u, &ids[k]), 0);
+    }
+    run_idle(ch, 0, UTIL_MS_NEVER - 1);
+    /* each once, in order, intact */
+    CHECK_EQ(R.n_rx, 5);
+    for (size_t k = 0; k < 5 && k < R.n_rx; k++) {
+        CHECK_EQ(R.rx[k].node, b);
+        CHECK_EQ(R.rx[k].id, ids[k]);
+        CHECK_EQ(R.rx[k].len, 512); /* the record keeps the first 512 bytes */
+        CHECK_MEM(R.rx[k].data, 512, data + k * 2000, 512);
+    }
+    CHECK_EQ(R.n_res, 5);
+    const struct res_rec *last = find_res(ids[4]);
+    CHECK(last && last->ok);
+    if (!last)
+        return;
+    double data_ms = 10000.0 * 8 * 1000 / 2400;                                          /* 33333 */
+    double extra_ms = 5 * ((double)p.overhead * 8 * 1000 / 2400 + (double)p.turnaround); /* 2767 */
+    double took = (double)last->t;
+    printf("# 10 kB at 2400 bps: %.0f ms (data %.0f + overhead and turnarounds %.0f)\n", took,
+           data_ms, extra_ms);
+    CHECK(took - extra_ms >= data_ms * 0.95);
+    CHECK(took - extra_ms <= data_ms * 1.05);
+    /* and exactly what the formula gives: 5 * (ceil(2016 * 8000 / 2400) + 500) */
+    CHECK_EQ(last->t, 5 * s5066_channel_airtime(ch, 2000, 1, false));
+    CHECK_EQ(last->t, 36100);
+    struct s5066_channel_stats st;
+    s5066_channel_stats(ch, last->t, &st);
+    CHECK_EQ(st.busy, last->t); /* the channel never idled */
+    s5066_channel_free(ch);
+}
+
 int main(void)
 {
     util_log_set_level(UTIL_LOG_WARN);
@@ -756,5 +808,6 @@ int main(void)
     RUN(same_seed_same_outcome);
     RUN(callback_may_submit_a_reply);
     RUN(rejects_bad_input);
+    RUN(ten_kilobytes_at_2400_bps_take_their_air_time);
     return harness_done();
 }
