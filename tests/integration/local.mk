@@ -39,5 +39,11 @@ EXTRA_DIST += tests/integration/mulegw_e2e.sh tests/integration/mulegw_e2e.py te
 # receives from mulegw into a virtual mailbox
 TESTS += tests/integration/mulegw_postfix.sh
 EXTRA_DIST += tests/integration/mulegw_postfix.sh
+
+# s5066sim + s5066cat end to end: a three-node network (ARQ, group, EMCON,
+# DATAFLOW_OFF, kill and reconnect, a second bind), bad input and 1000
+# connections against both, and the channel model's timing on the wall clock
+TESTS += tests/integration/s5066_network.sh tests/integration/s5066_bad_input.sh tests/integration/s5066_timing.sh
+EXTRA_DIST += tests/integration/s5066_network.sh tests/integration/s5066_bad_input.sh tests/integration/s5066_timing.sh tests/integration/sis_bad_peer.py
 TESTS += tests/integration/configure_deps.sh
 EXTRA_DIST += tests/integration/configure_deps.sh

@@ -6,7 +6,10 @@ prints every UNIDATA_REQUEST it gets as a line on stdout, confirms it if
 confirmation was asked, and echoes the U_PDU upper-cased back as an
 UNIDATA_INDICATION from 0.0.0.9.  Optional misbehaviour: garbage bytes
 before the first answer, a first bind refused (reason 3), an
-UNBIND_INDICATION after the first request, a hang-up after N requests.
+UNBIND_INDICATION after the first request, a hang-up after N requests;
+--bad-input: before every BIND_ACCEPTED, garbage, a header with size 0xFFFF,
+three primitives of unknown type 99 and three truncated ones; --cut-after N:
+on the first connection, after N requests, half a primitive and a hang-up.
 """
 import argparse
 import os
@@ -55,6 +58,17 @@ class Conn:
             self.buf += data
 
 
+def bad_input():
+    """everything a client must survive and log once: 16 bytes of garbage,
+    a size of 0xFFFF (beyond any client's limit) followed by 100 bytes,
+    3 x unknown type 99, 3 x BIND_ACCEPTED cut short (size 2)"""
+    out = b"\x00garbage\x01junk\x02\x03\x04"
+    out += PRE + b"\xff\xff" + bytes([3]) + bytes(range(100))
+    out += prim(bytes([99]) + b"unknown") * 3
+    out += prim(bytes([3, 0x20])) * 3
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--portfile")
@@ -64,6 +78,8 @@ def main():
     ap.add_argument("--reject-first-bind", action="store_true")
     ap.add_argument("--unbind-after-first", action="store_true")
     ap.add_argument("--hangup-after", type=int, default=0)
+    ap.add_argument("--bad-input", action="store_true")
+    ap.add_argument("--cut-after", type=int, default=0)
     ap.add_argument("--count", type=int, default=0, help="exit after this many requests")
     ap.add_argument("--connections", type=int, default=1, help="serve this many clients in turn")
     args = ap.parse_args()
@@ -82,15 +98,16 @@ def main():
             f.write(str(ls.getsockname()[1]))
         os.rename(args.portfile + ".tmp", args.portfile)
         print("READY", flush=True)
-        for _ in range(args.connections):
+        for i in range(args.connections):
             s, _ = ls.accept()
-            serve(Conn(lambda: s.recv(4096), s.sendall), args)
+            print("ACCEPT %d" % (i + 1), flush=True)
+            serve(Conn(lambda: s.recv(4096), s.sendall), args, first=i == 0)
             s.close()
         return
     serve(conn, args)
 
 
-def serve(conn, args):
+def serve(conn, args, first=True):
     binds = requests = 0
     unbound = False
     while True:
@@ -105,6 +122,8 @@ def serve(conn, args):
             print("BIND sap=%d rank=%d" % (sap, p[1] & 15), flush=True)
             if args.garbage and binds == 1:
                 conn.send(b"\x00garbage\x90\xeb\x07junk")
+            if args.bad_input:
+                conn.send(bad_input())
             if args.reject_first_bind and binds == 1:
                 conn.send(prim(bytes([4, 3])))
             else:
@@ -134,6 +153,10 @@ def serve(conn, args):
                 continue
             body = bytes([21, (prio << 4) | sap]) + addr(1) + bytes([(mode << 4) | sap]) + addr(9)
             conn.send(prim(body + struct.pack(">H", size) + updu.upper()))
+            if first and args.cut_after and requests >= args.cut_after:
+                conn.send(PRE + struct.pack(">H", 40) + bytes([21]) + b"cut")
+                print("CUT", flush=True)
+                return
             if args.hangup_after and requests >= args.hangup_after:
                 print("HANGUP", flush=True)
                 return
