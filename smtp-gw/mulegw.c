@@ -90,7 +90,9 @@ static void gw_pump(struct gw *gw);
 
 /* ---- small helpers ------------------------------------------------------------ */
 
-/* gw_now - the gateway's wall clock (UNIX s), in step with the P_MUL engine */
+/* gw_now - the gateway's clock for arrival, expiry and retries (UNIX s), in
+ * step with the P_MUL engine (scaled in simulator tests); dates written in
+ * mail (Received, DSN Date) use the real clock */
 static int64_t gw_now(const struct gw *gw)
 {
     return gw->bearer ? pmul_bearer_wall_s(gw->bearer) : util_wall_s();
@@ -197,7 +199,7 @@ static int gw_spool_dsn(struct gw *gw, struct smtpgw_envelope *env, const size_t
         d.message = orig.data;
         d.message_len = orig.len;
         d.hostname = gw->hostname;
-        d.now = gw_now(gw);
+        d.now = util_wall_s(); /* the Date of a DSN is real time, even in a scaled test */
         d.arrival = env->arrival;
         rc = mule_dsn_build(&d, &out);
         if (rc < 0)
@@ -524,7 +526,7 @@ static int gw_on_deliver(void *user, const struct pmul_rx_message *m)
     /* the trace field every copy of this message carries */
     struct util_buf content;
     util_buf_init(&content, 0);
-    struct mule_trace tr = {NULL, m->source_id, m->message_id, gw->hostname, n == 1 ? addrs[0] : NULL, gw_now(gw)};
+    struct mule_trace tr = {NULL, m->source_id, m->message_id, gw->hostname, n == 1 ? addrs[0] : NULL, util_wall_s()};
     mule_trace_received(&tr, &content);
     util_buf_append(&content, msg, msg_len);
     size_t n_local = 0, n_relay = 0, n_bounce = 0;
@@ -824,7 +826,7 @@ static int gw_on_message(void *user, const struct smtpgw_txn *txn, char *queue_i
     struct smtpgw_spool_writer *w = smtpgw_spool_writer_new(gw->spool, &rc);
     struct smtpgw_envelope *made = NULL;
     if (w) {
-        smtpgw_txn_received(txn, gw->hostname, smtpgw_spool_writer_qid(w), now, &content);
+        smtpgw_txn_received(txn, gw->hostname, smtpgw_spool_writer_qid(w), util_wall_s(), &content);
         rc = smtpgw_spool_writer_write(w, content.data, content.len);
         if (rc == 0)
             rc = smtpgw_spool_writer_write(w, txn->data.data, txn->data.len);
