@@ -38,7 +38,7 @@ EXTRA_DIST += tests/integration/mulegw_e2e.sh tests/integration/mulegw_e2e.py te
 # without it or without root): A relays to mulegw by transport_maps, B
 # receives from mulegw into a virtual mailbox
 TESTS += tests/integration/mulegw_postfix.sh
-EXTRA_DIST += tests/integration/mulegw_postfix.sh
+EXTRA_DIST += tests/integration/mulegw_postfix.sh tests/integration/postfix.sh
 
 # s5066sim + s5066cat end to end: a three-node network (ARQ, group, EMCON,
 # DATAFLOW_OFF, kill and reconnect, a second bind), bad input and 1000
