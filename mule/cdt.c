@@ -86,30 +86,65 @@ int mule_cdt_wrap(const uint8_t *zdata, size_t zlen, struct util_buf *out)
     return 0;
 }
 
+/* One deflate stream kept per thread and level, reset between messages:
+ * deflateInit at level 9 allocates about 270 kB and clears a 64 kB hash
+ * table, which a gateway sending many small messages would otherwise pay
+ * each time.  deflateReset gives byte-identical output. */
+static _Thread_local struct {
+    z_stream s;
+    int level; /* -1: none */
+    bool live;
+} deflater = {.level = -1};
+
+/* mule_cdt_encode_release - free the cached deflate stream (at exit; optional) */
+void mule_cdt_encode_release(void)
+{
+    if (deflater.live)
+        deflateEnd(&deflater.s);
+    deflater.live = false;
+    deflater.level = -1;
+}
+
+/* get_deflater - the cached stream for level, reset; NULL if zlib fails */
+static z_stream *get_deflater(int level)
+{
+    if (deflater.live && deflater.level == level) {
+        if (deflateReset(&deflater.s) == Z_OK)
+            return &deflater.s;
+        mule_cdt_encode_release();
+    }
+    if (deflater.live)
+        mule_cdt_encode_release();
+    memset(&deflater.s, 0, sizeof deflater.s);
+    if (deflateInit(&deflater.s, level) != Z_OK)
+        return NULL;
+    deflater.live = true;
+    deflater.level = level;
+    return &deflater.s;
+}
+
 /* mule_cdt_encode - compress payload with zlib at level and append the CompressedData */
 int mule_cdt_encode(const uint8_t *payload, size_t len, int level, struct util_buf *out)
 {
     if ((!payload && len) || level < 0 || level > 9 || len > UINT_MAX)
         return MULE_ERR_INVAL;
-    z_stream s;
-    memset(&s, 0, sizeof s);
-    if (deflateInit(&s, level) != Z_OK)
+    z_stream *s = get_deflater(level);
+    if (!s)
         return MULE_ERR_ZLIB;
-    uLong bound = deflateBound(&s, (uLong)len);
+    uLong bound = deflateBound(s, (uLong)len);
     uint8_t *z = malloc(bound ? bound : 1);
-    if (!z) {
-        deflateEnd(&s);
+    if (!z)
         return UTIL_ERR_NOMEM;
-    }
-    s.next_in = (Bytef *)(uintptr_t)payload;
-    s.avail_in = (uInt)len;
-    s.next_out = z;
-    s.avail_out = (uInt)bound;
-    int zr = deflate(&s, Z_FINISH);
-    size_t zlen = (size_t)s.total_out;
-    deflateEnd(&s);
+    s->next_in = (Bytef *)(uintptr_t)payload;
+    s->avail_in = (uInt)len;
+    s->next_out = z;
+    s->avail_out = (uInt)bound;
+    int zr = deflate(s, Z_FINISH);
+    size_t zlen = (size_t)s->total_out;
     int rc = zr == Z_STREAM_END ? mule_cdt_wrap(z, zlen, out) : MULE_ERR_ZLIB;
     free(z);
+    if (zr != Z_STREAM_END)
+        mule_cdt_encode_release(); /* start afresh next time */
     return rc;
 }
 

@@ -173,6 +173,9 @@ int mule_cdt_wrap(const uint8_t *zdata, size_t zlen, struct util_buf *out);
 /* mule_cdt_encode - compress payload with zlib (RFC 1950) at level 1..9 and
  * append the CompressedData to out; 0 or MULE_ERR_ZLIB / UTIL_ERR_NOMEM */
 int mule_cdt_encode(const uint8_t *payload, size_t len, int level, struct util_buf *out);
+/* mule_cdt_encode_release - free the deflate stream mule_cdt_encode keeps
+ * (one per thread, reset between messages); optional, e.g. at exit */
+void mule_cdt_encode_release(void);
 
 /* mule_cdt_decode - parse CompressedData (no inflation); returns len or
  * MULE_ERR_BER / _BER_INDEFINITE / _BER_TRAILING, and MULE_ERR_ALGORITHM /

@@ -42,6 +42,14 @@ struct gw_flight {
     uint32_t msgid;
 };
 
+/* A message from an SMTP session, staged in the spool: its 250 goes out
+ * after the next group commit (gw_sync). */
+struct gw_staged {
+    uint64_t session;
+    char peer[64];
+    size_t rcpts, dests;
+};
+
 /* One delivery to the LAN MTA in progress. */
 struct gw_delivery {
     struct gw_delivery *next;
@@ -81,6 +89,7 @@ struct gw {
     struct gw_delivery *deliveries;
     unsigned n_deliveries;
     ev_timer tick;
+    ev_prepare sync; /* the group commit at the end of each loop pass */
     ev_signal sigint, sigterm, sigusr1;
     bool stopping;
     bool verbose;
@@ -397,11 +406,14 @@ static int gw_submit(struct gw *gw, struct smtpgw_envelope *env)
             util_log(UTIL_LOG_ERR, UTIL_MOD_SMTPGW, "submit-failed", "qid=%s error=\"%s\"", env->qid, pmul_strerror(rc));
             return rc;
         }
+        bool changed = false;
         for (size_t k = 0; k < ng; k++) {
+            changed |= env->dests[gidx[k]].msgid != pm.message_id || env->dests[gidx[k]].msn != ds[k].msn;
             env->dests[gidx[k]].msgid = pm.message_id;
             env->dests[gidx[k]].msn = ds[k].msn;
         }
-        smtpgw_spool_update(gw->spool, env); /* the ids survive a restart */
+        if (changed)
+            smtpgw_spool_update(gw->spool, env); /* the ids survive a restart */
         struct gw_flight *f = calloc(1, sizeof *f);
         if (f) {
             f->handle = handle;
@@ -449,7 +461,10 @@ static void gw_on_dest_done(void *user, uint64_t handle, uint32_t msgid, uint32_
             }
         }
     }
-    smtpgw_spool_update(gw->spool, env);
+    /* written at the end of the loop pass, unless the message is finished
+     * and removed first (a lost ack record only means a retransmission
+     * that the receiver suppresses as a duplicate) */
+    smtpgw_spool_update_later(gw->spool, env);
     util_log(result == PMUL_DEST_ACKED ? UTIL_LOG_NOTICE : UTIL_LOG_WARN, UTIL_MOD_SMTPGW, "dest-done",
              "qid=%s src=%s msgid=%u dest=%s result=%s", env->qid, gw_node_str(gw->self), msgid,
              gw_node_str(dest), pmul_dest_result_name(result));
@@ -820,37 +835,92 @@ static int gw_on_message(void *user, const struct smtpgw_txn *txn, char *queue_i
     env.priority = (uint8_t)pmul_prio;
     env.arrival = now;
     env.expiry = ex.expiry;
+    /* the P_MUL ids now, so that the envelope is written once with them */
+    (void)queue_id;
+    (void)qcap;
+    struct gw_staged *st = calloc(1, sizeof *st);
+    if (!st)
+        rc = UTIL_ERR_NOMEM;
+    else
+        rc = smtpgw_spool_assign_ids(gw->spool, dd, nd, gw->mule.split);
     /* our trace field first, then the message */
     struct util_buf content;
     util_buf_init(&content, 0);
-    struct smtpgw_spool_writer *w = smtpgw_spool_writer_new(gw->spool, &rc);
-    struct smtpgw_envelope *made = NULL;
+    struct smtpgw_spool_writer *w = rc == 0 ? smtpgw_spool_writer_new(gw->spool, &rc) : NULL;
     if (w) {
         smtpgw_txn_received(txn, gw->hostname, smtpgw_spool_writer_qid(w), util_wall_s(), &content);
         rc = smtpgw_spool_writer_write(w, content.data, content.len);
         if (rc == 0)
             rc = smtpgw_spool_writer_write(w, txn->data.data, txn->data.len);
-        if (rc == 0)
-            rc = smtpgw_spool_writer_commit(w, &env, SMTPGW_Q_OUTGOING, &made);
-        else
+        if (rc == 0) {
+            st->session = txn->session;
+            snprintf(st->peer, sizeof st->peer, "%s", txn->peer);
+            st->rcpts = n;
+            st->dests = nd;
+            rc = smtpgw_spool_writer_stage(w, &env, SMTPGW_Q_OUTGOING, st);
+        } else {
             smtpgw_spool_writer_abort(w);
+        }
     }
     util_buf_free(&content);
     free(addrs);
     free(rr);
-    if (rc < 0 || !made) {
+    if (rc < 0) {
+        free(st);
         util_log(UTIL_LOG_ERR, UTIL_MOD_SMTPGW, "spool-failed", "session=%llu error=\"%s\"",
                  (unsigned long long)txn->session, smtpgw_spool_strerror(rc));
         snprintf(text, tcap, "4.3.0 Could not store the message, try again later");
         return 451;
     }
-    snprintf(queue_id, qcap, "%s", made->qid);
+    return SMTPGW_MESSAGE_PENDING; /* 250 after the group commit: gw_on_committed */
+}
+
+/* gw_on_committed - a staged SMTP message is durable (or failed): answer
+ * its client, then send it */
+static void gw_on_committed(void *cbuser, void *user, struct smtpgw_envelope *made, int err)
+{
+    struct gw *gw = cbuser;
+    struct gw_staged *st = user;
+    if (!made) {
+        util_log(UTIL_LOG_ERR, UTIL_MOD_SMTPGW, "spool-failed", "session=%llu error=\"%s\"",
+                 (unsigned long long)st->session, smtpgw_spool_strerror(err));
+        if (gw->smtp)
+            smtpgw_server_message_done(gw->smtp, st->session, 451, NULL,
+                                       "4.3.0 Could not store the message, try again later");
+        free(st);
+        return;
+    }
     util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "queued",
-             "qid=%s from=<%s> rcpts=%zu dests=%zu size=%zu priority=%u expiry=%lld peer=%s", made->qid, txn->mail_from,
-             n, nd, txn->data.len, env.priority, (long long)env.expiry, txn->peer);
+             "qid=%s from=<%s> rcpts=%zu dests=%zu size=%llu priority=%u expiry=%lld peer=%s", made->qid,
+             made->from, st->rcpts, st->dests, (unsigned long long)made->size, made->priority,
+             (long long)made->expiry, st->peer);
+    if (gw->smtp && smtpgw_server_message_done(gw->smtp, st->session, 0, made->qid, NULL) != 0)
+        util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "queued-client-gone",
+                 "qid=%s session=%llu (the client left before its 250: it may send the message again)", made->qid,
+                 (unsigned long long)st->session);
+    free(st);
     gw_finish_failed(gw, made, "5.4.4", NULL);
-    gw_submit(gw, made);
-    return 0;
+    if (!gw->stopping)
+        gw_submit(gw, made);
+}
+
+/* gw_sync - the group commit, before the loop waits: every message staged
+ * in this pass becomes durable together, then their 250s go out */
+static void gw_sync(struct gw *gw)
+{
+    /* again only if answering staged more (a pipelining client's next
+     * message): a failing directory must not spin the loop */
+    while (smtpgw_spool_sync_pending(gw->spool))
+        if (smtpgw_spool_sync(gw->spool, gw_on_committed, gw) == 0)
+            break;
+}
+
+/* gw_on_prepare - libev: the loop is about to wait */
+static void gw_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    gw_sync(w->data);
 }
 
 /* ---- the loop ---------------------------------------------------------------------- */
@@ -1120,6 +1190,9 @@ int main(int argc, char **argv)
     ev_timer_init(&gw->tick, gw_on_tick, 1.0, 1.0);
     gw->tick.data = gw;
     ev_timer_start(gw->loop, &gw->tick);
+    ev_prepare_init(&gw->sync, gw_on_prepare);
+    gw->sync.data = gw;
+    ev_prepare_start(gw->loop, &gw->sync);
     ev_signal_init(&gw->sigint, gw_on_signal, SIGINT);
     ev_signal_init(&gw->sigterm, gw_on_signal, SIGTERM);
     ev_signal_init(&gw->sigusr1, gw_on_signal, SIGUSR1);
@@ -1134,6 +1207,7 @@ int main(int argc, char **argv)
     gw_pump(gw);
     ev_run(gw->loop, 0);
 
+    gw_sync(gw); /* what was received in full is committed and answered */
     smtpgw_server_shutdown(gw->smtp);
     while (gw->deliveries) {
         struct gw_delivery *d = gw->deliveries;

@@ -227,11 +227,12 @@ static void conn_update(struct conn *c)
         c->closing = true;
         c->close_deadline = util_now_ms() + CLOSE_LINGER_MS;
     }
-    if (!c->closing && c->out.len >= c->srv->max_output)
+    bool waiting = !c->closing && smtpgw_session_waiting(c->sess);
+    if (!c->closing && (c->out.len >= c->srv->max_output || waiting))
         ev_io_stop(c->srv->loop, &c->rio);
     if (!conn_flush(c))
         return;
-    if (c->closing || c->out.len < c->srv->max_output)
+    if (c->closing || (c->out.len < c->srv->max_output && !waiting))
         ev_io_start(c->srv->loop, &c->rio);
     arm_timer(c);
 }
@@ -264,7 +265,8 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     struct conn *c = w->data;
-    if (conn_flush(c) && (c->closing || c->out.len < c->srv->max_output))
+    if (conn_flush(c) &&
+        (c->closing || (c->out.len < c->srv->max_output && !smtpgw_session_waiting(c->sess))))
         ev_io_start(c->srv->loop, &c->rio);
 }
 
@@ -326,6 +328,25 @@ static int glue_message(void *user, const struct smtpgw_txn *txn, char *qid, siz
     if (!srv->ucb.message)
         return 451;
     return srv->ucb.message(srv->user, txn, qid, qcap, text, tcap);
+}
+
+/* smtpgw_server_message_done - answer a pending message of session id */
+int smtpgw_server_message_done(struct smtpgw_server *srv, uint64_t session, int code,
+                               const char *queue_id, const char *text)
+{
+    struct util_list *it;
+    UTIL_LIST_FOREACH(it, &srv->conns)
+    {
+        struct conn *c = UTIL_CONTAINER_OF(it, struct conn, link);
+        if (smtpgw_session_id(c->sess) != session)
+            continue;
+        if (c->closing)
+            return SMTPGW_ERR_CLOSED;
+        int rc = smtpgw_session_message_done(c->sess, util_now_ms(), code, queue_id, text);
+        conn_update(c);
+        return rc == SMTPGW_ERR_CLOSED ? rc : 0;
+    }
+    return SMTPGW_ERR_CLOSED;
 }
 
 /* conn_destroy - close the socket and release everything */

@@ -115,10 +115,20 @@ struct smtpgw_session {
     int chunk_code;        /* reply code for a chunk that is discarded, 0 if kept */
     const char *chunk_msg; /* its text */
 
+    /* a message handed to the user that has not been answered yet
+     * (SMTPGW_MESSAGE_PENDING): input that arrives meanwhile waits here */
+    bool waiting;
+    struct util_buf held;
+
     /* counters */
     uint64_t messages_accepted;
     uint64_t messages_rejected;
 };
+
+/* Input held while a message waits for its answer: what one read brings,
+ * and a pipelining client's next transaction; more closes the session. */
+#define HELD_MAX (256u * 1024)
+#define MESSAGE_TEXT_MAX 256 /* the user's reply text for a message */
 
 /* smtpgw_limits_default - fill in the SMTPGW_DEFAULT_* values (smtputf8 off) */
 void smtpgw_limits_default(struct smtpgw_limits *lim)
@@ -345,6 +355,7 @@ struct smtpgw_session *smtpgw_session_new(const struct smtpgw_session_config *cf
     snprintf(s->txn.peer, sizeof s->txn.peer, "%s", peer ? peer : "");
     sanitize(s->txn.peer);
     util_buf_init(&s->txn.data, s->lim.max_message);
+    util_buf_init(&s->held, HELD_MAX);
     s->state = SMTPGW_ST_INIT;
     return s;
 }
@@ -356,6 +367,7 @@ void smtpgw_session_free(struct smtpgw_session *s)
         return;
     txn_clear(s);
     util_buf_free(&s->txn.data);
+    util_buf_free(&s->held);
     free(s->txn.rcpts);
     free(s->txn.mule_rcpts_);
     free(s->line);
@@ -387,7 +399,7 @@ enum smtpgw_state smtpgw_session_state(const struct smtpgw_session *s)
 /* smtpgw_session_memory - bytes the session holds */
 size_t smtpgw_session_memory(const struct smtpgw_session *s)
 {
-    size_t m = sizeof *s + 2 * (s->line_cap + 1) + s->txn.data.cap;
+    size_t m = sizeof *s + 2 * (s->line_cap + 1) + s->txn.data.cap + s->held.cap;
     m += s->rcpt_cap * (sizeof(struct smtpgw_rcpt) + sizeof(struct mule_rcpt));
     for (size_t i = 0; i < s->txn.n_rcpts; i++) {
         const struct smtpgw_rcpt *r = &s->txn.rcpts[i];
@@ -408,8 +420,8 @@ void smtpgw_session_counters(const struct smtpgw_session *s, uint64_t *accepted,
 /* smtpgw_session_next_expiry - when the idle timeout falls */
 util_ms smtpgw_session_next_expiry(const struct smtpgw_session *s)
 {
-    if (s->state == SMTPGW_ST_CLOSED || s->lim.idle_timeout == 0)
-        return UTIL_MS_NEVER;
+    if (s->state == SMTPGW_ST_CLOSED || s->lim.idle_timeout == 0 || s->waiting)
+        return UTIL_MS_NEVER; /* not idle while we owe the client an answer */
     return s->last_input + s->lim.idle_timeout;
 }
 
@@ -1094,6 +1106,8 @@ static void proceed_data(struct smtpgw_session *s, char *arg)
     reply(s, 354, "End data with <CR><LF>.<CR><LF>");
 }
 
+static void message_reply(struct smtpgw_session *s, int code, char *qid, char *text);
+
 /* finish_message - end of DATA or BDAT LAST: refuse or hand to the user */
 static void finish_message(struct smtpgw_session *s)
 {
@@ -1129,10 +1143,22 @@ static void finish_message(struct smtpgw_session *s)
         return;
     }
     char qid[SMTPGW_MAX_QUEUE_ID] = "";
-    char text[256] = "";
+    char text[MESSAGE_TEXT_MAX] = "";
     int code = s->cb.message ? s->cb.message(s->user, t, qid, sizeof qid, text, sizeof text) : 451;
+    if (code == SMTPGW_MESSAGE_PENDING) {
+        s->waiting = true; /* smtpgw_session_message_done answers */
+        return;
+    }
+    message_reply(s, code, qid, text);
+}
+
+/* message_reply - the answer to a complete message: 250 with the queue id,
+ * or the user's refusal; the transaction ends */
+static void message_reply(struct smtpgw_session *s, int code, char *qid, char *text)
+{
+    struct smtpgw_txn *t = &s->txn;
     if (code == 0) {
-        qid[sizeof qid - 1] = '\0';
+        qid[SMTPGW_MAX_QUEUE_ID - 1] = '\0';
         sanitize(qid);
         util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "smtpd-queued",
                  "session=%llu peer=%s qid=%s from=<%s> rcpts=%zu size=%zu body=%s",
@@ -1145,7 +1171,7 @@ static void finish_message(struct smtpgw_session *s)
             code = 451;
             text[0] = '\0';
         }
-        text[sizeof text - 1] = '\0';
+        text[MESSAGE_TEXT_MAX - 1] = '\0';
         util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-message-rejected",
                  "session=%llu peer=%s from=<%s> rcpts=%zu size=%zu code=%d",
                  (unsigned long long)s->id, t->peer, t->mail_from, t->n_rcpts, t->data.len, code);
@@ -1582,7 +1608,27 @@ int smtpgw_session_input(struct smtpgw_session *s, util_ms now, const void *byte
     s->last_input = now;
     const uint8_t *p = bytes;
     size_t off = 0;
+    if (s->waiting || s->held.len) {
+        /* after the message that waits for its answer (and whatever is
+         * already held before this), in order */
+        if (util_buf_append(&s->held, p, len) < 0) {
+            util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-overflow",
+                     "session=%llu peer=%s held=%zu", (unsigned long long)s->id, s->txn.peer,
+                     s->held.len);
+            reply(s, 421, "4.7.0 %s Too much pipelined input, closing connection", s->hostname);
+            session_close(s, "overflow");
+            return SMTPGW_ERR_CLOSED;
+        }
+        return 0;
+    }
     while (off < len && s->state != SMTPGW_ST_CLOSED) {
+        if (s->waiting) {
+            if (util_buf_append(&s->held, p + off, len - off) < 0) {
+                reply(s, 421, "4.7.0 %s Too much pipelined input, closing connection", s->hostname);
+                session_close(s, "overflow");
+            }
+            break;
+        }
         switch (s->in) {
         case IN_LINE: off += feed_line(s, p + off, len - off); break;
         case IN_DISCARD: off += feed_discard(s, p + off, len - off); break;
@@ -1591,6 +1637,44 @@ int smtpgw_session_input(struct smtpgw_session *s, util_ms now, const void *byte
         }
     }
     return s->state == SMTPGW_ST_CLOSED ? SMTPGW_ERR_CLOSED : 0;
+}
+
+/* smtpgw_session_id - the id given at creation */
+uint64_t smtpgw_session_id(const struct smtpgw_session *s)
+{
+    return s->id;
+}
+
+/* smtpgw_session_waiting - whether a message waits for its answer (the
+ * glue stops reading meanwhile) */
+bool smtpgw_session_waiting(const struct smtpgw_session *s)
+{
+    return s->waiting;
+}
+
+/* smtpgw_session_message_done - the answer to the message that returned
+ * SMTPGW_MESSAGE_PENDING: code 0 (queued as queue_id) or a reply code with
+ * text; then the input held meanwhile is processed */
+int smtpgw_session_message_done(struct smtpgw_session *s, util_ms now, int code,
+                                const char *queue_id, const char *text)
+{
+    if (!s->waiting)
+        return UTIL_ERR_INVAL;
+    s->waiting = false;
+    if (s->state == SMTPGW_ST_CLOSED)
+        return SMTPGW_ERR_CLOSED;
+    char qid[SMTPGW_MAX_QUEUE_ID], t[MESSAGE_TEXT_MAX];
+    snprintf(qid, sizeof qid, "%s", queue_id ? queue_id : "");
+    snprintf(t, sizeof t, "%s", text ? text : "");
+    message_reply(s, code, qid, t);
+    s->last_input = now;
+    if (s->held.len == 0)
+        return 0;
+    struct util_buf held = s->held; /* fed again: what still cannot be taken is held anew */
+    util_buf_init(&s->held, HELD_MAX);
+    int rc = smtpgw_session_input(s, now, held.data, held.len);
+    util_buf_free(&held);
+    return rc;
 }
 
 /* ---- trace and relay control ------------------------------------------------------------- */

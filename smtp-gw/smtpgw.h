@@ -7,6 +7,7 @@
  *   SMTP server   - engine (smtp_server.c) and libev glue (smtp_listen.c)
  *   spool         - the durable spool: directories, rename(), fsync (spool.c)
  *   SMTP client   - engine (smtp_client.c) and libev glue (smtp_deliver.c)
+ *   control channel - mulectl's requests: engine and libev glue (control.c)
  */
 #ifndef MULE5066_SMTPGW_H
 #define MULE5066_SMTPGW_H
@@ -24,7 +25,8 @@ struct ev_loop;
 
 /* Negative error codes in -400..-499, apart from util's UTIL_ERR_* and
  * mule's MULE_ERR_* (smtpgw_strerror() knows both).  Ranges: SMTP server
- * -400..-419, spool -420..-439, SMTP client -440..-459, daemon -460..-479.
+ * -400..-419, spool -420..-439, SMTP client -440..-459, daemon -460..-479,
+ * control channel -480..-499 (its own section below).
  * Add a code here and its text in smtp-gw/error.c. */
 enum smtpgw_error {
     SMTPGW_ERR_CLOSED = -400,  /* the session is closed */
@@ -142,7 +144,12 @@ struct smtpgw_txn {
  * gets a default for the code.  message returns 0 only once the message
  * is durably spooled (fsync), with its queue id in queue_id; otherwise a
  * reply code (451, 452, 552, 554) with text, or a negative error (451
- * 4.3.0). */
+ * 4.3.0).  Or message returns SMTPGW_MESSAGE_PENDING and answers later
+ * with smtpgw_session_message_done / smtpgw_server_message_done (group
+ * commit: one fsync for every message of a loop pass); the session reads
+ * nothing more until then (input already received is held, in order), and
+ * txn stays valid until then. */
+#define SMTPGW_MESSAGE_PENDING 1
 struct smtpgw_callbacks {
     /* write - send reply bytes to the client (engine only; the glue's own) */
     void (*write)(void *user, const void *bytes, size_t len);
@@ -199,6 +206,17 @@ void smtpgw_session_expire(struct smtpgw_session *s, util_ms now);
 void smtpgw_session_shutdown(struct smtpgw_session *s, util_ms now);
 /* smtpgw_session_eof - the client went away (logged; an open transaction is dropped) */
 void smtpgw_session_eof(struct smtpgw_session *s, util_ms now);
+/* smtpgw_session_id - the id given to smtpgw_session_new */
+uint64_t smtpgw_session_id(const struct smtpgw_session *s);
+/* smtpgw_session_waiting - whether a message waits for its answer */
+bool smtpgw_session_waiting(const struct smtpgw_session *s);
+/* smtpgw_session_message_done - answer the message whose callback returned
+ * SMTPGW_MESSAGE_PENDING: code 0 = queued as queue_id (250), else the
+ * reply code and text as the callback would have returned them; then the
+ * input held meanwhile is processed.  0, SMTPGW_ERR_CLOSED, or
+ * UTIL_ERR_INVAL when nothing waits */
+int smtpgw_session_message_done(struct smtpgw_session *s, util_ms now, int code,
+                                const char *queue_id, const char *text);
 /* smtpgw_session_state - the current state */
 enum smtpgw_state smtpgw_session_state(const struct smtpgw_session *s);
 /* smtpgw_session_state_name - "init", "helo", "mail", "rcpt", "data", "bdat", "refused", "closed" */
@@ -263,6 +281,10 @@ struct smtpgw_server *smtpgw_server_new(struct ev_loop *loop, const struct smtpg
 int smtpgw_server_port(const struct smtpgw_server *srv, size_t i);
 /* smtpgw_server_stats - counters */
 void smtpgw_server_stats(const struct smtpgw_server *srv, struct smtpgw_server_stats *out);
+/* smtpgw_server_message_done - the answer to a pending message of session
+ * id (smtpgw_txn.session); 0, or SMTPGW_ERR_CLOSED if the client has gone */
+int smtpgw_server_message_done(struct smtpgw_server *srv, uint64_t session, int code,
+                               const char *queue_id, const char *text);
 /* smtpgw_server_shutdown - stop listening and end every session with 421 4.3.2 */
 void smtpgw_server_shutdown(struct smtpgw_server *srv);
 /* smtpgw_server_free - close everything and release the server */
@@ -294,7 +316,9 @@ void smtpgw_server_free(struct smtpgw_server *srv);
  * upper-case hex digits (8 of UNIX seconds, 4 of a counter): unique, short,
  * sortable.  Envelopes live in memory (compact: no content); content is
  * read from DIR/data on demand.  Every function that changes the spool
- * returns only after the change is on disk. */
+ * returns only after the change is on disk, except the group-commit ones
+ * (stage, update_later, assign_ids) and remove's directory fsync, which
+ * smtpgw_spool_sync completes. */
 
 /* Spool error codes, in the range the errors section reserves (-420..-439).
  * smtpgw_spool_strerror() knows them and the SMTP client's. */
@@ -467,6 +491,44 @@ uint64_t smtpgw_spool_writer_bytes(const struct smtpgw_spool_writer *w);
 int smtpgw_spool_writer_commit(struct smtpgw_spool_writer *w, const struct smtpgw_envelope *env,
                                enum smtpgw_queue q, struct smtpgw_envelope **out);
 
+/* Group commit: messages staged during one pass of the event loop become
+ * durable together in smtpgw_spool_sync, with one fsync per file and one
+ * per directory for the whole batch, instead of four fsyncs each.  The
+ * SMTP 250 (or P_MUL ack) is sent from done(), after the sync. */
+typedef void (*smtpgw_spool_done_fn)(void *cbuser, void *user, struct smtpgw_envelope *env, int err);
+
+/* smtpgw_spool_writer_stage - like commit, but the content and the
+ * envelope (a copy of env) are only written to tmp/ here; the message is
+ * committed by the next smtpgw_spool_sync, which reports it to done with
+ * user.  0, or an error (the writer is freed whatever the result) */
+int smtpgw_spool_writer_stage(struct smtpgw_spool_writer *w, const struct smtpgw_envelope *env,
+                              enum smtpgw_queue q, void *user);
+
+/* smtpgw_spool_sync - commit everything staged (see above), persist
+ * counters given out by smtpgw_spool_assign_ids, rewrite envelopes passed
+ * to smtpgw_spool_update_later and fsync directories that lost entries;
+ * done(cbuser, user, env, 0) per committed message and done(cbuser, user,
+ * NULL, err) per failed one, in staging order.  Returns how many staged
+ * messages it handled.  done may stage more: call again while
+ * smtpgw_spool_sync_pending() */
+size_t smtpgw_spool_sync(struct smtpgw_spool *sp, smtpgw_spool_done_fn done, void *cbuser);
+
+/* smtpgw_spool_sync_pending - whether smtpgw_spool_sync has anything to do */
+bool smtpgw_spool_sync_pending(const struct smtpgw_spool *sp);
+
+/* smtpgw_spool_update_later - msg was changed in memory: rewrite its
+ * envelope at the next smtpgw_spool_sync (skipped if it is removed first).
+ * For changes whose loss in a crash only repeats work (an ack recorded:
+ * at worst the message is sent again and the receiver drops the duplicate) */
+void smtpgw_spool_update_later(struct smtpgw_spool *sp, struct smtpgw_envelope *msg);
+
+/* smtpgw_spool_assign_ids - give n destinations of a new envelope their
+ * P_MUL Message_ID (one shared, or one each with split) and their next
+ * Message_Sequence_Number, in memory; DIR/state is rewritten by the next
+ * smtpgw_spool_sync before any envelope carrying them is committed */
+int smtpgw_spool_assign_ids(struct smtpgw_spool *sp, struct smtpgw_spool_dest *dests, size_t n,
+                            bool split);
+
 /* smtpgw_spool_writer_abort - drop the content and free the writer */
 void smtpgw_spool_writer_abort(struct smtpgw_spool_writer *w);
 
@@ -496,8 +558,8 @@ int smtpgw_spool_move(struct smtpgw_spool *sp, struct smtpgw_envelope *msg, enum
 
 /* smtpgw_spool_remove - the message is finished: for an incoming message
  * from a node, record (src_node, src_msgid) as delivered first (until its
- * expiry + 1 day; 7 days without one); then unlink its envelope (fsync'd)
- * and content.  0: msg is freed.  An error (SMTPGW_ERR_SPOOL_IO): msg is
+ * expiry + 1 day; 7 days without one); then unlink its envelope and
+ * content (the directory is fsync'd by the next smtpgw_spool_sync).  0: msg is freed.  An error (SMTPGW_ERR_SPOOL_IO): msg is
  * still spooled and valid; try again later. */
 int smtpgw_spool_remove(struct smtpgw_spool *sp, struct smtpgw_envelope *msg);
 
@@ -726,5 +788,198 @@ struct smtpgw_deliver *smtpgw_deliver_start(struct ev_loop *loop,
 void smtpgw_deliver_free(struct smtpgw_deliver *d);
 
 /* ---- end of spool and SMTP client ---- */
+
+/* ---- control channel (control.c) ---- */
+
+/* The operator's control channel: mulectl talks to mulegw over a UNIX
+ * stream socket (protocol in control.c's header comment).  In short: the
+ * client connects and sends ONE request line `VERB [ARG...]\n` (at most
+ * SMTPGW_CTL_MAX_LINE bytes with the newline, words separated by single
+ * spaces, printable ASCII); the server writes the whole reply and closes.
+ * The reply's first line is `ok` or `error <text>`; an `ok` is followed by
+ * the body: text lines, or one JSON document when the request carried the
+ * word `--json` anywhere after the verb.
+ *
+ * Verbs: status, queue, retry ID|all, drop ID, hold ID|all, release
+ * ID|all, emcon [NODE] on|off, log-level [LEVEL [MODULES]], help.
+ *
+ * The engine (smtpgw_ctl_handle) parses a request, calls the daemon
+ * through struct smtpgw_ctl_ops and renders the reply: no I/O, no clock
+ * (wall-clock times come from the ops).  The glue (smtpgw_ctl_listen)
+ * runs the socket on libev. */
+
+enum smtpgw_ctl_error {
+    SMTPGW_ERR_CTL_NOTFOUND = -480,    /* no such message */
+    SMTPGW_ERR_CTL_NODE = -481,        /* no such node */
+    SMTPGW_ERR_CTL_USAGE = -482,       /* bad request: unknown verb, arguments, characters */
+    SMTPGW_ERR_CTL_UNSUPPORTED = -483, /* the gateway does not offer this command */
+    SMTPGW_ERR_CTL_STATE = -484,       /* not possible in the message's state (release: not held) */
+    SMTPGW_ERR_CTL_TOO_BIG = -485,     /* the reply exceeds its buffer's limit */
+    SMTPGW_ERR_CTL_SOCKET = -486,      /* the control socket cannot be created, bound or listened on */
+    SMTPGW_ERR_CTL_IN_USE = -487,      /* a process is listening on the control socket path */
+    SMTPGW_ERR_CTL_PATH = -488,        /* socket path too long, or a file that is not a socket */
+    SMTPGW_ERR_CTL_PERM = -489,        /* chmod/chown of the socket failed */
+    SMTPGW_ERR_CTL_BUSY = -490,        /* too many control connections */
+};
+
+#define SMTPGW_CTL_MAX_LINE     1024            /* request bytes, newline included */
+#define SMTPGW_CTL_MAX_CONNS    16              /* concurrent connections; more: `error busy` */
+#define SMTPGW_CTL_TIMEOUT_MS   10000           /* request must arrive (and reply drain) within */
+#define SMTPGW_CTL_MAX_REPLY    (64u << 20)     /* the glue's reply buffer limit */
+#define SMTPGW_CTL_DEFAULT_MODE 0660            /* [control] mode */
+#define SMTPGW_CTL_LEVEL_LEN    128             /* cap of log_level's out */
+
+/* One P_MUL node of the routing tables, for status. */
+struct smtpgw_ctl_node {
+    uint32_t node;    /* P_MUL node id / 5066 address */
+    const char *name; /* the [node NAME] section, "" if none */
+    size_t pending;   /* outgoing messages not yet acknowledged by it */
+    int64_t last_ack; /* UNIX s of its last Ack_PDU, 0 never */
+    bool emcon;       /* held in EMCON (we send it nothing) */
+};
+
+/* The gateway's state, filled by ops->status.  Strings may be NULL (shown
+ * as ""); everything must stay valid until ops->status_done (or, without
+ * it, until smtpgw_ctl_handle returns). */
+struct smtpgw_ctl_status {
+    const char *version;      /* "0.1.0" */
+    const char *node;         /* our node, dotted quad */
+    int64_t now, started;     /* UNIX s; ages are computed from now */
+    const char *bearer;       /* "sis" or "udp" */
+    const char *server;       /* 5066 server "host:port" or serial device, or UDP group */
+    const char *link;         /* "bound", "connecting", "down" ... */
+    unsigned sap;             /* SAP bound */
+    size_t mtu;               /* largest U_PDU (BIND_ACCEPTED) */
+    bool flow_on;             /* DATAFLOW_ON */
+    const char *availability; /* "available", "emcon", "unavailable" ... */
+    bool emcon;               /* local node in EMCON (radio silence) */
+    const char *last_error;   /* "" if none */
+    size_t outgoing, incoming, held, deliveries; /* queue counts; deliveries to the LAN MTA running */
+    const char *log_level;    /* "info" */
+    struct smtpgw_ctl_node *nodes;
+    size_t n_nodes;
+};
+
+/* One P_MUL destination of an outgoing message. */
+struct smtpgw_ctl_dest {
+    uint32_t node;
+    const char *name;  /* node name, "" or NULL if none */
+    const char *state; /* "open", "acked", "failed" */
+    uint32_t msgid;    /* P_MUL Message_ID, 0 = not sent yet */
+};
+
+/* One spooled message, for queue; valid during the each() call only. */
+struct smtpgw_ctl_msg {
+    const char *qid;
+    const char *queue; /* "outgoing" / "incoming" */
+    int64_t arrival;   /* UNIX s */
+    uint64_t size;     /* content bytes */
+    unsigned priority; /* P_MUL priority 0..15, 0 most urgent */
+    const char *from;  /* reverse-path without <>, "" = null path */
+    bool held;         /* held by the operator */
+    unsigned attempts; /* incoming: delivery attempts so far */
+    int64_t next_attempt; /* incoming: UNIX s of the next one, 0 = now */
+    size_t n_rcpts;
+    const char *const *rcpts; /* forward-paths without <> */
+    const struct smtpgw_ctl_dest *dests;
+    size_t n_dests;
+};
+
+/* smtpgw_ctl_msg_fn - ops->queue calls it once per message */
+typedef void (*smtpgw_ctl_msg_fn)(void *ctx, const struct smtpgw_ctl_msg *m);
+
+/* What the engine calls, with `user`.  A NULL entry makes its command
+ * answer `error ...: not supported`.  Every int result is >= 0 on success
+ * (for retry/drop/hold/release: the number of messages affected) or a
+ * negative error code whose smtpgw_strerror() text is the error reply
+ * (SMTPGW_ERR_CTL_NOTFOUND: no such message). */
+struct smtpgw_ctl_ops {
+    /* status - fill *st (zeroed by the engine) */
+    int (*status)(void *user, struct smtpgw_ctl_status *st);
+    /* status_done - optional: release what status allocated, after rendering */
+    void (*status_done)(void *user, struct smtpgw_ctl_status *st);
+    /* queue - call each(ctx, m) for every spooled message, in queue order */
+    int (*queue)(void *user, smtpgw_ctl_msg_fn each, void *ctx);
+    /* now - optional: wall-clock UNIX s, for the ages in the text queue ("-" without it) */
+    int64_t (*now)(void *user);
+    /* retry - id is a queue id or "all": attempt now (send again / deliver again) */
+    int (*retry)(void *user, const char *id);
+    /* drop - id is a queue id: remove the message from the spool */
+    int (*drop)(void *user, const char *id);
+    /* hold - id is a queue id or "all": neither send nor deliver until released */
+    int (*hold)(void *user, const char *id);
+    /* release - id is a queue id or "all": undo hold */
+    int (*release)(void *user, const char *id);
+    /* emcon - node 0: the local node (radio silence on/off); else mark that node */
+    int (*emcon)(void *user, uint32_t node, bool on);
+    /* node_lookup - a node name -> its id (dotted quads are parsed by the engine) */
+    int (*node_lookup)(void *user, const char *name, uint32_t *id);
+    /* log_level - level NULL: only show.  Else level is util's spelling
+     * ("err", "warn", "notice", "info", "debug"), or "trace" with trace
+     * the modules to trace (util_log_set_trace syntax; "" none).  Always
+     * write the current state to out as "LEVEL" or "LEVEL MODULE,MODULE"
+     * (smtpgw_ctl_log_level_apply does all this with util's logger) */
+    int (*log_level)(void *user, const char *level, const char *trace, char *out, size_t cap);
+};
+
+/* smtpgw_ctl_handle - answer one request line (without its newline; a
+ * trailing "\n" or "\r\n" is ignored): parse, call ops, append the whole
+ * reply (first line, body) to reply.  Returns >= 0 for an `ok` reply (the
+ * count for retry/drop/hold/release, else 0), or the negative code of the
+ * `error` reply written: SMTPGW_ERR_CTL_USAGE for a malformed request */
+int smtpgw_ctl_handle(const struct smtpgw_ctl_ops *ops, void *user, const char *line,
+                      struct util_buf *reply);
+
+/* smtpgw_ctl_json_string - append s as a JSON string literal: quotes,
+ * backslashes and control characters escaped, invalid UTF-8 as U+FFFD.
+ * 0 or UTIL_ERR_NOMEM */
+int smtpgw_ctl_json_string(struct util_buf *out, const char *s);
+
+/* smtpgw_ctl_log_level_apply - a ready ops->log_level on util's logger
+ * (util_log_set_level, util_log_set_trace); user is ignored */
+int smtpgw_ctl_log_level_apply(void *user, const char *level, const char *trace, char *out,
+                               size_t cap);
+
+/* The [control] section of mulegw.conf, read by mulegw and mulectl:
+ *     [control]
+ *     socket = /run/mulegw/mulegw.sock   # default: smtpgw_ctl_default_socket()
+ *     mode = 0660                        # octal permissions of the socket
+ *     group = mail                       # optional: the socket's group */
+struct smtpgw_ctl_conf {
+    const char *socket; /* valid while the conf (or the default) is */
+    unsigned mode;
+    const char *group;  /* NULL if not set */
+    int gid;            /* group's id, -1 if not set */
+};
+
+/* smtpgw_ctl_default_socket - the compiled-in socket path
+ * (MULEGW_DEFAULT_SOCKET: $(localstatedir)/run/mulegw/mulegw.sock) */
+const char *smtpgw_ctl_default_socket(void);
+
+/* smtpgw_ctl_conf_read - [control] socket, mode, group of conf (conf may
+ * be NULL: the defaults); an error is recorded in conf (util_conf_fail) and
+ * returned.  A group name is resolved with getgrnam */
+int smtpgw_ctl_conf_read(struct util_conf *conf, struct smtpgw_ctl_conf *out);
+
+struct smtpgw_ctl_server;
+
+/* smtpgw_ctl_listen - create the control socket at path and serve requests
+ * with ops/user on loop.  A socket file already there is removed only if
+ * nothing answers on it (stale); if something does: SMTPGW_ERR_CTL_IN_USE.
+ * The socket is created mode 0600 (umask), then given gid (-1: unchanged)
+ * and mode.  A missing last directory of path is created (0755).  NULL on
+ * failure with *err (may be NULL) set; the reason is logged */
+struct smtpgw_ctl_server *smtpgw_ctl_listen(struct ev_loop *loop, const char *path, unsigned mode,
+                                            int gid, const struct smtpgw_ctl_ops *ops, void *user,
+                                            int *err);
+
+/* smtpgw_ctl_connections - control connections open now */
+size_t smtpgw_ctl_connections(const struct smtpgw_ctl_server *srv);
+
+/* smtpgw_ctl_close - stop listening, drop open connections, unlink the
+ * socket (if it is still ours) and free srv (NULL: nothing) */
+void smtpgw_ctl_close(struct smtpgw_ctl_server *srv);
+
+/* ---- end of control channel ---- */
 
 #endif /* MULE5066_SMTPGW_H */

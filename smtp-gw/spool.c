@@ -85,7 +85,19 @@ static const char *const dir_names[DIR_COUNT] = {"tmp", "data", "outgoing", "inc
 
 struct spool_msg {
     struct util_list link;
+    struct util_list dirty; /* on sp->dirty while its envelope waits for smtpgw_spool_sync */
     struct smtpgw_envelope env;
+};
+
+/* A message staged for the next group commit (smtpgw_spool_writer_stage). */
+struct spool_staged {
+    struct spool_staged *next;
+    struct smtpgw_spool_writer *w; /* tmp/QID.d, written, not yet fsync'd */
+    struct spool_msg *m;           /* the envelope, also in tmp/QID.e */
+    int efd;
+    enum smtpgw_queue q;
+    void *user;
+    int err;
 };
 
 struct msn_entry {
@@ -117,6 +129,12 @@ struct smtpgw_spool {
     /* queue ids */
     uint32_t qid_t;
     uint32_t qid_seq;
+    /* group commit (smtpgw_spool_sync) */
+    struct spool_staged *staged, **staged_tail;
+    size_t n_staged;
+    bool state_dirty;          /* counters given out, DIR/state not yet rewritten */
+    unsigned dirty_dirs;       /* 1 << DIR_*: entries removed, directory not yet fsync'd */
+    struct util_list dirty;    /* envelopes changed in memory (smtpgw_spool_update_later) */
 };
 
 struct smtpgw_spool_writer {
@@ -482,6 +500,7 @@ static void msg_free(struct spool_msg *m)
 {
     if (!m)
         return;
+    util_list_remove(&m->dirty);
     struct smtpgw_envelope *e = &m->env;
     free((char *)e->from);
     free((char *)e->mail_params);
@@ -573,6 +592,8 @@ static int env_check(const struct smtpgw_envelope *in)
 static struct spool_msg *msg_clone(const struct smtpgw_envelope *in)
 {
     struct spool_msg *m = calloc(1, sizeof *m);
+    if (m)
+        util_list_init(&m->dirty);
     if (!m)
         return NULL;
     util_list_init(&m->link);
@@ -706,6 +727,8 @@ static struct spool_msg *env_parse(char *text, size_t len, const char *qid, char
     const char *whys = "", **why = &whys;
     *err = SMTPGW_ERR_SPOOL_CORRUPT;
     struct spool_msg *m = calloc(1, sizeof *m);
+    if (m)
+        util_list_init(&m->dirty);
     if (!m) {
         *why = "out of memory";
         *err = UTIL_ERR_NOMEM;
@@ -1062,6 +1085,8 @@ static int state_save(struct smtpgw_spool *sp)
     else
         rc = UTIL_ERR_NOMEM;
     util_buf_free(&b);
+    if (rc == 0)
+        sp->state_dirty = false;
     return rc;
 }
 
@@ -1148,6 +1173,32 @@ int smtpgw_spool_alloc_msn(struct smtpgw_spool *sp, uint32_t dest, uint32_t *msn
         return rc;
     }
     *msn = cur;
+    return 0;
+}
+
+/* smtpgw_spool_assign_ids - Message_ID(s) and MSNs for a new envelope's
+ * destinations, in memory; DIR/state follows at the next smtpgw_spool_sync,
+ * before the envelope that carries them is committed */
+int smtpgw_spool_assign_ids(struct smtpgw_spool *sp, struct smtpgw_spool_dest *dests, size_t n,
+                            bool split)
+{
+    uint32_t shared = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (dests[i].node == 0)
+            return SMTPGW_ERR_SPOOL_INVAL;
+        struct msn_entry *m = msn_slot(sp, dests[i].node);
+        if (!m)
+            return UTIL_ERR_NOMEM;
+        if (split || shared == 0) {
+            shared = sp->next_msgid;
+            sp->next_msgid = shared == UINT32_MAX ? 1 : shared + 1;
+        }
+        dests[i].msgid = shared;
+        dests[i].msn = m->next;
+        m->next = m->next == UINT32_MAX ? 1 : m->next + 1;
+    }
+    if (n)
+        sp->state_dirty = true;
     return 0;
 }
 
@@ -1570,6 +1621,8 @@ struct smtpgw_spool *smtpgw_spool_open(const char *dir, int *err)
         sp->fds[i] = -1;
     for (int q = 0; q < SMTPGW_Q_COUNT; q++)
         util_list_init(&sp->q[q]);
+    util_list_init(&sp->dirty);
+    sp->staged_tail = &sp->staged;
     sp->next_msgid = 1;
 
     bool fresh = false;
@@ -1693,6 +1746,15 @@ void smtpgw_spool_close(struct smtpgw_spool *sp)
 {
     if (!sp)
         return;
+    while (sp->staged) { /* never acknowledged: their tmp files go at the next open */
+        struct spool_staged *st = sp->staged;
+        sp->staged = st->next;
+        if (st->efd >= 0)
+            close(st->efd);
+        smtpgw_spool_writer_abort(st->w);
+        msg_free(st->m);
+        free(st);
+    }
     for (int q = 0; q < SMTPGW_Q_COUNT; q++) {
         struct util_list *it, *tmp;
         UTIL_LIST_FOREACH_SAFE(it, tmp, &sp->q[q])
@@ -1873,6 +1935,8 @@ static int write_envelope(struct smtpgw_spool *sp, struct spool_msg *m, int q)
     return rc;
 }
 
+static void log_added(const struct spool_msg *m, enum smtpgw_queue q);
+
 /* commit_common - with the content in data/QID (fsync'd), write the envelope and list it */
 static int commit_common(struct smtpgw_spool *sp, struct spool_msg *m, enum smtpgw_queue q,
                          struct smtpgw_envelope **out)
@@ -1892,6 +1956,15 @@ static int commit_common(struct smtpgw_spool *sp, struct spool_msg *m, enum smtp
     }
     q_insert(sp, m, q);
     idx_insert(sp, m);
+    log_added(m, q);
+    if (out)
+        *out = &m->env;
+    return 0;
+}
+
+/* log_added - the spool-add event of a committed message */
+static void log_added(const struct spool_msg *m, enum smtpgw_queue q)
+{
     char node[MULE_NODE_STRLEN];
     if (m->env.src_node)
         util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "spool-add",
@@ -1903,9 +1976,6 @@ static int commit_common(struct smtpgw_spool *sp, struct spool_msg *m, enum smtp
                  "qid=%s queue=%s size=%" PRIu64 " rcpts=%u from=<%s>%s", m->env.qid,
                  smtpgw_queue_name(q), m->env.size, m->env.n_rcpts, m->env.from,
                  (m->env.flags & SMTPGW_ENV_DSN) ? " dsn=yes" : "");
-    if (out)
-        *out = &m->env;
-    return 0;
 }
 
 /* check_dup - SMTPGW_ERR_SPOOL_DUPLICATE if an incoming env's source is known */
@@ -1975,6 +2045,251 @@ int smtpgw_spool_writer_commit(struct smtpgw_spool_writer *w, const struct smtpg
         return SMTPGW_ERR_SPOOL_IO;
     }
     return commit_common(sp, m, q, out);
+}
+
+/* ---- group commit ------------------------------------------------------------------ */
+
+/* smtpgw_spool_writer_stage - write the envelope beside the content in tmp/
+ * and queue both for the next smtpgw_spool_sync (nothing fsync'd yet) */
+int smtpgw_spool_writer_stage(struct smtpgw_spool_writer *w, const struct smtpgw_envelope *env,
+                              enum smtpgw_queue q, void *user)
+{
+    struct smtpgw_spool *sp = w->sp;
+    int rc = (unsigned)q < SMTPGW_Q_COUNT ? env_check(env) : SMTPGW_ERR_SPOOL_INVAL;
+    if (rc == 0)
+        rc = check_dup(sp, env, q);
+    if (rc == 0)
+        rc = writer_flush(w);
+    struct spool_staged *st = NULL;
+    struct spool_msg *m = NULL;
+    if (rc == 0 && (!(st = calloc(1, sizeof *st)) || !(m = msg_clone(env))))
+        rc = UTIL_ERR_NOMEM;
+    if (rc != 0) {
+        free(st);
+        smtpgw_spool_writer_abort(w);
+        return rc;
+    }
+    memcpy(m->env.qid, w->qid, SMTPGW_QID_LEN);
+    m->env.size = w->bytes;
+    m->env.content = w->bin || w->prev_cr ? SMTPGW_CONTENT_BINARY
+                     : w->eight           ? SMTPGW_CONTENT_8BIT
+                                          : SMTPGW_CONTENT_7BIT;
+    if (m->env.arrival == 0)
+        m->env.arrival = util_wall_s();
+    struct util_buf b;
+    util_buf_init(&b, 0);
+    char tmp[SMTPGW_QID_LEN + 2];
+    snprintf(tmp, sizeof tmp, "%s.e", w->qid);
+    st->efd = -1;
+    rc = env_serialize(&m->env, &b);
+    if (rc == 0) {
+        st->efd = do_open(sp->fds[DIR_TMP], tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (st->efd < 0 || write_all(st->efd, b.data, b.len) != 0) {
+            log_io(sp, st->efd < 0 ? "open" : "write", "tmp", tmp);
+            rc = SMTPGW_ERR_SPOOL_IO;
+        }
+    }
+    util_buf_free(&b);
+    if (rc != 0) {
+        if (st->efd >= 0)
+            close(st->efd);
+        unlinkat(sp->fds[DIR_TMP], tmp, 0);
+        msg_free(m);
+        free(st);
+        smtpgw_spool_writer_abort(w);
+        return rc;
+    }
+    st->w = w;
+    st->m = m;
+    st->q = q;
+    st->user = user;
+    *sp->staged_tail = st;
+    sp->staged_tail = &st->next;
+    sp->n_staged++;
+    return 0;
+}
+
+/* smtpgw_spool_sync_pending - whether smtpgw_spool_sync has work */
+bool smtpgw_spool_sync_pending(const struct smtpgw_spool *sp)
+{
+    return sp->staged || sp->state_dirty || sp->dirty_dirs || !util_list_empty(&sp->dirty);
+}
+
+/* sync_dirty - rewrite the envelopes changed by smtpgw_spool_update_later
+ * (each to tmp/, fsync'd, renamed), then fsync their directories once */
+static void sync_dirty(struct smtpgw_spool *sp)
+{
+    struct util_list *it, *tmp;
+    UTIL_LIST_FOREACH_SAFE(it, tmp, &sp->dirty)
+    {
+        struct spool_msg *m = UTIL_CONTAINER_OF(it, struct spool_msg, dirty);
+        util_list_remove(&m->dirty);
+        struct util_buf b;
+        util_buf_init(&b, 0);
+        int rc = env_serialize(&m->env, &b);
+        char tname[SMTPGW_QID_LEN + 2];
+        snprintf(tname, sizeof tname, "%s.e", m->env.qid);
+        int qdir = m->env.queue == SMTPGW_Q_OUTGOING ? DIR_OUT : DIR_IN;
+        int fd = rc == 0 ? do_open(sp->fds[DIR_TMP], tname, O_WRONLY | O_CREAT | O_TRUNC, 0600) : -1;
+        if (fd < 0 || write_all(fd, b.data, b.len) != 0 || do_fsync(fd) != 0 ||
+            do_rename(sp->fds[DIR_TMP], tname, sp->fds[qdir], m->env.qid) != 0) {
+            /* the old envelope stays: at worst a retransmission after a restart */
+            log_io(sp, "update", dir_names[qdir], m->env.qid);
+            unlinkat(sp->fds[DIR_TMP], tname, 0);
+        } else {
+            sp->dirty_dirs |= 1u << qdir;
+        }
+        if (fd >= 0)
+            close(fd);
+        util_buf_free(&b);
+    }
+}
+
+/* staged_fail - drop a staged message that will not be committed */
+static void staged_fail(struct smtpgw_spool *sp, struct spool_staged *st, int err)
+{
+    char name[SMTPGW_QID_LEN + 2];
+    snprintf(name, sizeof name, "%s.e", st->m->env.qid);
+    unlinkat(sp->fds[DIR_TMP], name, 0);
+    if (st->efd >= 0)
+        close(st->efd);
+    st->efd = -1;
+    if (st->w) {
+        smtpgw_spool_writer_abort(st->w);
+        st->w = NULL;
+    }
+    st->err = err;
+}
+
+/* smtpgw_spool_sync - the group commit: DIR/state if counters were given
+ * out, then every staged message (content and envelope fsync'd, content
+ * renamed into data/, data/ fsync'd, envelopes renamed into their queues,
+ * each queue directory fsync'd once), envelopes changed by update_later,
+ * and directories that lost entries.  done(cbuser, user, env, 0) for each
+ * committed message, done(cbuser, user, NULL, err) for each that failed,
+ * in staging order; the number of staged messages handled */
+size_t smtpgw_spool_sync(struct smtpgw_spool *sp, smtpgw_spool_done_fn done, void *cbuser)
+{
+    struct spool_staged *list = sp->staged;
+    size_t n = sp->n_staged;
+    sp->staged = NULL;
+    sp->staged_tail = &sp->staged;
+    sp->n_staged = 0;
+    int state_rc = sp->state_dirty ? state_save(sp) : 0;
+    char name[SMTPGW_QID_LEN + 2];
+    /* 1: the files themselves */
+    for (struct spool_staged *st = list; st; st = st->next) {
+        if (state_rc != 0) {
+            staged_fail(sp, st, state_rc);
+            continue;
+        }
+        int cfd = st->w->fd;
+        st->w->fd = -1;
+        snprintf(name, sizeof name, "%s.d", st->m->env.qid);
+        if (do_fsync(cfd) != 0 || close(cfd) != 0) {
+            log_io(sp, "fsync", "tmp", name);
+            close(cfd);
+            staged_fail(sp, st, SMTPGW_ERR_SPOOL_IO);
+            continue;
+        }
+        int efd = st->efd;
+        st->efd = -1;
+        snprintf(name, sizeof name, "%s.e", st->m->env.qid);
+        if (do_fsync(efd) != 0 || close(efd) != 0) {
+            log_io(sp, "fsync", "tmp", name);
+            close(efd);
+            staged_fail(sp, st, SMTPGW_ERR_SPOOL_IO);
+        }
+    }
+    /* 2: the content into data/ */
+    bool any = false;
+    for (struct spool_staged *st = list; st; st = st->next) {
+        if (st->err)
+            continue;
+        snprintf(name, sizeof name, "%s.d", st->m->env.qid);
+        if (do_rename(sp->fds[DIR_TMP], name, sp->fds[DIR_DATA], st->m->env.qid) != 0) {
+            log_io(sp, "rename", "data", st->m->env.qid);
+            staged_fail(sp, st, SMTPGW_ERR_SPOOL_IO);
+            continue;
+        }
+        free(st->w);
+        st->w = NULL;
+        any = true;
+    }
+    if (any && do_fsync(sp->fds[DIR_DATA]) != 0) {
+        log_io(sp, "fsync", "data", NULL);
+        for (struct spool_staged *st = list; st; st = st->next)
+            if (!st->err) {
+                unlinkat(sp->fds[DIR_DATA], st->m->env.qid, 0);
+                staged_fail(sp, st, SMTPGW_ERR_SPOOL_IO);
+            }
+    }
+    /* 3: the envelopes into their queues: the commit point */
+    for (struct spool_staged *st = list; st; st = st->next) {
+        if (st->err)
+            continue;
+        int qdir = st->q == SMTPGW_Q_OUTGOING ? DIR_OUT : DIR_IN;
+        snprintf(name, sizeof name, "%s.e", st->m->env.qid);
+        int rc = idx_reserve(sp);
+        if (rc == 0 && do_rename(sp->fds[DIR_TMP], name, sp->fds[qdir], st->m->env.qid) != 0) {
+            log_io(sp, "rename", dir_names[qdir], st->m->env.qid);
+            rc = SMTPGW_ERR_SPOOL_IO;
+        }
+        if (rc != 0) {
+            unlinkat(sp->fds[DIR_DATA], st->m->env.qid, 0);
+            staged_fail(sp, st, rc);
+            continue;
+        }
+        sp->dirty_dirs |= 1u << qdir;
+        q_insert(sp, st->m, st->q);
+        idx_insert(sp, st->m);
+    }
+    /* 4: changed envelopes, then each directory once */
+    sync_dirty(sp);
+    for (int d = DIR_OUT; d <= DIR_IN; d++) {
+        if (!(sp->dirty_dirs & (1u << d)))
+            continue;
+        if (do_fsync(sp->fds[d]) != 0) {
+            log_io(sp, "fsync", dir_names[d], NULL);
+            /* what was renamed in is not known to be durable: not acknowledged */
+            for (struct spool_staged *st = list; st; st = st->next) {
+                int qdir = st->q == SMTPGW_Q_OUTGOING ? DIR_OUT : DIR_IN;
+                if (st->err || qdir != d)
+                    continue;
+                if (unlinkat(sp->fds[d], st->m->env.qid, 0) == 0 || errno == ENOENT)
+                    unlinkat(sp->fds[DIR_DATA], st->m->env.qid, 0);
+                q_remove(sp, st->m);
+                idx_erase(sp, st->m);
+                st->err = SMTPGW_ERR_SPOOL_IO;
+            }
+        }
+    }
+    sp->dirty_dirs = 0;
+    /* 5: report */
+    while (list) {
+        struct spool_staged *st = list;
+        list = st->next;
+        if (st->err) {
+            msg_free(st->m);
+            if (done)
+                done(cbuser, st->user, NULL, st->err);
+        } else {
+            log_added(st->m, st->q);
+            if (done)
+                done(cbuser, st->user, &st->m->env, 0);
+        }
+        free(st);
+    }
+    return n;
+}
+
+/* smtpgw_spool_update_later - msg's envelope changed in memory: rewrite it
+ * at the next smtpgw_spool_sync (or never, if it is removed before) */
+void smtpgw_spool_update_later(struct smtpgw_spool *sp, struct smtpgw_envelope *msg)
+{
+    struct spool_msg *m = msg_of(msg);
+    if (util_list_empty(&m->dirty))
+        util_list_push_back(&sp->dirty, &m->dirty);
 }
 
 /* add_bytes - spool content held in memory */
@@ -2099,10 +2414,11 @@ int smtpgw_spool_remove(struct smtpgw_spool *sp, struct smtpgw_envelope *msg)
             return SMTPGW_ERR_SPOOL_IO;
         }
     }
-    /* the envelope is unlinked: the message is gone for us even if the
-     * directory's fsync fails (then a crash may bring it back: logged) */
-    if (do_fsync(sp->fds[qdir]) != 0)
-        log_io(sp, "fsync", dir_names[qdir], NULL);
+    /* the envelope is unlinked: the message is gone for us; its directory
+     * is fsync'd at the next smtpgw_spool_sync, once for every removal of
+     * the loop pass (a crash before may bring it back: the receiver
+     * suppresses the duplicate by (Source_ID, Message_ID)) */
+    sp->dirty_dirs |= 1u << qdir;
     unlinkat(sp->fds[DIR_DATA], msg->qid, 0); /* an orphan left here goes at the next open */
     util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "spool-remove", "qid=%s queue=%s", msg->qid,
              dir_names[qdir]);

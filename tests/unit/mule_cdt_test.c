@@ -74,6 +74,33 @@ TEST(encode_matches_golden)
     free(payload);
 }
 
+TEST(reused_deflate_stream_gives_the_same_bytes)
+{
+    /* mule_cdt_encode keeps its deflate stream between calls: the bytes
+     * must not depend on what was compressed before, or at which level */
+    static const char a[] = "Subject: one\r\n\r\nthe same text, the same text, the same text\r\n";
+    static const char b[] = "something else entirely, 0123456789 0123456789";
+    struct util_buf first, other, again, fresh;
+    util_buf_init(&first, 0);
+    util_buf_init(&other, 0);
+    util_buf_init(&again, 0);
+    util_buf_init(&fresh, 0);
+    CHECK_EQ(mule_cdt_encode((const uint8_t *)a, sizeof a - 1, 9, &first), 0);
+    CHECK_EQ(mule_cdt_encode((const uint8_t *)b, sizeof b - 1, 1, &other), 0);
+    CHECK_EQ(mule_cdt_encode((const uint8_t *)b, sizeof b - 1, 9, &other), 0);
+    CHECK_EQ(mule_cdt_encode((const uint8_t *)a, sizeof a - 1, 9, &again), 0);
+    mule_cdt_encode_release();
+    CHECK_EQ(mule_cdt_encode((const uint8_t *)a, sizeof a - 1, 9, &fresh), 0);
+    CHECK_MEM(again.data, again.len, first.data, first.len);
+    CHECK_MEM(fresh.data, fresh.len, first.data, first.len);
+    mule_cdt_encode_release();
+    mule_cdt_encode_release(); /* twice is harmless */
+    util_buf_free(&first);
+    util_buf_free(&other);
+    util_buf_free(&again);
+    util_buf_free(&fresh);
+}
+
 TEST(golden_cdt_opens)
 {
     size_t plen, glen;
@@ -275,6 +302,7 @@ TEST(inflate_errors_and_exact_limit)
 int main(void)
 {
     RUN(encode_matches_golden);
+    RUN(reused_deflate_stream_gives_the_same_bytes);
     RUN(golden_cdt_opens);
     RUN(short_form_lengths);
     RUN(explicit_tags_from_another_encoder);

@@ -25,6 +25,7 @@ struct tctx {
     unsigned rcpt_notify[4];
     char rcpt_orcpt[4][200];
     int message_rc; /* what the message callback returns */
+    bool defer;     /* keep the message, answer SMTPGW_MESSAGE_PENDING */
     const char *message_text;
     int mail_rc;             /* what mail_check returns */
     const char *deny_domain; /* rcpt_check refuses this domain */
@@ -101,7 +102,7 @@ static int t_message(void *user, const struct smtpgw_txn *txn, char *qid, size_t
     util_buf_reset(&t->payload);
     mule_payload_build(&env, txn->data.data, txn->data.len, &t->payload);
     snprintf(qid, qcap, "Q%d", t->messages);
-    return 0;
+    return t->defer ? SMTPGW_MESSAGE_PENDING : 0;
 }
 
 static const struct smtpgw_callbacks tcb = {t_write, t_close, t_mail_check, t_rcpt_check,
@@ -1029,6 +1030,81 @@ TEST(pipelining_keeps_the_order)
     tctx_free(&t);
 }
 
+/* ---- answers after a group commit (SMTPGW_MESSAGE_PENDING) ---------------------------------- */
+
+TEST(pending_message_is_answered_later_and_pipelined_input_waits)
+{
+    struct tctx t;
+    tctx_init(&t);
+    t.defer = true;
+    struct smtpgw_limits lim = lim_test();
+    struct smtpgw_session *s = open_session(&t, &lim);
+    /* a pipelining client sends two transactions at once */
+    feed(s, "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\none\r\n.\r\n"
+            "MAIL FROM:<c@x.test>\r\nRCPT TO:<d@y.test>\r\nDATA\r\ntwo\r\n.\r\nNOOP\r\n");
+    CHECK(smtpgw_session_waiting(s));
+    CHECK_EQ(t.messages, 1);
+    CHECK(strstr(out_str(&t), "354 ") != NULL);
+    CHECK(strstr(out_str(&t), "250 2.0.0 Ok: queued") == NULL); /* nothing before the commit */
+    CHECK(strstr(out_str(&t), "Sender ok\r\n250 2.1.5 Recipient ok\r\n354") != NULL);
+    CHECK_EQ(smtpgw_session_next_expiry(s), UTIL_MS_NEVER); /* not idle: we owe the answer */
+    size_t before = t.out.len;
+    feed(s, "NOOP\r\n"); /* more while waiting: held, in order */
+    CHECK_EQ(t.out.len, before);
+    CHECK_EQ(smtpgw_session_message_done(s, 3000, 0, "AAA1", NULL), 0);
+    /* the 250, then the held second transaction up to its own commit */
+    CHECK_STR(out_str(&t) + before, "250 2.0.0 Ok: queued as AAA1\r\n"
+                                    "250 2.1.0 Sender ok\r\n"
+                                    "250 2.1.5 Recipient ok\r\n"
+                                    "354 End data with <CR><LF>.<CR><LF>\r\n");
+    CHECK(smtpgw_session_waiting(s));
+    CHECK_EQ(t.messages, 2);
+    CHECK_STR(t.from, "c@x.test");
+    before = t.out.len;
+    CHECK_EQ(smtpgw_session_message_done(s, 3000, 451, NULL, "4.3.0 Could not store"), 0);
+    CHECK_STR(out_str(&t) + before, "451 4.3.0 Could not store\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n");
+    CHECK(!smtpgw_session_waiting(s));
+    CHECK_EQ(smtpgw_session_next_expiry(s), 3000 + 300000);
+    CHECK_EQ(smtpgw_session_message_done(s, 3000, 0, "X", NULL), UTIL_ERR_INVAL); /* nothing waits */
+    uint64_t acc, rej;
+    smtpgw_session_counters(s, &acc, &rej);
+    CHECK_EQ(acc, 1);
+    CHECK_EQ(rej, 1);
+    smtpgw_session_free(s);
+    tctx_free(&t);
+}
+
+TEST(pending_message_bounds_held_input_and_survives_the_client_leaving)
+{
+    struct tctx t;
+    tctx_init(&t);
+    t.defer = true;
+    struct smtpgw_limits lim = lim_test();
+    struct smtpgw_session *s = open_session(&t, &lim);
+    feed(s, "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nBDAT 3 LAST\r\nabc");
+    CHECK(smtpgw_session_waiting(s));
+    /* a client that floods while it waits is cut off, not buffered without end */
+    char junk[4096];
+    memset(junk, 'N', sizeof junk);
+    int rc = 0;
+    for (int i = 0; i < 200 && rc == 0; i++)
+        rc = smtpgw_session_input(s, 2000, junk, sizeof junk);
+    CHECK_EQ(rc, SMTPGW_ERR_CLOSED);
+    CHECK(smtpgw_session_memory(s) < 600u * 1024);
+    CHECK(strstr(out_str(&t), "421 4.7.0") != NULL);
+    CHECK_EQ(smtpgw_session_message_done(s, 3000, 0, "Q", NULL), SMTPGW_ERR_CLOSED);
+    smtpgw_session_free(s);
+    /* the client goes away while its message is committed */
+    s = open_session(&t, &lim);
+    feed(s, "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nx\r\n.\r\n");
+    CHECK(smtpgw_session_waiting(s));
+    smtpgw_session_eof(s, 2500);
+    CHECK_EQ(smtpgw_session_state(s), SMTPGW_ST_CLOSED);
+    CHECK_EQ(smtpgw_session_message_done(s, 3000, 0, "Q", NULL), SMTPGW_ERR_CLOSED);
+    smtpgw_session_free(s);
+    tctx_free(&t);
+}
+
 /* ---- BDAT (RFC 3030) --------------------------------------------------------------------------
  */
 
@@ -1429,6 +1505,8 @@ int main(void)
     RUN(too_many_bad_commands);
     RUN(pipelined_garbage_is_bounded);
     RUN(pipelining_keeps_the_order);
+    RUN(pending_message_is_answered_later_and_pipelined_input_waits);
+    RUN(pending_message_bounds_held_input_and_survives_the_client_leaving);
     RUN(bdat_chunks_and_last);
     RUN(bdat_binarymime);
     RUN(bdat_errors_consume_the_chunk);

@@ -2,7 +2,8 @@
  * move, remove; what is on disk; recovery after a crash at every step
  * (leftover tmp files, content without an envelope, envelope without
  * content, a process killed at each file-system operation); counters and
- * the duplicate set across reopen; every error path (unwritable directory,
+ * the duplicate set across reopen; the group commit (stage + sync, ids
+ * given out in memory, deferred updates) under faults and kills; every error path (unwritable directory,
  * write errors, corrupt envelopes and state quarantined and logged); the
  * memory 10,000 queued envelopes take.
  */
@@ -1126,6 +1127,287 @@ TEST(killed_at_every_step_acknowledged_means_kept)
     printf("# killed at %d different file operations\n", runs - 1);
 }
 
+/* ---- group commit --------------------------------------------------------------- */
+
+struct done_log {
+    int calls;
+    char qid[8][SMTPGW_QID_LEN];
+    int err[8];
+    int order[8];
+};
+
+/* on_done - smtpgw_spool_sync's report: remember what was committed */
+static void on_done(void *cbuser, void *user, struct smtpgw_envelope *env, int err)
+{
+    struct done_log *d = cbuser;
+    int i = d->calls++;
+    if (i >= 8)
+        return;
+    d->order[i] = (int)(intptr_t)user;
+    d->err[i] = err;
+    snprintf(d->qid[i], sizeof d->qid[i], "%s", env ? env->qid : "");
+    CHECK((env != NULL) == (err == 0));
+}
+
+/* stage_one - a message (content MSG7 + i) staged with user tag i; 0 or error */
+static int stage_one(struct smtpgw_spool *sp, int i, struct smtpgw_spool_dest *dd, size_t nd)
+{
+    struct smtpgw_envelope in;
+    sample(&in);
+    in.flags = 0;
+    if (dd) {
+        in.dests = dd;
+        in.n_dests = (uint16_t)nd;
+    }
+    int err;
+    struct smtpgw_spool_writer *w = smtpgw_spool_writer_new(sp, &err);
+    if (!w)
+        return err;
+    char extra[8];
+    snprintf(extra, sizeof extra, "%d\r\n", i);
+    int rc = smtpgw_spool_writer_write(w, MSG7, sizeof MSG7 - 1);
+    if (rc == 0)
+        rc = smtpgw_spool_writer_write(w, extra, strlen(extra));
+    if (rc != 0) {
+        smtpgw_spool_writer_abort(w);
+        return rc;
+    }
+    return smtpgw_spool_writer_stage(w, &in, SMTPGW_Q_OUTGOING, (void *)(intptr_t)i);
+}
+
+TEST(group_commit_stages_then_commits_together)
+{
+    const char *dir = newdir();
+    int err;
+    struct smtpgw_spool *sp = smtpgw_spool_open(dir, &err);
+    CHECK(!smtpgw_spool_sync_pending(sp));
+    /* ids given out in memory: one Message_ID shared, or one each (split) */
+    struct smtpgw_spool_dest dd[2], ds[2];
+    memset(dd, 0, sizeof dd);
+    dd[0].node = 0x0a000002;
+    dd[1].node = 0x0a000003;
+    memcpy(ds, dd, sizeof ds);
+    CHECK_EQ(smtpgw_spool_assign_ids(sp, dd, 2, false), 0);
+    CHECK(dd[0].msgid != 0 && dd[0].msgid == dd[1].msgid);
+    CHECK_EQ(dd[0].msn, 1);
+    CHECK_EQ(dd[1].msn, 1);
+    CHECK_EQ(smtpgw_spool_assign_ids(sp, ds, 2, true), 0);
+    CHECK(ds[0].msgid > dd[0].msgid && ds[1].msgid > ds[0].msgid);
+    CHECK_EQ(ds[0].msn, 2);
+    CHECK(smtpgw_spool_sync_pending(sp)); /* the counters are not on disk yet */
+    CHECK_EQ(stage_one(sp, 0, dd, 2), 0);
+    CHECK_EQ(stage_one(sp, 1, ds, 2), 0);
+    CHECK_EQ(stage_one(sp, 2, NULL, 0), 0);
+    /* staged: in tmp/, not in the queue, not acknowledged */
+    CHECK_EQ(smtpgw_spool_count(sp, SMTPGW_Q_OUTGOING), 0);
+    CHECK_EQ(count_dir(pathf(dir, "tmp")), 6);
+    CHECK_EQ(count_dir(pathf(dir, "outgoing")), 0);
+    struct done_log d;
+    memset(&d, 0, sizeof d);
+    CHECK_EQ(smtpgw_spool_sync(sp, on_done, &d), 3);
+    CHECK_EQ(d.calls, 3);
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(d.order[i], i);
+        CHECK_EQ(d.err[i], 0);
+    }
+    CHECK(!smtpgw_spool_sync_pending(sp));
+    CHECK_EQ(smtpgw_spool_count(sp, SMTPGW_Q_OUTGOING), 3);
+    CHECK_EQ(count_dir(pathf(dir, "tmp")), 0);
+    CHECK_CONTAINS(logbuf, "spool-add");
+    struct smtpgw_envelope *e0 = smtpgw_spool_find(sp, d.qid[0]);
+    CHECK(e0 && e0->dests[0].msgid == dd[0].msgid && e0->dests[1].msn == 1);
+    /* an update left for the next sync, and one made moot by a removal */
+    e0->attempts = 4;
+    smtpgw_spool_update_later(sp, e0);
+    smtpgw_spool_update_later(sp, e0); /* twice is once */
+    struct smtpgw_envelope *e2 = smtpgw_spool_find(sp, d.qid[2]);
+    e2->attempts = 5;
+    smtpgw_spool_update_later(sp, e2);
+    CHECK_EQ(smtpgw_spool_remove(sp, e2), 0);
+    CHECK(smtpgw_spool_sync_pending(sp));
+    memset(&d.calls, 0, sizeof d.calls);
+    CHECK_EQ(smtpgw_spool_sync(sp, on_done, &d), 0);
+    CHECK_EQ(d.calls, 0);
+    CHECK(!smtpgw_spool_sync_pending(sp));
+    char q0[SMTPGW_QID_LEN], q1[SMTPGW_QID_LEN], q2[SMTPGW_QID_LEN];
+    memcpy(q0, d.qid[0], sizeof q0);
+    memcpy(q1, d.qid[1], sizeof q1);
+    memcpy(q2, d.qid[2], sizeof q2);
+    smtpgw_spool_close(sp);
+    sp = smtpgw_spool_open(dir, &err);
+    CHECK_EQ(smtpgw_spool_count(sp, SMTPGW_Q_OUTGOING), 2);
+    e0 = smtpgw_spool_find(sp, q0);
+    CHECK(e0 && e0->attempts == 4);
+    CHECK(smtpgw_spool_find(sp, q2) == NULL);
+    struct smtpgw_envelope *e1 = smtpgw_spool_find(sp, q1);
+    CHECK(e1 && e1->dests[1].msgid == ds[1].msgid);
+    struct util_buf b;
+    util_buf_init(&b, 0);
+    CHECK_EQ(smtpgw_spool_read_content(sp, e1, &b), 0);
+    char want[128];
+    snprintf(want, sizeof want, "%s1\r\n", MSG7);
+    CHECK_MEM(b.data, b.len, want, strlen(want));
+    util_buf_free(&b);
+    /* what was given out survived: never handed out again */
+    uint32_t id, msn;
+    CHECK_EQ(smtpgw_spool_alloc_message_id(sp, &id), 0);
+    CHECK(id > ds[1].msgid);
+    CHECK_EQ(smtpgw_spool_alloc_msn(sp, 0x0a000003, &msn), 0);
+    CHECK_EQ(msn, 3);
+    /* staged but never synced (the process stopped): nothing is acknowledged
+     * and the tmp files go at the next open */
+    CHECK_EQ(stage_one(sp, 7, NULL, 0), 0);
+    smtpgw_spool_close(sp);
+    sp = smtpgw_spool_open(dir, &err);
+    CHECK_EQ(smtpgw_spool_count(sp, SMTPGW_Q_OUTGOING), 2);
+    CHECK_EQ(count_dir(pathf(dir, "tmp")), 0);
+    smtpgw_spool_close(sp);
+}
+
+TEST(group_commit_fails_cleanly_at_every_operation)
+{
+    /* the nth file operation of a sync of three staged messages fails:
+     * a message reported committed is on disk and whole after a reopen,
+     * one reported failed is not, nothing is left in tmp/ or corrupt */
+    int fired_runs = 0;
+    for (long n = 1; n < 60; n++) {
+        const char *dir = newdir();
+        int err;
+        struct smtpgw_spool *sp = smtpgw_spool_open(dir, &err);
+        struct smtpgw_spool_dest dd[2];
+        memset(dd, 0, sizeof dd);
+        dd[0].node = 0x0a000002;
+        dd[1].node = 0x0a000003;
+        smtpgw_spool_assign_ids(sp, dd, 2, false);
+        for (int i = 0; i < 3; i++)
+            CHECK_EQ(stage_one(sp, i, i == 0 ? dd : NULL, i == 0 ? 2 : 0), 0);
+        struct done_log d;
+        memset(&d, 0, sizeof d);
+        smtpgw_spool_test_fault(n, 1);
+        smtpgw_spool_sync(sp, on_done, &d);
+        bool fired = smtpgw_spool_test_fault(0, 0) == 0;
+        CHECK_EQ(d.calls, 3);
+        int ok = 0;
+        for (int i = 0; i < 3; i++)
+            ok += d.err[i] == 0;
+        CHECK(ok == 3 || fired);
+        smtpgw_spool_close(sp);
+        sp = smtpgw_spool_open(dir, &err);
+        CHECK(sp != NULL);
+        if (!sp)
+            break;
+        CHECK_EQ(count_dir(pathf(dir, "corrupt")), 0);
+        CHECK_EQ(count_dir(pathf(dir, "tmp")), 0);
+        CHECK_EQ(smtpgw_spool_count(sp, SMTPGW_Q_OUTGOING), (size_t)ok);
+        CHECK_EQ((size_t)count_dir(pathf(dir, "data")), (size_t)ok);
+        for (int i = 0; i < 3; i++) {
+            if (d.err[i])
+                continue;
+            struct smtpgw_envelope *e = smtpgw_spool_find(sp, d.qid[i]);
+            CHECK(e != NULL);
+            struct util_buf b;
+            util_buf_init(&b, 0);
+            if (e)
+                CHECK_EQ(smtpgw_spool_read_content(sp, e, &b), 0);
+            CHECK_EQ(b.len, sizeof MSG7 + 2);
+            util_buf_free(&b);
+        }
+        if (d.err[0] == 0) { /* its Message_ID is never handed out again */
+            uint32_t id;
+            CHECK_EQ(smtpgw_spool_alloc_message_id(sp, &id), 0);
+            CHECK(id > dd[0].msgid);
+        }
+        smtpgw_spool_close(sp);
+        if (!fired)
+            break;
+        fired_runs++;
+    }
+    CHECK(fired_runs > 10);
+    printf("# a sync failed at %d different file operations\n", fired_runs);
+}
+
+TEST(group_commit_killed_at_every_step_acknowledged_means_kept)
+{
+    /* a child stages three messages and is killed at the nth file operation
+     * of the sync; it notes each message reported committed (what it would
+     * have answered 250).  After a reopen every noted message is there,
+     * whole, with its ids, and its Message_ID is never handed out again. */
+    int runs = 0, completed = 0;
+    for (long n = 1; n < 60 && !completed; n++) {
+        const char *dir = newdir();
+        char note[600];
+        snprintf(note, sizeof note, "%s.note", dir);
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            util_log_set_level(UTIL_LOG_ERR);
+            int err;
+            struct smtpgw_spool *c = smtpgw_spool_open(dir, &err);
+            struct smtpgw_spool_dest dd[2];
+            memset(dd, 0, sizeof dd);
+            dd[0].node = 0x0a000002;
+            dd[1].node = 0x0a000003;
+            smtpgw_spool_assign_ids(c, dd, 2, false);
+            for (int i = 0; i < 3; i++)
+                stage_one(c, i, dd, 2);
+            FILE *nf = fopen(note, "w");
+            setvbuf(nf, NULL, _IONBF, 0);
+            fprintf(nf, "msgid %u\n", dd[0].msgid);
+            smtpgw_spool_test_fault(n, 2);
+            struct done_log d;
+            memset(&d, 0, sizeof d);
+            smtpgw_spool_sync(c, on_done, &d);
+            for (int i = 0; i < d.calls; i++)
+                if (d.err[i] == 0)
+                    fprintf(nf, "qid %s\n", d.qid[i]);
+            fprintf(nf, "complete\n");
+            _exit(0);
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        runs++;
+        int err;
+        struct smtpgw_spool *sp = smtpgw_spool_open(dir, &err);
+        CHECK(sp != NULL);
+        if (!sp)
+            break;
+        const char *t = slurp(note, NULL);
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%s", t ? t : "");
+        unsigned msgid = 0;
+        const char *p = strstr(buf, "msgid ");
+        if (p)
+            sscanf(p, "msgid %u", &msgid);
+        int kept = 0;
+        for (p = strstr(buf, "qid "); p; p = strstr(p + 4, "qid ")) {
+            char qid[32] = "";
+            sscanf(p, "qid %12s", qid);
+            struct smtpgw_envelope *e = smtpgw_spool_find(sp, qid);
+            CHECK(e != NULL);
+            if (e)
+                CHECK_EQ(e->dests[0].msgid, msgid);
+            kept++;
+        }
+        if (kept) {
+            uint32_t id;
+            CHECK_EQ(smtpgw_spool_alloc_message_id(sp, &id), 0);
+            CHECK(id > msgid);
+        }
+        CHECK(smtpgw_spool_count(sp, SMTPGW_Q_OUTGOING) >= (size_t)kept);
+        CHECK_EQ(count_dir(pathf(dir, "corrupt")), 0);
+        CHECK_EQ(count_dir(pathf(dir, "tmp")), 0);
+        CHECK_EQ((size_t)count_dir(pathf(dir, "data")), smtpgw_spool_count(sp, SMTPGW_Q_OUTGOING));
+        if (strstr(buf, "complete")) {
+            completed = 1;
+            CHECK_EQ(kept, 3);
+        }
+        smtpgw_spool_close(sp);
+    }
+    CHECK(completed);
+    CHECK(runs > 10);
+    printf("# sync killed at %d different file operations\n", runs - 1);
+}
+
 /* ---- memory ------------------------------------------------------------------------ */
 
 TEST(ten_thousand_envelopes_fit_in_memory)
@@ -1196,6 +1478,9 @@ int main(void)
     RUN(write_errors_leave_nothing_behind);
     RUN(every_failing_operation_keeps_the_spool_consistent);
     RUN(killed_at_every_step_acknowledged_means_kept);
+    RUN(group_commit_stages_then_commits_together);
+    RUN(group_commit_fails_cleanly_at_every_operation);
+    RUN(group_commit_killed_at_every_step_acknowledged_means_kept);
     RUN(ten_thousand_envelopes_fit_in_memory);
     cleanup();
     return harness_done();
