@@ -47,3 +47,7 @@ TESTS += tests/integration/s5066_network.sh tests/integration/s5066_bad_input.sh
 EXTRA_DIST += tests/integration/s5066_network.sh tests/integration/s5066_bad_input.sh tests/integration/s5066_timing.sh tests/integration/sis_bad_peer.py
 TESTS += tests/integration/configure_deps.sh
 EXTRA_DIST += tests/integration/configure_deps.sh
+
+# the event catalogue doc/events.md names every event the sources log
+TESTS += tests/integration/events_doc.sh
+EXTRA_DIST += tests/integration/events_doc.sh doc/events.md
