@@ -1476,6 +1476,12 @@ bool pmul_bearer_ready(const struct pmul_bearer *b)
     return b->up;
 }
 
+/* pmul_bearer_link - the SIS link (NULL for UDP), for status displays */
+struct s5066_link *pmul_bearer_link(struct pmul_bearer *b)
+{
+    return b->link;
+}
+
 /* pmul_bearer_pdu_max - the engine's PDU size (0 before the first bind) */
 size_t pmul_bearer_pdu_max(const struct pmul_bearer *b)
 {

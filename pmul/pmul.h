@@ -717,6 +717,8 @@ util_ms pmul_bearer_now(const struct pmul_bearer *b);
 int64_t pmul_bearer_wall_s(const struct pmul_bearer *b);
 /* pmul_bearer_ready - whether the bearer can carry PDUs now */
 bool pmul_bearer_ready(const struct pmul_bearer *b);
+/* pmul_bearer_link - the SIS link inside (NULL for UDP), for status displays */
+struct s5066_link *pmul_bearer_link(struct pmul_bearer *b);
 /* pmul_bearer_pdu_max - the engine's PDU size (0 before the first bind) */
 size_t pmul_bearer_pdu_max(const struct pmul_bearer *b);
 /* pmul_bearer_send - pmul_engine_send at now and rearm */

@@ -22,17 +22,23 @@
 
 #include <errno.h>
 #include <ev.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define GW_MAX_LISTEN 8
 #define GW_MAX_NETS 32
 #define GW_MAX_DELIVERIES_DEFAULT 4
 #define GW_MAX_EMCON 64
+#define GW_MAX_ACKS 256 /* nodes whose last ack time is remembered */
 
 /* One P_MUL message in flight: a group of an outgoing envelope's destinations. */
 struct gw_flight {
@@ -65,6 +71,7 @@ struct gw {
     /* settings */
     const char *hostname;
     const char *spool_dir;
+    const char *run_user; /* become this user after binding ("" = stay) */
     uint32_t self;
     struct mule_config mule;
     struct mule_prio prio;
@@ -81,7 +88,17 @@ struct gw {
     uint32_t emcon_nodes[GW_MAX_EMCON];
     size_t n_emcon;
     const char *portfile;
+    struct smtpgw_ctl_conf ctl_conf;
     /* running */
+    int64_t started;
+    bool local_emcon;
+    struct {
+        uint32_t node;
+        int64_t when;
+    } acks[GW_MAX_ACKS];
+    size_t n_acks;
+    char server_buf[300], level_buf[SMTPGW_CTL_LEVEL_LEN], problem_buf[512];
+    struct smtpgw_ctl_server *ctl;
     struct smtpgw_spool *spool;
     struct smtpgw_server *smtp;
     struct pmul_bearer *bearer;
@@ -430,6 +447,21 @@ static int gw_submit(struct gw *gw, struct smtpgw_envelope *env)
     return 0;
 }
 
+/* gw_heard_ack - remember when node last acknowledged one of our messages */
+static void gw_heard_ack(struct gw *gw, uint32_t node)
+{
+    size_t i = 0;
+    while (i < gw->n_acks && gw->acks[i].node != node)
+        i++;
+    if (i == gw->n_acks) {
+        if (gw->n_acks == GW_MAX_ACKS)
+            return;
+        gw->n_acks++;
+    }
+    gw->acks[i].node = node;
+    gw->acks[i].when = util_wall_s();
+}
+
 /* gw_on_dest_done - P_MUL: one destination of one of our messages finished */
 static void gw_on_dest_done(void *user, uint64_t handle, uint32_t msgid, uint32_t dest, int result)
 {
@@ -465,6 +497,8 @@ static void gw_on_dest_done(void *user, uint64_t handle, uint32_t msgid, uint32_
      * and removed first (a lost ack record only means a retransmission
      * that the receiver suppresses as a duplicate) */
     smtpgw_spool_update_later(gw->spool, env);
+    if (result == PMUL_DEST_ACKED)
+        gw_heard_ack(gw, dest);
     util_log(result == PMUL_DEST_ACKED ? UTIL_LOG_NOTICE : UTIL_LOG_WARN, UTIL_MOD_SMTPGW, "dest-done",
              "qid=%s src=%s msgid=%u dest=%s result=%s", env->qid, gw_node_str(gw->self), msgid,
              gw_node_str(dest), pmul_dest_result_name(result));
@@ -1018,6 +1052,9 @@ static int gw_load_config(struct gw *gw)
     util_conf_str(c, s, "trace", "", &trace);
     util_conf_str(c, s, "emcon_nodes", "", &emcon);
     util_conf_int(c, s, "max_deliveries", GW_MAX_DELIVERIES_DEFAULT, 1, 64, &maxd);
+    util_conf_str(c, s, "user", "", &gw->run_user);
+    if (*gw->run_user && !getpwnam(gw->run_user))
+        util_conf_fail(c, s, "user", UTIL_ERR_RANGE, "no such user '%s'", gw->run_user);
     gw->max_deliveries = (unsigned)maxd;
     if (util_log_parse_level(level) < 0)
         util_conf_fail(c, s, "log_level", UTIL_ERR_RANGE, "'%s' is not one of err, warn, notice, info, debug", level);
@@ -1093,11 +1130,436 @@ static int gw_load_config(struct gw *gw)
     gw->self = gw->pparams.node_id;
     if (!gw->self && !util_conf_errcode(c))
         util_conf_fail(c, util_conf_section(c, "pmul", NULL), "node_id", UTIL_ERR_MISSING, "this gateway's node id is required");
+    smtpgw_ctl_conf_read(c, &gw->ctl_conf);
     int crc = util_conf_check_unused(c);
     if (crc < 0 || util_conf_errcode(c) || rc < 0) {
         fprintf(stderr, "mulegw: %s\n", util_conf_error(c)[0] ? util_conf_error(c) : mule_strerror(rc));
         return crc < 0 ? crc : rc < 0 ? rc : util_conf_errcode(c);
     }
+    return 0;
+}
+
+/* ---- the operator's control channel (mulectl) ---------------------------------------- */
+
+/* gw_ctl_node_add - add node to the status list once (not ourselves) */
+static void gw_ctl_node_add(struct gw *gw, struct smtpgw_ctl_node *nodes, size_t *n, size_t cap, uint32_t node)
+{
+    if (!node || node == gw->self)
+        return;
+    for (size_t i = 0; i < *n; i++)
+        if (nodes[i].node == node)
+            return;
+    if (*n < cap)
+        nodes[(*n)++].node = node;
+}
+
+/* gw_ctl_status - ops->status: link, queues and every known node */
+static int gw_ctl_status(void *user, struct smtpgw_ctl_status *st)
+{
+    struct gw *gw = user;
+    st->version = PACKAGE_VERSION;
+    st->node = gw_node_str(gw->self);
+    st->now = util_wall_s();
+    st->started = gw->started;
+    st->bearer = gw->bcfg.kind == PMUL_BEARER_UDP ? "udp" : "sis";
+    const struct s5066_link_config *lc = &gw->bcfg.link;
+    if (gw->bcfg.kind == PMUL_BEARER_UDP)
+        snprintf(gw->server_buf, sizeof gw->server_buf, "%s:%u", gw->bcfg.udp_group, (unsigned)gw->bcfg.udp_port);
+    else if (lc->kind == S5066_LINK_SERIAL)
+        snprintf(gw->server_buf, sizeof gw->server_buf, "%s:%d", lc->device, lc->baud);
+    else
+        snprintf(gw->server_buf, sizeof gw->server_buf, "%s:%u", lc->host, (unsigned)lc->port);
+    st->server = gw->server_buf;
+    struct s5066_link *link = gw->bearer ? pmul_bearer_link(gw->bearer) : NULL;
+    st->availability = "";
+    if (link) {
+        struct s5066_client_status cs;
+        s5066_client_get_status(s5066_link_client(link), &cs);
+        st->link = s5066_link_connected(link) ? s5066_client_state_name(cs.state) : "disconnected";
+        st->sap = lc->client.sap;
+        st->mtu = cs.mtu;
+        st->flow_on = cs.flow_on;
+        switch (cs.subnet) {
+        case S5066_SUBNET_OFF: st->availability = "off"; break;
+        case S5066_SUBNET_ON: st->availability = "on"; break;
+        case S5066_SUBNET_RECEIVE_ONLY:
+            st->availability = cs.subnet_reason == S5066_SUBNET_REASON_EMCON ? "receive-only (emcon)" : "receive-only";
+            break;
+        case S5066_SUBNET_HALF_DUPLEX: st->availability = "half-duplex"; break;
+        case S5066_SUBNET_FULL_DUPLEX: st->availability = "full-duplex"; break;
+        case S5066_SUBNET_TRANSMIT_ONLY: st->availability = "transmit-only"; break;
+        default: st->availability = "unknown"; break;
+        }
+    } else {
+        st->link = gw->bearer && pmul_bearer_ready(gw->bearer) ? "up" : "down";
+        st->flow_on = gw->bearer && pmul_bearer_ready(gw->bearer);
+        st->mtu = gw->bearer ? pmul_bearer_pdu_max(gw->bearer) : 0;
+    }
+    st->emcon = gw->local_emcon;
+    gw->problem_buf[0] = '\0';
+    util_log_last_problem(gw->problem_buf, sizeof gw->problem_buf, NULL, NULL);
+    st->last_error = gw->problem_buf;
+    st->outgoing = smtpgw_spool_count(gw->spool, SMTPGW_Q_OUTGOING);
+    st->incoming = smtpgw_spool_count(gw->spool, SMTPGW_Q_INCOMING);
+    for (int q = 0; q < SMTPGW_Q_COUNT; q++)
+        for (struct smtpgw_envelope *e = smtpgw_spool_first(gw->spool, q); e; e = smtpgw_spool_next(gw->spool, e))
+            st->held += (e->flags & SMTPGW_ENV_HOLD) != 0;
+    st->deliveries = gw->n_deliveries;
+    smtpgw_ctl_log_level_apply(NULL, NULL, NULL, gw->level_buf, sizeof gw->level_buf);
+    st->log_level = gw->level_buf;
+    /* the nodes: the [node] table, the routes, the EMCON list */
+    size_t cap = gw->bcfg.nnodes + gw->mule.routes.n_routes * 2 + 2 + gw->n_emcon;
+    struct smtpgw_ctl_node *nodes = calloc(cap ? cap : 1, sizeof *nodes);
+    if (!nodes)
+        return UTIL_ERR_NOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < gw->bcfg.nnodes; i++)
+        gw_ctl_node_add(gw, nodes, &n, cap, gw->bcfg.nodes[i].id);
+    for (size_t i = 0; i < gw->mule.routes.n_routes; i++) {
+        gw_ctl_node_add(gw, nodes, &n, cap, gw->mule.routes.routes[i].node);
+        gw_ctl_node_add(gw, nodes, &n, cap, gw->mule.routes.routes[i].via);
+    }
+    if (gw->mule.routes.def) {
+        gw_ctl_node_add(gw, nodes, &n, cap, gw->mule.routes.def->node);
+        gw_ctl_node_add(gw, nodes, &n, cap, gw->mule.routes.def->via);
+    }
+    for (size_t i = 0; i < gw->n_emcon; i++)
+        gw_ctl_node_add(gw, nodes, &n, cap, gw->emcon_nodes[i]);
+    for (size_t k = 0; k < n; k++) {
+        struct smtpgw_ctl_node *nd = &nodes[k];
+        const char *name = pmul_bearer_node_name(&gw->bcfg, nd->node);
+        nd->name = name ? name : "";
+        nd->emcon = gw_is_emcon(gw, nd->node);
+        for (size_t i = 0; i < gw->n_acks; i++)
+            if (gw->acks[i].node == nd->node)
+                nd->last_ack = gw->acks[i].when;
+        for (struct smtpgw_envelope *e = smtpgw_spool_first(gw->spool, SMTPGW_Q_OUTGOING); e;
+             e = smtpgw_spool_next(gw->spool, e))
+            for (size_t d = 0; d < e->n_dests; d++)
+                if (e->dests[d].node == nd->node && e->dests[d].state == SMTPGW_DEST_OPEN) {
+                    nd->pending++;
+                    break;
+                }
+    }
+    st->nodes = nodes;
+    st->n_nodes = n;
+    return 0;
+}
+
+/* gw_ctl_status_done - ops->status_done: free the node list */
+static void gw_ctl_status_done(void *user, struct smtpgw_ctl_status *st)
+{
+    (void)user;
+    free(st->nodes);
+}
+
+/* gw_ctl_queue - ops->queue: every spooled message, outgoing then incoming */
+static int gw_ctl_queue(void *user, smtpgw_ctl_msg_fn each, void *ctx)
+{
+    struct gw *gw = user;
+    for (int q = 0; q < SMTPGW_Q_COUNT; q++) {
+        for (struct smtpgw_envelope *e = smtpgw_spool_first(gw->spool, q); e; e = smtpgw_spool_next(gw->spool, e)) {
+            const char **rcpts = calloc(e->n_rcpts ? e->n_rcpts : 1, sizeof *rcpts);
+            struct smtpgw_ctl_dest *dests = calloc(e->n_dests ? e->n_dests : 1, sizeof *dests);
+            if (!rcpts || !dests) {
+                free(rcpts);
+                free(dests);
+                return UTIL_ERR_NOMEM;
+            }
+            for (size_t i = 0; i < e->n_rcpts; i++)
+                rcpts[i] = e->rcpts[i].addr;
+            for (size_t d = 0; d < e->n_dests; d++) {
+                const char *name = pmul_bearer_node_name(&gw->bcfg, e->dests[d].node);
+                dests[d].node = e->dests[d].node;
+                dests[d].name = name ? name : "";
+                dests[d].state = smtpgw_dest_state_name(e->dests[d].state);
+                dests[d].msgid = e->dests[d].msgid;
+            }
+            struct smtpgw_ctl_msg m = {e->qid,
+                                       smtpgw_queue_name(e->queue),
+                                       e->arrival,
+                                       e->size,
+                                       e->priority,
+                                       e->from,
+                                       (e->flags & SMTPGW_ENV_HOLD) != 0,
+                                       e->attempts,
+                                       e->next_attempt,
+                                       e->n_rcpts,
+                                       rcpts,
+                                       dests,
+                                       e->n_dests};
+            each(ctx, &m);
+            free(rcpts);
+            free(dests);
+        }
+    }
+    return 0;
+}
+
+/* gw_ctl_now - ops->now: the clock the spool's times are in */
+static int64_t gw_ctl_now(void *user)
+{
+    return gw_now(user);
+}
+
+/* gw_ctl_each - apply fn to the message id names, or to every message
+ * ("all"); the number affected, or SMTPGW_ERR_CTL_NOTFOUND */
+static int gw_ctl_each(struct gw *gw, const char *id, int (*fn)(struct gw *, struct smtpgw_envelope *))
+{
+    if (strcmp(id, "all") != 0) {
+        struct smtpgw_envelope *e = smtpgw_spool_find(gw->spool, id);
+        if (!e)
+            return SMTPGW_ERR_CTL_NOTFOUND;
+        return fn(gw, e);
+    }
+    int n = 0;
+    for (int q = 0; q < SMTPGW_Q_COUNT; q++)
+        for (struct smtpgw_envelope *e = smtpgw_spool_first(gw->spool, q); e;) {
+            struct smtpgw_envelope *next = smtpgw_spool_next(gw->spool, e);
+            int rc = fn(gw, e);
+            if (rc > 0)
+                n += rc;
+            e = next;
+        }
+    return n;
+}
+
+/* gw_ctl_retry_one - send (outgoing, not in flight) or deliver (incoming) now */
+static int gw_ctl_retry_one(struct gw *gw, struct smtpgw_envelope *e)
+{
+    if (e->flags & SMTPGW_ENV_HOLD)
+        return 0;
+    if (e->queue == SMTPGW_Q_INCOMING) {
+        if (gw_delivery_find(gw, e->qid))
+            return 0;
+        e->next_attempt = 0;
+        smtpgw_spool_update(gw->spool, e);
+        return 1;
+    }
+    if (gw_in_flight(gw, e->qid, 0))
+        return 0; /* P_MUL is at it: its own retransmissions */
+    gw_submit(gw, e);
+    return 1;
+}
+
+/* gw_ctl_retry - ops->retry */
+static int gw_ctl_retry(void *user, const char *id)
+{
+    struct gw *gw = user;
+    int n = gw_ctl_each(gw, id, gw_ctl_retry_one);
+    if (n > 0) {
+        util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "operator-retry", "id=%s messages=%d", id, n);
+        gw_start_deliveries(gw);
+    }
+    return n;
+}
+
+/* gw_ctl_drop_one - fail what is open (a DSN to the sender) and remove */
+static int gw_ctl_drop_one(struct gw *gw, struct smtpgw_envelope *e)
+{
+    static const char diag[] = "x-mule; dropped by the operator";
+    if (e->queue == SMTPGW_Q_INCOMING && gw_delivery_find(gw, e->qid))
+        return SMTPGW_ERR_CTL_STATE; /* being delivered right now */
+    char qid[SMTPGW_QID_LEN];
+    snprintf(qid, sizeof qid, "%s", e->qid);
+    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "operator-drop", "qid=%s queue=%s", qid, smtpgw_queue_name(e->queue));
+    if (e->queue == SMTPGW_Q_OUTGOING && gw_in_flight(gw, qid, 0)) {
+        /* P_MUL cancels it: dest_done (CANCELLED) fails the recipients,
+         * message_done sends the DSN and removes it */
+        util_ms now = pmul_bearer_now(gw->bearer);
+        for (struct gw_flight *f = gw->flights, *next; f; f = next) {
+            next = f->next;
+            if (strcmp(f->qid, qid) == 0)
+                pmul_engine_cancel(pmul_bearer_engine(gw->bearer), now, f->handle);
+        }
+        pmul_bearer_kick(gw->bearer);
+        return 1;
+    }
+    for (size_t d = 0; d < e->n_dests; d++)
+        if (e->dests[d].state == SMTPGW_DEST_OPEN)
+            e->dests[d].state = SMTPGW_DEST_FAILED;
+    for (size_t i = 0; i < e->n_rcpts; i++)
+        if (e->rcpts[i].state == SMTPGW_RCPT_OPEN)
+            smtpgw_envelope_set_rcpt(e, i, SMTPGW_RCPT_FAILED, "5.3.0", diag);
+    smtpgw_spool_update(gw->spool, e);
+    gw_finish_failed(gw, e, "5.3.0", diag);
+    e = smtpgw_spool_find(gw->spool, qid);
+    if (e) { /* reported (or no DSN wanted): nothing keeps it */
+        for (size_t i = 0; i < e->n_rcpts; i++)
+            if (e->rcpts[i].state == SMTPGW_RCPT_FAILED)
+                smtpgw_envelope_set_rcpt(e, i, SMTPGW_RCPT_REPORTED, NULL, NULL);
+        gw_maybe_remove(gw, e);
+    }
+    return 1;
+}
+
+/* gw_ctl_drop - ops->drop (one message; "all" is refused by the engine) */
+static int gw_ctl_drop(void *user, const char *id)
+{
+    return gw_ctl_each(user, id, gw_ctl_drop_one);
+}
+
+/* gw_ctl_hold_one - set the hold flag (an in-flight P_MUL message finishes) */
+static int gw_ctl_hold_one(struct gw *gw, struct smtpgw_envelope *e)
+{
+    if (e->flags & SMTPGW_ENV_HOLD)
+        return 0;
+    e->flags |= SMTPGW_ENV_HOLD;
+    smtpgw_spool_update(gw->spool, e);
+    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "operator-hold", "qid=%s queue=%s", e->qid, smtpgw_queue_name(e->queue));
+    return 1;
+}
+
+/* gw_ctl_release_one - clear the hold flag and carry on */
+static int gw_ctl_release_one(struct gw *gw, struct smtpgw_envelope *e)
+{
+    if (!(e->flags & SMTPGW_ENV_HOLD))
+        return 0;
+    e->flags &= (uint8_t)~SMTPGW_ENV_HOLD;
+    smtpgw_spool_update(gw->spool, e);
+    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "operator-release", "qid=%s queue=%s", e->qid,
+             smtpgw_queue_name(e->queue));
+    if (e->queue == SMTPGW_Q_OUTGOING)
+        gw_submit(gw, e);
+    return 1;
+}
+
+/* gw_ctl_hold - ops->hold */
+static int gw_ctl_hold(void *user, const char *id)
+{
+    struct gw *gw = user;
+    int n = gw_ctl_each(gw, id, gw_ctl_hold_one);
+    if (n == 0 && strcmp(id, "all") != 0)
+        return SMTPGW_ERR_CTL_STATE; /* already held */
+    return n;
+}
+
+/* gw_ctl_release - ops->release */
+static int gw_ctl_release(void *user, const char *id)
+{
+    struct gw *gw = user;
+    int n = gw_ctl_each(gw, id, gw_ctl_release_one);
+    if (n == 0 && strcmp(id, "all") != 0)
+        return SMTPGW_ERR_CTL_STATE; /* not held */
+    gw_start_deliveries(gw);
+    return n;
+}
+
+/* gw_ctl_emcon - ops->emcon: our own radio silence, or a destination's */
+static int gw_ctl_emcon(void *user, uint32_t node, bool on)
+{
+    struct gw *gw = user;
+    if (node == 0) {
+        gw->local_emcon = on;
+        pmul_bearer_set_emcon(gw->bearer, on);
+        pmul_bearer_kick(gw->bearer);
+        util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "operator-emcon", "node=local emcon=%s", on ? "on" : "off");
+        return 0;
+    }
+    if (node == gw->self)
+        return gw_ctl_emcon(user, 0, on);
+    bool was = gw_is_emcon(gw, node);
+    if (on && !was) {
+        if (gw->n_emcon == GW_MAX_EMCON)
+            return UTIL_ERR_RANGE;
+        gw->emcon_nodes[gw->n_emcon++] = node;
+    } else if (!on && was) {
+        for (size_t i = 0; i < gw->n_emcon; i++)
+            if (gw->emcon_nodes[i] == node)
+                gw->emcon_nodes[i] = gw->emcon_nodes[--gw->n_emcon];
+    }
+    pmul_engine_set_dest_emcon(pmul_bearer_engine(gw->bearer), pmul_bearer_now(gw->bearer), node, on);
+    pmul_bearer_kick(gw->bearer);
+    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "operator-emcon", "node=%s emcon=%s", gw_node_str(node),
+             on ? "on" : "off");
+    return 0;
+}
+
+/* gw_ctl_node_lookup - ops->node_lookup: a [node NAME] */
+static int gw_ctl_node_lookup(void *user, const char *name, uint32_t *id)
+{
+    struct gw *gw = user;
+    return pmul_bearer_find_node(&gw->bcfg, name, id) == 0 ? 0 : SMTPGW_ERR_CTL_NODE;
+}
+
+/* gw_ctl_log_level - ops->log_level: util's logger, and say so in the log */
+static int gw_ctl_log_level(void *user, const char *level, const char *trace, char *out, size_t cap)
+{
+    (void)user;
+    int rc = smtpgw_ctl_log_level_apply(NULL, level, trace, out, cap);
+    if (rc >= 0 && level)
+        util_log(UTIL_LOG_NOTICE, UTIL_MOD_MAIN, "log-level", "now=\"%s\"", out);
+    return rc;
+}
+
+static const struct smtpgw_ctl_ops gw_ctl_ops = {
+    gw_ctl_status, gw_ctl_status_done, gw_ctl_queue,   gw_ctl_now,         gw_ctl_retry,    gw_ctl_drop,
+    gw_ctl_hold,   gw_ctl_release,     gw_ctl_emcon,   gw_ctl_node_lookup, gw_ctl_log_level,
+};
+
+/* ---- privileges ------------------------------------------------------------------------ */
+
+static uid_t chown_uid;
+static gid_t chown_gid;
+
+/* chown_one - nftw: give one spool entry to the run user */
+static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)flag;
+    (void)ftw;
+    if ((st->st_uid != chown_uid || st->st_gid != chown_gid) && lchown(path, chown_uid, chown_gid) != 0)
+        return -1;
+    return 0;
+}
+
+/* gw_drop_privileges - started as root with user= set: give the spool to
+ * that user, then become it for good (after the listening sockets are
+ * bound, so port 25 works); 0 or -1 (logged) */
+static int gw_drop_privileges(struct gw *gw)
+{
+    if (!*gw->run_user)
+        return 0;
+    struct passwd *pw = getpwnam(gw->run_user);
+    if (!pw) {
+        util_log(UTIL_LOG_ERR, UTIL_MOD_MAIN, "privileges-failed", "user=%s error=\"no such user\"", gw->run_user);
+        return -1;
+    }
+    if (geteuid() != 0) {
+        if (geteuid() == pw->pw_uid)
+            return 0; /* already that user */
+        util_log(UTIL_LOG_ERR, UTIL_MOD_MAIN, "privileges-failed",
+                 "user=%s error=\"only root can change to another user\"", gw->run_user);
+        return -1;
+    }
+    chown_uid = pw->pw_uid;
+    chown_gid = pw->pw_gid;
+    struct stat st;
+    if (mkdir(gw->spool_dir, 0700) != 0 && errno != EEXIST) {
+        util_log(UTIL_LOG_ERR, UTIL_MOD_MAIN, "privileges-failed", "user=%s spool=%s error=\"%s\"", gw->run_user,
+                 gw->spool_dir, strerror(errno));
+        return -1;
+    }
+    if (stat(gw->spool_dir, &st) == 0 && (st.st_uid != chown_uid || st.st_gid != chown_gid)) {
+        if (nftw(gw->spool_dir, chown_one, 16, FTW_PHYS) != 0) {
+            util_log(UTIL_LOG_ERR, UTIL_MOD_MAIN, "privileges-failed", "user=%s spool=%s error=\"chown: %s\"",
+                     gw->run_user, gw->spool_dir, strerror(errno));
+            return -1;
+        }
+        util_log(UTIL_LOG_NOTICE, UTIL_MOD_MAIN, "spool-owner-changed", "spool=%s user=%s", gw->spool_dir,
+                 gw->run_user);
+    }
+    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+        util_log(UTIL_LOG_ERR, UTIL_MOD_MAIN, "privileges-failed", "user=%s error=\"%s\"", gw->run_user,
+                 strerror(errno));
+        return -1;
+    }
+    if (setuid(0) == 0) { /* must be gone for good */
+        util_log(UTIL_LOG_ERR, UTIL_MOD_MAIN, "privileges-failed", "user=%s error=\"root could be regained\"",
+                 gw->run_user);
+        return -1;
+    }
+    util_log(UTIL_LOG_NOTICE, UTIL_MOD_MAIN, "privileges-dropped", "user=%s uid=%lu gid=%lu", gw->run_user,
+             (unsigned long)pw->pw_uid, (unsigned long)pw->pw_gid);
     return 0;
 }
 
@@ -1150,6 +1612,42 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     gw->loop = EV_DEFAULT;
     int err = 0;
+    /* the listening sockets first (port 25 needs root), then the user */
+    static const struct smtpgw_callbacks scb = {NULL, NULL, NULL, gw_rcpt_check, gw_on_message};
+    gw->smtp = smtpgw_server_new(gw->loop, &gw->scfg, &scb, gw, &err);
+    if (!gw->smtp) {
+        util_log(UTIL_LOG_ERR, UTIL_MOD_MAIN, "smtp-failed", "error=\"%s\"", smtpgw_strerror(err));
+        return 1;
+    }
+    if (gw->portfile) {
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s.tmp", gw->portfile);
+        FILE *f = fopen(tmp, "w");
+        if (f) {
+            for (size_t i = 0; i < gw->scfg.n_listen; i++)
+                fprintf(f, "smtp %d\n", smtpgw_server_port(gw->smtp, i));
+            fclose(f);
+            rename(tmp, gw->portfile);
+        }
+    gw->started = util_wall_s();
+    if (gw->ctl_conf.socket && *gw->ctl_conf.socket) {
+        gw->ctl = smtpgw_ctl_listen(gw->loop, gw->ctl_conf.socket, gw->ctl_conf.mode, gw->ctl_conf.gid, &gw_ctl_ops,
+                                    gw, &err);
+        if (!gw->ctl) {
+            util_log(UTIL_LOG_ERR, UTIL_MOD_MAIN, "control-failed", "socket=%s error=\"%s\"", gw->ctl_conf.socket,
+                     smtpgw_strerror(err));
+            return 1;
+        }
+        if (*gw->run_user && geteuid() == 0) {
+            struct passwd *pw = getpwnam(gw->run_user);
+            /* the socket file belongs to the user we become, so it can remove it */
+            if (pw && chown(gw->ctl_conf.socket, pw->pw_uid, gw->ctl_conf.gid >= 0 ? (gid_t)gw->ctl_conf.gid : pw->pw_gid) != 0)
+                util_log(UTIL_LOG_WARN, UTIL_MOD_MAIN, "control-chown-failed", "socket=%s error=\"%s\"",
+                         gw->ctl_conf.socket, strerror(errno));
+        }
+    }
+    if (gw_drop_privileges(gw) != 0)
+        return 1;
     gw->spool = smtpgw_spool_open(gw->spool_dir, &err);
     if (!gw->spool) {
         util_log(UTIL_LOG_ERR, UTIL_MOD_MAIN, "spool-open-failed", "dir=%s error=\"%s\"", gw->spool_dir,
@@ -1170,22 +1668,6 @@ int main(int argc, char **argv)
         util_log(UTIL_LOG_ERR, UTIL_MOD_MAIN, "bearer-failed", "conf=%s", gw->conf_path);
         return 1;
     }
-    static const struct smtpgw_callbacks scb = {NULL, NULL, NULL, gw_rcpt_check, gw_on_message};
-    gw->smtp = smtpgw_server_new(gw->loop, &gw->scfg, &scb, gw, &err);
-    if (!gw->smtp) {
-        util_log(UTIL_LOG_ERR, UTIL_MOD_MAIN, "smtp-failed", "error=\"%s\"", smtpgw_strerror(err));
-        return 1;
-    }
-    if (gw->portfile) {
-        char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%s.tmp", gw->portfile);
-        FILE *f = fopen(tmp, "w");
-        if (f) {
-            for (size_t i = 0; i < gw->scfg.n_listen; i++)
-                fprintf(f, "smtp %d\n", smtpgw_server_port(gw->smtp, i));
-            fclose(f);
-            rename(tmp, gw->portfile);
-        }
     }
     ev_timer_init(&gw->tick, gw_on_tick, 1.0, 1.0);
     gw->tick.data = gw;
@@ -1220,6 +1702,7 @@ int main(int argc, char **argv)
         gw->flights = f->next;
         free(f);
     }
+    smtpgw_ctl_close(gw->ctl);
     smtpgw_server_free(gw->smtp);
     pmul_bearer_free(gw->bearer);
     smtpgw_spool_close(gw->spool);

@@ -138,6 +138,28 @@ static int util_log_syslog_priority(enum util_log_level level)
 }
 
 /* util_vlog - va_list form of util_log */
+/* The last err or warning line, for status displays (mulectl status). */
+static struct {
+    char line[512];
+    enum util_log_level level;
+    int64_t when;
+} last_problem;
+
+/* util_log_last_problem - the last err/warning line written (or filtered
+ * in: only lines that pass the level), its level and UNIX time; false if none */
+bool util_log_last_problem(char *out, size_t cap, enum util_log_level *level, int64_t *when)
+{
+    if (!last_problem.when)
+        return false;
+    if (out && cap)
+        snprintf(out, cap, "%s", last_problem.line);
+    if (level)
+        *level = last_problem.level;
+    if (when)
+        *when = last_problem.when;
+    return true;
+}
+
 void util_vlog(enum util_log_level level, enum util_log_module module, const char *event,
                const char *fmt, va_list ap)
 {
@@ -156,6 +178,13 @@ void util_vlog(enum util_log_level level, enum util_log_module module, const cha
     for (char *c = line; *c; c++)
         if (*c == '\n' || *c == '\r')
             *c = ' ';
+    if (level <= UTIL_LOG_WARN) {
+        size_t len = strnlen(line, sizeof last_problem.line - 1);
+        memcpy(last_problem.line, line, len);
+        last_problem.line[len] = '\0';
+        last_problem.level = level;
+        last_problem.when = (int64_t)time(NULL);
+    }
 
     switch (util_log_state.target) {
     case UTIL_LOG_TARGET_SINK:

@@ -215,6 +215,9 @@ bool util_log_trace_on(enum util_log_module module);
 const char *util_log_module_name(enum util_log_module module);
 /* util_log_enabled - whether a line at this level from this module would be written */
 bool util_log_enabled(enum util_log_level level, enum util_log_module module);
+/* util_log_last_problem - the last err/warning line logged (truncated to
+ * cap), its level and UNIX time; false if there was none */
+bool util_log_last_problem(char *out, size_t cap, enum util_log_level *level, int64_t *when);
 /* util_log - write `<module> <event> <fmt...>` at a level */
 void util_log(enum util_log_level level, enum util_log_module module, const char *event,
               const char *fmt, ...) UTIL_PRINTF(4, 5);

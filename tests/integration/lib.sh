@@ -141,3 +141,65 @@ stop_capture() {
     tshark -2 -r "$T/$1.raw.pcap" -R '!tcp.analysis.retransmission && !tcp.analysis.spurious_retransmission' \
         -F pcap -w "$T/$1.pcap" 2>/dev/null || cp "$T/$1.raw.pcap" "$T/$1.pcap"
 }
+
+# sim_conf FILE SCALE NODE... - an s5066sim network at 2400 bps with those
+# nodes (named alpha, bravo, charlie... addressed 0.0.0.1, 0.0.0.2, ...)
+sim_conf() {
+    f=$1 scale=$2
+    shift 2
+    {
+        printf '[channel]\nrate = 2400\nturnaround = 500ms\nloss = 0\nseed = 1\ntime_scale = %s\n' "$scale"
+        i=1
+        for n in "$@"; do
+            printf '[node %s]\naddress = 0.0.0.%d\nport = 0\n' "$n" "$i"
+            i=$((i + 1))
+        done
+    } > "$f"
+}
+
+# gw_conf NAME ID LANPORT SIMPORT SCALE [EXTRA_MULEGW_KEYS] - a mulegw.conf
+# for node 0.0.0.ID (domain NAME.example) in $T/NAME.conf: SMTP on a free
+# loopback port, spool $T/spool-NAME, LAN MTA on LANPORT, routes and
+# [node] entries for alpha..charlie (0.0.0.1-3) over s5066sim at SIMPORT.
+# EXTRA (lines, may be empty) goes into [mulegw]; append more sections
+# to the file afterwards.
+gw_conf() {
+    cat > "$T/$1.conf" <<CONF
+[mulegw]
+hostname = gw-$1.example
+spool = $T/spool-$1
+$6
+[smtp]
+listen = 127.0.0.1:0
+[lan]
+relay = 127.0.0.1:$3
+retry_first = 1s
+[mule]
+local_domains = $1.example
+[route alpha.example]
+node = 0.0.0.1
+[route bravo.example]
+node = 0.0.0.2
+[route charlie.example]
+node = 0.0.0.3
+[pmul]
+node_id = 0.0.0.$2
+rate = 2400
+ack_retransmission_time = 20s
+ack_delay_max = 2s
+ack_pdu_time = 20s
+[bearer]
+kind = sis
+target = 127.0.0.1:$4
+time_scale = $5
+[node alpha]
+id = 0.0.0.1
+address = 0.0.0.1
+[node bravo]
+id = 0.0.0.2
+address = 0.0.0.2
+[node charlie]
+id = 0.0.0.3
+address = 0.0.0.3
+CONF
+}

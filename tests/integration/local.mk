@@ -51,3 +51,8 @@ EXTRA_DIST += tests/integration/configure_deps.sh
 # the event catalogue doc/events.md names every event the sources log
 TESTS += tests/integration/events_doc.sh
 EXTRA_DIST += tests/integration/events_doc.sh doc/events.md
+
+# every mulectl command against running gateways (text and JSON), and the
+# privilege drop after binding (as root: user nobody)
+TESTS += tests/integration/mulectl.sh
+EXTRA_DIST += tests/integration/mulectl.sh
