@@ -97,6 +97,8 @@ grep -Eq '0\.0\.0\.2.*bravo.*open' "$T/queue.txt" || fail "queue lacks bravo's o
 json_check queue 'len(d["messages"]) == 3 and all(m["queue"] == "outgoing" and m["from"] == "a@alpha.example" and m["dests"][0]["state"] == "open" and not m["held"] for m in d["messages"])' queue
 "$PY" -c 'import json,sys; m = json.load(open(sys.argv[1]))["messages"]; print(m[0]["qid"], m[1]["qid"], m[2]["qid"])' "$T/j.out" > "$T/qids"
 read -r Q1 Q2 Q3 < "$T/qids"
+echo "--- mulectl status"; cat "$T/status.txt"
+echo "--- mulectl queue"; cat "$T/queue.txt"
 
 # ---- hold / release ----
 ctl hold "$Q1" > "$T/hold.txt" || fail "hold failed"
@@ -173,5 +175,15 @@ expect_exit 1 ctl frobnicate
 # bravo's own channel works too, and says it received
 "$CTL" -c "$T/bravo.conf" --json status > "$T/b.json" || fail "bravo status failed"
 "$PY" -m json.tool "$T/b.json" > /dev/null || fail "bravo's status is not JSON"
+# config errors name the file, the line and the key
+sed 's/^mode = 0660$/mode = 9999/' "$T/alpha.conf" > "$T/bad.conf"
+line=$(grep -n '^mode = 9999' "$T/bad.conf" | cut -d: -f1)
+expect_exit 1 "$GW" -n -c "$T/bad.conf"
+grep -q "bad.conf:$line: \[control\] key 'mode'" "$T/x.err" || fail "bad mode reported as: $(cat "$T/x.err")"
+sed 's/^hostname = .*/&\nuser = no-such-user-here/' "$T/bravo.conf" > "$T/bad.conf"
+expect_exit 1 "$GW" -n -c "$T/bad.conf"
+grep -q "bad.conf:3: \[mulegw\] key 'user'" "$T/x.err" || fail "bad user reported as: $(cat "$T/x.err")"
+expect_exit 0 "$GW" -n -c "$T/alpha.conf"
+
 echo "every mulectl command answered, in text and JSON"
 exit 0
