@@ -89,6 +89,7 @@ struct gw {
     size_t n_emcon;
     const char *portfile;
     struct smtpgw_ctl_conf ctl_conf;
+    bool ctl_on; /* a [control] section: serve mulectl */
     /* running */
     int64_t started;
     bool local_emcon;
@@ -1130,6 +1131,9 @@ static int gw_load_config(struct gw *gw)
     gw->self = gw->pparams.node_id;
     if (!gw->self && !util_conf_errcode(c))
         util_conf_fail(c, util_conf_section(c, "pmul", NULL), "node_id", UTIL_ERR_MISSING, "this gateway's node id is required");
+    /* the control channel is on with a [control] section (the example
+     * config has one); tests and extra gateways on a host run without */
+    gw->ctl_on = util_conf_section(c, "control", NULL) != NULL;
     smtpgw_ctl_conf_read(c, &gw->ctl_conf);
     int crc = util_conf_check_unused(c);
     if (crc < 0 || util_conf_errcode(c) || rc < 0) {
@@ -1630,7 +1634,7 @@ int main(int argc, char **argv)
             rename(tmp, gw->portfile);
         }
     gw->started = util_wall_s();
-    if (gw->ctl_conf.socket && *gw->ctl_conf.socket) {
+    if (gw->ctl_on) {
         gw->ctl = smtpgw_ctl_listen(gw->loop, gw->ctl_conf.socket, gw->ctl_conf.mode, gw->ctl_conf.gid, &gw_ctl_ops,
                                     gw, &err);
         if (!gw->ctl) {
@@ -1683,9 +1687,11 @@ int main(int argc, char **argv)
     ev_signal_start(gw->loop, &gw->sigterm);
     ev_signal_start(gw->loop, &gw->sigusr1);
     pmul_bearer_start(gw->bearer);
-    util_log(UTIL_LOG_NOTICE, UTIL_MOD_MAIN, "ready", "node=%s smtp_port=%d outgoing=%zu incoming=%zu spool=%s",
-             gw_node_str(gw->self), smtpgw_server_port(gw->smtp, 0), smtpgw_spool_count(gw->spool, SMTPGW_Q_OUTGOING),
-             smtpgw_spool_count(gw->spool, SMTPGW_Q_INCOMING), gw->spool_dir);
+    util_log(UTIL_LOG_NOTICE, UTIL_MOD_MAIN, "ready",
+             "node=%s smtp_port=%d outgoing=%zu incoming=%zu spool=%s control=%s", gw_node_str(gw->self),
+             smtpgw_server_port(gw->smtp, 0), smtpgw_spool_count(gw->spool, SMTPGW_Q_OUTGOING),
+             smtpgw_spool_count(gw->spool, SMTPGW_Q_INCOMING), gw->spool_dir,
+             gw->ctl_on ? gw->ctl_conf.socket : "off");
     gw_pump(gw);
     ev_run(gw->loop, 0);
 
