@@ -7,8 +7,8 @@ smtp_gw_libsmtpgw_a_CPPFLAGS = $(AM_CPPFLAGS) $(ZLIB_CFLAGS)
 # SMTP server: engine (no I/O) and listener glue (libev)
 smtp_gw_libsmtpgw_a_SOURCES += smtp-gw/smtp_server.c smtp-gw/smtp_listen.c
 
-# the daemon
-bin_PROGRAMS += smtp-gw/mulegw
+# the daemon (installed in sbin)
+sbin_PROGRAMS += smtp-gw/mulegw
 smtp_gw_mulegw_SOURCES = smtp-gw/mulegw.c
 smtp_gw_mulegw_LDADD = smtp-gw/libsmtpgw.a pmul/libpmul.a mule/libmule.a s5066/libs5066.a util/libutil.a \
 	$(ZLIB_LIBS) $(EV_LIBS) $(SERIALPORT_LIBS) $(LIBM)

@@ -8,9 +8,10 @@
 # modems) are the libraries; python3 (test clients, DSN parsing), socat
 # (serial pty pairs), tshark (Wireshark's dissectors judge our bytes), clang
 # and libclang-rt-14-dev (libFuzzer, sanitizers), postfix (the gateway's
-# LAN MTA in tests and benchmarks) run the tests.
+# LAN MTA in tests and benchmarks), mandoc and groff-base (the manual pages
+# are lint clean) run the tests.
 MULE5066_PACKAGES="autoconf automake make gcc pkg-config zlib1g-dev libev-dev libserialport-dev \
-python3 socat tshark clang libclang-rt-14-dev iproute2 postfix"
+python3 socat tshark clang libclang-rt-14-dev iproute2 postfix mandoc groff-base"
 
 # install_debian_deps - apt-get install whatever of MULE5066_PACKAGES is missing
 install_debian_deps() {

@@ -56,3 +56,8 @@ EXTRA_DIST += tests/integration/events_doc.sh doc/events.md
 # privilege drop after binding (as root: user nobody)
 TESTS += tests/integration/mulectl.sh
 EXTRA_DIST += tests/integration/mulectl.sh
+
+# the manual pages are lint clean (mandoc, groff); make install puts every
+# file where they say, keeps an edited mulegw.conf, and uninstall cleans up
+TESTS += tests/integration/man_lint.sh tests/integration/install.sh
+EXTRA_DIST += tests/integration/man_lint.sh tests/integration/install.sh
