@@ -976,6 +976,10 @@ struct smtpgw_ctl_server *smtpgw_ctl_listen(struct ev_loop *loop, const char *pa
 /* smtpgw_ctl_connections - control connections open now */
 size_t smtpgw_ctl_connections(const struct smtpgw_ctl_server *srv);
 
+/* smtpgw_ctl_set_timeout - the time a client has to send its request
+ * line, and to read the reply (default SMTPGW_CTL_TIMEOUT_MS; tests) */
+void smtpgw_ctl_set_timeout(struct smtpgw_ctl_server *srv, util_ms ms);
+
 /* smtpgw_ctl_close - stop listening, drop open connections, unlink the
  * socket (if it is still ours) and free srv (NULL: nothing) */
 void smtpgw_ctl_close(struct smtpgw_ctl_server *srv);

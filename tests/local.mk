@@ -35,3 +35,4 @@ include tests/s5066.mk
 include tests/pmul.mk
 include tests/mule.mk
 include tests/smtpgw.mk
+include tests/ctl.mk
