@@ -279,6 +279,39 @@ static int do_fsync(int fd)
     return fsync(fd);
 }
 
+/* fsync_set - fsync n descriptors together (util_fsync_all); fault
+ * injection decides each one's fate in order first, so that a test's nth
+ * operation is the same whatever the threads do; errs[i] = 0 or an errno */
+static void fsync_set(const int *fds, size_t n, int *errs)
+{
+    int *live = malloc((n ? n : 1) * sizeof *live);
+    size_t *at = malloc((n ? n : 1) * sizeof *at);
+    int *lerr = malloc((n ? n : 1) * sizeof *lerr);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        errs[i] = 0;
+        if (fault_hit()) {
+            errs[i] = EIO;
+        } else if (live && at) {
+            live[m] = fds[i];
+            at[m++] = i;
+        } else {
+            errs[i] = fsync(fds[i]) == 0 ? 0 : errno;
+        }
+    }
+    if (m && lerr) {
+        util_fsync_all(live, m, lerr);
+        for (size_t k = 0; k < m; k++)
+            errs[at[k]] = lerr[k];
+    } else {
+        for (size_t k = 0; k < m; k++)
+            errs[at[k]] = fsync(live[k]) == 0 ? 0 : errno;
+    }
+    free(live);
+    free(at);
+    free(lerr);
+}
+
 /* do_rename - renameat with fault injection */
 static int do_rename(int ofd, const char *oname, int nfd, const char *nname)
 {
@@ -2177,30 +2210,38 @@ size_t smtpgw_spool_sync(struct smtpgw_spool *sp, smtpgw_spool_done_fn done, voi
     sp->n_staged = 0;
     int state_rc = sp->state_dirty ? state_save(sp) : 0;
     char name[SMTPGW_QID_LEN + 2];
-    /* 1: the files themselves */
+    /* 1: the files themselves, all at once */
+    size_t nfd = 0;
+    int *fds = malloc((2 * n + 1) * sizeof *fds), *errs = malloc((2 * n + 1) * sizeof *errs);
     for (struct spool_staged *st = list; st; st = st->next) {
-        if (state_rc != 0) {
-            staged_fail(sp, st, state_rc);
+        if (state_rc != 0 || !fds || !errs) {
+            staged_fail(sp, st, state_rc ? state_rc : UTIL_ERR_NOMEM);
             continue;
         }
-        int cfd = st->w->fd;
+        fds[nfd++] = st->w->fd;
+        fds[nfd++] = st->efd;
+    }
+    if (nfd)
+        fsync_set(fds, nfd, errs);
+    size_t k = 0;
+    for (struct spool_staged *st = list; st; st = st->next) {
+        if (st->err)
+            continue;
+        int cerr = errs[k++], eerr = errs[k++];
+        int cfd = st->w->fd, efd = st->efd;
         st->w->fd = -1;
-        snprintf(name, sizeof name, "%s.d", st->m->env.qid);
-        if (do_fsync(cfd) != 0 || close(cfd) != 0) {
-            log_io(sp, "fsync", "tmp", name);
-            close(cfd);
-            staged_fail(sp, st, SMTPGW_ERR_SPOOL_IO);
-            continue;
-        }
-        int efd = st->efd;
         st->efd = -1;
-        snprintf(name, sizeof name, "%s.e", st->m->env.qid);
-        if (do_fsync(efd) != 0 || close(efd) != 0) {
+        bool bad = close(cfd) != 0 || cerr;
+        bad = close(efd) != 0 || eerr || bad;
+        if (bad) {
+            errno = cerr ? cerr : eerr ? eerr : errno;
+            snprintf(name, sizeof name, "%s.%c", st->m->env.qid, cerr ? 'd' : 'e');
             log_io(sp, "fsync", "tmp", name);
-            close(efd);
             staged_fail(sp, st, SMTPGW_ERR_SPOOL_IO);
         }
     }
+    free(fds);
+    free(errs);
     /* 2: the content into data/ */
     bool any = false;
     for (struct spool_staged *st = list; st; st = st->next) {
@@ -2246,22 +2287,30 @@ size_t smtpgw_spool_sync(struct smtpgw_spool *sp, smtpgw_spool_done_fn done, voi
     }
     /* 4: changed envelopes, then each directory once */
     sync_dirty(sp);
-    for (int d = DIR_OUT; d <= DIR_IN; d++) {
-        if (!(sp->dirty_dirs & (1u << d)))
+    int dfds[2] = {-1, -1}, derrs[2] = {0, 0}, dwhich[2] = {0, 0};
+    size_t nd = 0;
+    for (int d = DIR_OUT; d <= DIR_IN; d++)
+        if (sp->dirty_dirs & (1u << d)) {
+            dwhich[nd] = d;
+            dfds[nd++] = sp->fds[d];
+        }
+    fsync_set(dfds, nd, derrs);
+    for (size_t j = 0; j < nd; j++) {
+        int d = dwhich[j];
+        if (derrs[j] == 0)
             continue;
-        if (do_fsync(sp->fds[d]) != 0) {
-            log_io(sp, "fsync", dir_names[d], NULL);
-            /* what was renamed in is not known to be durable: not acknowledged */
-            for (struct spool_staged *st = list; st; st = st->next) {
-                int qdir = st->q == SMTPGW_Q_OUTGOING ? DIR_OUT : DIR_IN;
-                if (st->err || qdir != d)
-                    continue;
-                if (unlinkat(sp->fds[d], st->m->env.qid, 0) == 0 || errno == ENOENT)
-                    unlinkat(sp->fds[DIR_DATA], st->m->env.qid, 0);
-                q_remove(sp, st->m);
-                idx_erase(sp, st->m);
-                st->err = SMTPGW_ERR_SPOOL_IO;
-            }
+        errno = derrs[j];
+        log_io(sp, "fsync", dir_names[d], NULL);
+        /* what was renamed in is not known to be durable: not acknowledged */
+        for (struct spool_staged *st = list; st; st = st->next) {
+            int qdir = st->q == SMTPGW_Q_OUTGOING ? DIR_OUT : DIR_IN;
+            if (st->err || qdir != d)
+                continue;
+            if (unlinkat(sp->fds[d], st->m->env.qid, 0) == 0 || errno == ENOENT)
+                unlinkat(sp->fds[DIR_DATA], st->m->env.qid, 0);
+            q_remove(sp, st->m);
+            idx_erase(sp, st->m);
+            st->err = SMTPGW_ERR_SPOOL_IO;
         }
     }
     sp->dirty_dirs = 0;

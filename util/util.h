@@ -167,6 +167,13 @@ int util_hex_decode(const char *hex, uint8_t *out, size_t cap);
 /* util_hex_encode - lower-case hex of n bytes into out (2n+1 bytes); returns out */
 char *util_hex_encode(const uint8_t *p, size_t n, char *out);
 
+/* ---- durability (fsync.c) --------------------------------------------------- */
+
+/* util_fsync_all - fsync n descriptors at once (a pool of threads: fsyncs
+ * in flight together share the file system's journal commits); blocks
+ * until all are done; errs[i] = 0 or fds[i]'s errno; the number failed */
+size_t util_fsync_all(const int *fds, size_t n, int *errs);
+
 /* ---- logging -------------------------------------------------------------- */
 
 /* Every line is `<module> <event> key=value ...`.  The level filters; a

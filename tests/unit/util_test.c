@@ -5,7 +5,10 @@
 #include "harness.h"
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 /* ---- buffer ---- */
@@ -757,6 +760,41 @@ TEST(list_links_and_unlinks)
 }
 
 /* main - run every util test */
+TEST(fsync_all_flushes_every_descriptor_and_reports_each_failure)
+{
+    char dir[] = "/tmp/util-fsync-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    int fds[24], errs[24];
+    for (int round = 0; round < 3; round++) { /* the pool is reused */
+        for (int i = 0; i < 24; i++) {
+            char path[64];
+            snprintf(path, sizeof path, "%s/f%d", dir, i);
+            fds[i] = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+            CHECK(fds[i] >= 0);
+            CHECK_EQ(write(fds[i], "x", 1), 1);
+        }
+        int bad = round; /* one bad descriptor at a different place each round */
+        int keep = fds[bad * 7];
+        fds[bad * 7] = -1;
+        CHECK_EQ(util_fsync_all(fds, 24, errs), 1);
+        for (int i = 0; i < 24; i++)
+            CHECK_EQ(errs[i], i == bad * 7 ? EBADF : 0);
+        fds[bad * 7] = keep;
+        for (int i = 0; i < 24; i++)
+            close(fds[i]);
+    }
+    CHECK_EQ(util_fsync_all(fds, 0, errs), 0);
+    fds[0] = -1;
+    CHECK_EQ(util_fsync_all(fds, 1, errs), 1); /* one: no thread needed */
+    CHECK_EQ(errs[0], EBADF);
+    for (int i = 0; i < 24; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "%s/f%d", dir, i);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
 int main(void)
 {
     RUN(buf_grows_and_consumes);
@@ -780,5 +818,6 @@ int main(void)
     RUN(rng_is_deterministic_and_bounded);
     RUN(timerheap_orders_rearms_and_cancels);
     RUN(list_links_and_unlinks);
+    RUN(fsync_all_flushes_every_descriptor_and_reports_each_failure);
     return harness_done();
 }
