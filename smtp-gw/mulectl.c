@@ -220,8 +220,10 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     struct util_conf *conf = NULL;
     const char *path = socket_path(opt_s, conf_path, &conf);
-    if (!path)
+    if (!path) {
+        util_conf_free(conf);
         return EXIT_CONFIG;
+    }
     int fd = ctl_connect(path);
     if (fd < 0) {
         util_conf_free(conf);
