@@ -1,7 +1,8 @@
 #!/bin/sh
 # man_lint.sh - every manual page (made from doc/*.in in the build tree) is
 # clean: no warning or error from `mandoc -T lint -W warning`, none from
-# `groff -ww -z -mdoc` when groff is installed, and each has the sections an
+# `groff -ww -z -mdoc` when groff is installed (but for "can't break line",
+# which depends on the length of the prefix), and each has the sections an
 # operator looks for (NAME, SYNOPSIS, DESCRIPTION, OPTIONS, FILES, EXIT
 # STATUS, EXAMPLES, SEE ALSO).
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -21,10 +22,12 @@ for p in $pages; do
         bad=1
     fi
     if command -v groff > /dev/null 2>&1; then
-        groff -ww -z -mdoc "$f" > "$T/groff.out" 2>&1
+        # every warning but "can't break line": whether a path fits a line
+        # depends on the prefix substituted into it (distcheck's is long)
+        groff -ww -Wbreak -z -mdoc "$f" > "$T/groff.out" 2>&1
         rc=$?
         if [ $rc -ne 0 ] || grep -q . "$T/groff.out"; then
-            echo "$p: groff -ww -z -mdoc (exit $rc):"
+            echo "$p: groff -ww -Wbreak -z -mdoc (exit $rc):"
             cat "$T/groff.out"
             bad=1
         fi
