@@ -16,8 +16,8 @@ smtp_gw_mulegw_LDADD = smtp-gw/libsmtpgw.a pmul/libpmul.a mule/libmule.a s5066/l
 # durable spool, and the SMTP client to the LAN MTA: engine (no I/O) and glue (libev)
 smtp_gw_libsmtpgw_a_SOURCES += smtp-gw/spool.c smtp-gw/smtp_client.c smtp-gw/smtp_deliver.c
 
-# control channel: engine and libev glue (control.c); mulectl, the operator's client
-smtp_gw_libsmtpgw_a_SOURCES += smtp-gw/control.c
+# control channel: engine (control.c) and libev glue (control_listen.c); mulectl, the operator's client
+smtp_gw_libsmtpgw_a_SOURCES += smtp-gw/control.c smtp-gw/control_listen.c
 smtp_gw_libsmtpgw_a_CPPFLAGS += -DMULEGW_DEFAULT_SOCKET='"$(localstatedir)/run/mulegw/mulegw.sock"'
 sbin_PROGRAMS += smtp-gw/mulectl
 smtp_gw_mulectl_SOURCES = smtp-gw/mulectl.c
