@@ -13,6 +13,7 @@
 # the medians and their ratio (target: mulegw >= 1.5 x Postfix).
 #   BUILD=/path/to/build sh bench/smtp_bench.sh      (run as root)
 # Environment: COUNT SESSIONS ROUNDS RATE GW_LOG_LEVEL (info) KEEP_TEST_DIR
+# PERF_DIR (perf record of mulegw alpha during each round into PERF_DIR/roundN.data)
 . "$(dirname "$0")/bench_lib.sh"
 COUNT=${COUNT:-1000}
 SESSIONS=${SESSIONS:-20}
@@ -70,8 +71,17 @@ gw_rates="" pf_rates="" gw_cpu=0 gw_wall=0
 r=1
 while [ $r -le "$ROUNDS" ]; do
     c0=$(cpu_ticks "$gw_alpha_pid")
+    if [ -n "${PERF_DIR:-}" ]; then # profile mulegw alpha while it receives
+        perf record -q -F 999 -g -p "$gw_alpha_pid" -o "$PERF_DIR/round$r.data" 2>/dev/null &
+        perf_pid=$!
+        sleep 0.5
+    fi
     source_run "gw_$r" "$GWP" "$COUNT" "$SESSIONS"
     c1=$(cpu_ticks "$gw_alpha_pid")
+    if [ -n "${PERF_DIR:-}" ]; then
+        kill -INT "$perf_pid"
+        wait "$perf_pid" 2>/dev/null
+    fi
     gw_cpu=$((gw_cpu + c1 - c0))
     gw_wall=$(awk -v a="$gw_wall" -v b="$elapsed" 'BEGIN { print a + b }')
     echo "round $r mulegw:  $COUNT messages in ${elapsed}s = $rate messages/s"
