@@ -421,19 +421,19 @@ int mule_cdt_open(const uint8_t *in, size_t len, size_t max_size, const char *id
     const char *sep = ids && *ids ? " " : "";
     switch (rc) {
     case MULE_ERR_ALGORITHM:
-        util_log(UTIL_LOG_WARN, UTIL_MOD_MULE, "cdt-discard", "%s%sreason=algorithm alg=%ld",
+        util_log(UTIL_LOG_ERR, UTIL_MOD_MULE, "cdt-discard", "%s%sreason=algorithm alg=%ld",
                  ids ? ids : "", sep, cdt.algorithm);
         break;
     case MULE_ERR_CONTENT_TYPE:
-        util_log(UTIL_LOG_WARN, UTIL_MOD_MULE, "cdt-discard", "%s%sreason=content-type ct=%ld",
+        util_log(UTIL_LOG_ERR, UTIL_MOD_MULE, "cdt-discard", "%s%sreason=content-type ct=%ld",
                  ids ? ids : "", sep, cdt.content_type);
         break;
     case MULE_ERR_TOO_BIG:
-        util_log(UTIL_LOG_WARN, UTIL_MOD_MULE, "cdt-discard", "%s%sreason=too-big limit=%zu",
+        util_log(UTIL_LOG_ERR, UTIL_MOD_MULE, "cdt-discard", "%s%sreason=too-big limit=%zu",
                  ids ? ids : "", sep, max_size ? max_size : (size_t)MULE_DEFAULT_MAX_MESSAGE);
         break;
     default:
-        util_log(UTIL_LOG_WARN, UTIL_MOD_MULE, "cdt-discard", "%s%sreason=malformed error=\"%s\"",
+        util_log(UTIL_LOG_ERR, UTIL_MOD_MULE, "cdt-discard", "%s%sreason=malformed error=\"%s\"",
                  ids ? ids : "", sep, mule_strerror(rc));
         break;
     }

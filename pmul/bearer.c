@@ -808,7 +808,7 @@ static int sis_submit(struct pmul_bearer *b, const struct s5066_addr *dest, uint
             b->queue_full = true;
             bearer_schedule_kick(b);
         } else if (bearer_once(b, s5066_addr_to_u32(dest), ONCE_SEND_ERR)) {
-            util_log(UTIL_LOG_ERR, UTIL_MOD_PMUL, "send-failed",
+            util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "send-failed",
                      "bearer=%s type=%s src=%u msgid=%u dest=%s len=%zu error=\"%s\"", b->name,
                      pmul_type_name(info->type), info->source_id, info->message_id, a, len,
                      s5066_strerror(rc));
@@ -950,7 +950,7 @@ static void sis_on_state(void *user, int state, uint16_t mtu)
             b->mtu = mtu;
             b->pdu_max = pdu;
             pmul_engine_set_pdu_max(b->engine, pdu);
-            util_log(UTIL_LOG_INFO, UTIL_MOD_PMUL, "bearer-up",
+            util_log(UTIL_LOG_NOTICE, UTIL_MOD_PMUL, "bearer-up",
                      "bearer=%s kind=sis sap=%u mtu=%u pdu_max=%zu app_id=0x%04x", b->name,
                      b->cfg.link.client.sap, mtu, pdu, b->cfg.app_id);
         }
@@ -1426,7 +1426,7 @@ int pmul_bearer_start(struct pmul_bearer *b)
         for (int i = 0; i < SOCK_COUNT; i++)
             ev_io_start(b->loop, &b->rio[i]);
         b->up = true;
-        util_log(UTIL_LOG_INFO, UTIL_MOD_PMUL, "bearer-up",
+        util_log(UTIL_LOG_NOTICE, UTIL_MOD_PMUL, "bearer-up",
                  "bearer=%s kind=udp address=%s group=%s interface=%s ports=%u-%u pdu_max=%zu "
                  "time_scale=%g",
                  b->name, b->cfg.udp_addr, b->cfg.udp_group, b->cfg.udp_iface, b->cfg.udp_port,

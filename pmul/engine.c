@@ -360,7 +360,7 @@ static void tx_finish(struct pmul_engine *e, util_ms now, struct tx_msg *m)
             m->last_ackack = now;
         }
     }
-    util_log(UTIL_LOG_INFO, UTIL_MOD_PMUL, "message-done", "src=%u msgid=%u acked=%zu failed=%zu rounds=%u",
+    util_log(failed ? UTIL_LOG_NOTICE : UTIL_LOG_INFO, UTIL_MOD_PMUL, "message-done", "src=%u msgid=%u acked=%zu failed=%zu rounds=%u",
              e->p.node_id, m->msgid, acked, failed, m->round);
     tx_enqueue(e, m);
     /* keep a tombstone to answer late acks until the message would have expired */
@@ -385,7 +385,10 @@ static void tx_dest_finish(struct pmul_engine *e, util_ms now, struct tx_msg *m,
         e->st.dest_acked++;
     else
         e->st.dest_failed++;
-    util_log(result == PMUL_DEST_ACKED ? UTIL_LOG_INFO : UTIL_LOG_NOTICE, UTIL_MOD_PMUL, "dest-done",
+    util_log(result == PMUL_DEST_ACKED       ? UTIL_LOG_INFO
+             : result == PMUL_DEST_CANCELLED ? UTIL_LOG_NOTICE
+                                             : UTIL_LOG_WARN,
+             UTIL_MOD_PMUL, "dest-done",
              "src=%u msgid=%u dest=%u msn=%u result=%s round=%u", e->p.node_id, m->msgid, d->id, d->msn,
              pmul_dest_result_name(result), m->round);
     tx_refresh_open_ids(m);
@@ -1067,7 +1070,7 @@ static void tx_on_expiry(struct pmul_engine *e, util_ms now, struct tx_msg *m)
 {
     if (m->done)
         return;
-    util_log(UTIL_LOG_NOTICE, UTIL_MOD_PMUL, "expired", "src=%u msgid=%u open=%zu", e->p.node_id, m->msgid,
+    util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "expired", "src=%u msgid=%u open=%zu", e->p.node_id, m->msgid,
              m->open);
     m->send_discard = true;
     m->send_count = 0;

@@ -513,8 +513,10 @@ void s5066_client_input(struct s5066_client *c, util_ms now, const struct s5066_
         }
         int reason = p->u.reason.reason;
         util_timerheap_cancel(&c->timers, &c->bind_timer);
-        util_log(UTIL_LOG_ERR, UTIL_MOD_S5066, "bind-rejected", "sap=%u reason=%d", c->cfg.sap, reason);
-        if (reason == S5066_BIND_REJ_INVALID_SAP || reason == S5066_BIND_REJ_ARQ_BROADCAST)
+        bool final = reason == S5066_BIND_REJ_INVALID_SAP || reason == S5066_BIND_REJ_ARQ_BROADCAST;
+        util_log(final ? UTIL_LOG_ERR : UTIL_LOG_WARN, UTIL_MOD_S5066, "bind-rejected", "sap=%u reason=%d", c->cfg.sap,
+                 reason);
+        if (final)
             client_set_state(c, S5066_CLIENT_FAILED); /* our config is wrong: retrying cannot help */
         else
             client_backoff(c, now);

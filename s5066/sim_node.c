@@ -510,7 +510,7 @@ static int ch_deliver(void *node_user, int node, const struct s5066_channel_rx *
     s5066_addr_format(&rx->src, s, sizeof s);
     s5066_addr_format(&rx->dest, d, sizeof d);
     if (!c) {
-        util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, "rx-no-client",
+        util_log(UTIL_LOG_NOTICE, UTIL_MOD_SIM, "rx-no-client",
                  "node=%s id=%llu src=%s dst=%s sap=%u", name(n), (unsigned long long)rx->id, s, d,
                  rx->dest_sap);
         return S5066_REJ_SAP_NOT_BOUND;

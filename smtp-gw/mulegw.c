@@ -500,7 +500,7 @@ static void gw_on_dest_done(void *user, uint64_t handle, uint32_t msgid, uint32_
     smtpgw_spool_update_later(gw->spool, env);
     if (result == PMUL_DEST_ACKED)
         gw_heard_ack(gw, dest);
-    util_log(result == PMUL_DEST_ACKED ? UTIL_LOG_NOTICE : UTIL_LOG_WARN, UTIL_MOD_SMTPGW, "dest-done",
+    util_log(result == PMUL_DEST_EXPIRED ? UTIL_LOG_WARN : UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "dest-done",
              "qid=%s src=%s msgid=%u dest=%s result=%s", env->qid, gw_node_str(gw->self), msgid,
              gw_node_str(dest), pmul_dest_result_name(result));
     /* RFC 3461: NOTIFY=SUCCESS on a message that left the Internet mail system: "relayed" */
@@ -554,7 +554,7 @@ static int gw_on_deliver(void *user, const struct pmul_rx_message *m)
     struct mule_envelope me;
     int off = mule_payload_parse(payload.data, payload.len, gw->mule.max_envelope, &me);
     if (off < 0) {
-        util_log(UTIL_LOG_WARN, UTIL_MOD_SMTPGW, "payload-bad", "%s error=\"%s\"", ids, mule_strerror(off));
+        util_log(UTIL_LOG_ERR, UTIL_MOD_SMTPGW, "payload-bad", "%s error=\"%s\"", ids, mule_strerror(off));
         util_buf_free(&payload);
         return 0;
     }
@@ -701,7 +701,7 @@ static void gw_on_rcpt_result(void *user, struct smtpgw_envelope *msg, size_t i,
         smtpgw_envelope_set_rcpt(msg, i, SMTPGW_RCPT_FAILED, status, diag);
     else
         smtpgw_envelope_set_rcpt(msg, i, SMTPGW_RCPT_OPEN, status, diag);
-    util_log(code < 300 ? UTIL_LOG_NOTICE : UTIL_LOG_WARN, UTIL_MOD_SMTPGW, code < 300 ? "delivered" : "delivery-failed",
+    util_log(code < 500 ? UTIL_LOG_NOTICE : UTIL_LOG_WARN, UTIL_MOD_SMTPGW, code < 300 ? "delivered" : "delivery-failed",
              "qid=%s rcpt=<%s> relay=%s:%u code=%d reply=\"%s\"", msg->qid, msg->rcpts[i].addr, dl->gw->lan_host,
              dl->gw->dparams.port, code, reply ? reply : "");
 }

@@ -94,7 +94,7 @@ static void on_rcpt(void *user, size_t i, int code, const char *status, const ch
     size_t ri = d->map[i];
     char q[600];
     quote_safe(reply, q, sizeof q);
-    util_log(code / 100 == 2 ? UTIL_LOG_INFO : UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW,
+    util_log(code / 100 == 2 ? UTIL_LOG_INFO : code / 100 == 4 ? UTIL_LOG_NOTICE : UTIL_LOG_WARN, UTIL_MOD_SMTPGW,
              code / 100 == 2   ? "deliver-ok"
              : code / 100 == 4 ? "deliver-deferred"
                                : "deliver-failed",
@@ -436,7 +436,7 @@ struct smtpgw_deliver *smtpgw_deliver_start(struct ev_loop *loop,
     snprintf(port, sizeof port, "%u", p->port);
     int gai = getaddrinfo(d->host, port, &hints, &d->ai_list);
     if (gai != 0) {
-        util_log(UTIL_LOG_ERR, UTIL_MOD_SMTPGW, "deliver-connect-failed",
+        util_log(UTIL_LOG_WARN, UTIL_MOD_SMTPGW, "deliver-connect-failed",
                  "qid=%s relay=%s:%u error=\"%s\"", msg->qid, d->host, p->port, gai_strerror(gai));
         *err = SMTPGW_ERR_CLIENT_CONNECT;
         goto fail;

@@ -1758,7 +1758,7 @@ struct smtpgw_spool *smtpgw_spool_open(const char *dir, int *err)
         goto fail;
     }
     if (bad)
-        util_log(UTIL_LOG_WARN, UTIL_MOD_SMTPGW, "spool-recover",
+        util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "spool-recover",
                  "file=%s/delivered bad-lines=%zu (ignored; a torn last line is expected "
                  "after a crash)",
                  dir, bad);
