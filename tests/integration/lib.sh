@@ -143,12 +143,14 @@ stop_capture() {
 }
 
 # sim_conf FILE SCALE NODE... - an s5066sim network at 2400 bps with those
-# nodes (named alpha, bravo, charlie... addressed 0.0.0.1, 0.0.0.2, ...)
+# nodes (named alpha, bravo, charlie... addressed 0.0.0.1, 0.0.0.2, ...);
+# SIM_LOSS (0) and SIM_SEED (1) set the channel's loss and seed
 sim_conf() {
     f=$1 scale=$2
     shift 2
     {
-        printf '[channel]\nrate = 2400\nturnaround = 500ms\nloss = 0\nseed = 1\ntime_scale = %s\n' "$scale"
+        printf '[channel]\nrate = 2400\nturnaround = 500ms\nloss = %s\nseed = %s\ntime_scale = %s\n' \
+            "${SIM_LOSS:-0}" "${SIM_SEED:-1}" "$scale"
         i=1
         for n in "$@"; do
             printf '[node %s]\naddress = 0.0.0.%d\nport = 0\n' "$n" "$i"
@@ -173,7 +175,7 @@ $6
 listen = 127.0.0.1:0
 [lan]
 relay = 127.0.0.1:$3
-retry_first = 1s
+retry_first = 2s
 [mule]
 local_domains = $1.example
 [route alpha.example]

@@ -13,62 +13,15 @@ GW="${MULEGW:-$top_builddir/smtp-gw/mulegw}"
 SCALE=20
 N=12
 
-cat > "$T/net.conf" <<NET
-[channel]
-rate = 2400
-turnaround = 500ms
-loss = 0.05
-seed = 9
-time_scale = $SCALE
-[node alpha]
-address = 0.0.0.1
-port = 0
-[node bravo]
-address = 0.0.0.2
-port = 0
-NET
+SIM_LOSS=0.05 SIM_SEED=9 sim_conf "$T/net.conf" $SCALE alpha bravo
 start sim "$SIM" -f -c "$T/net.conf" -p "$T/ports"
 wait_for sim 'sim ready nodes=2'
 simport() { awk -v n="$1" '$1 == n { print $2 }' "$T/ports"; }
 start sink "$PY" "$top_srcdir/tests/integration/smtp_sink.py" --portfile "$T/sink.port" --dir "$T/sink"
 wait_for sink '^READY'
 
-for n in alpha bravo; do
-    id=1
-    [ $n = bravo ] && id=2
-    cat > "$T/$n.conf" <<CONF
-[mulegw]
-hostname = gw-$n.example
-spool = $T/spool-$n
-[smtp]
-listen = 127.0.0.1:0
-[lan]
-relay = 127.0.0.1:$(cat "$T/sink.port")
-retry_first = 1s
-[mule]
-local_domains = $n.example
-[route alpha.example]
-node = 0.0.0.1
-[route bravo.example]
-node = 0.0.0.2
-[pmul]
-node_id = 0.0.0.$id
-rate = 2400
-ack_retransmission_time = 20s
-ack_delay_max = 2s
-ack_pdu_time = 20s
-[bearer]
-kind = sis
-target = 127.0.0.1:$(simport $n)
-time_scale = $SCALE
-[node alpha]
-id = 0.0.0.1
-address = 0.0.0.1
-[node bravo]
-id = 0.0.0.2
-address = 0.0.0.2
-CONF
-done
+gw_conf alpha 1 "$(cat "$T/sink.port")" "$(simport alpha)" $SCALE ""
+gw_conf bravo 2 "$(cat "$T/sink.port")" "$(simport bravo)" $SCALE ""
 
 start gw_alpha "$GW" -f -c "$T/alpha.conf" -p "$T/alpha.smtp"
 start gw_bravo "$GW" -f -c "$T/bravo.conf" -p "$T/bravo.smtp"

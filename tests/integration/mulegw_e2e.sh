@@ -50,60 +50,11 @@ for n in alpha bravo charlie; do
     wait_for "sink_$n" '^READY'
 done
 
-# gwconf NODE ID - a gateway config for one node
+# gwconf NODE ID - a gateway config for one node: lib.sh's, with a route
+# to a node nobody serves (delta) and the 5066 group of all three
 gwconf() {
-    cat > "$T/$1.conf" <<EOF
-[mulegw]
-hostname = gw-$1.example
-spool = $T/spool-$1
-log_level = info
-
-[smtp]
-listen = 127.0.0.1:0
-networks = 127.0.0.0/8
-
-[lan]
-relay = 127.0.0.1:$(cat "$T/sink-$1.port")
-retry_first = 2s
-
-[mule]
-local_domains = $1.example
-
-[route alpha.example]
-node = 0.0.0.1
-[route bravo.example]
-node = 0.0.0.2
-[route charlie.example]
-node = 0.0.0.3
-[route delta.example]
-node = 0.0.0.9
-
-[pmul]
-node_id = 0.0.0.$2
-rate = 2400
-ack_retransmission_time = 20s
-ack_delay_max = 2s
-ack_pdu_time = 20s
-
-[bearer]
-kind = sis
-target = 127.0.0.1:$(simport "$1")
-time_scale = $SCALE
-
-[node alpha]
-id = 0.0.0.1
-address = 0.0.0.1
-[node bravo]
-id = 0.0.0.2
-address = 0.0.0.2
-[node charlie]
-id = 0.0.0.3
-address = 0.0.0.3
-
-[group ops]
-address = 16.0.0.1
-members = alpha, bravo, charlie
-EOF
+    gw_conf "$1" "$2" "$(cat "$T/sink-$1.port")" "$(simport "$1")" "$SCALE" "log_level = info"
+    printf '[route delta.example]\nnode = 0.0.0.9\n[group ops]\naddress = 16.0.0.1\nmembers = alpha, bravo, charlie\n' >> "$T/$1.conf"
 }
 
 i=1

@@ -69,49 +69,9 @@ start sim "$SIM" -f -c "$T/net.conf" -p "$T/ports"
 wait_for sim 'sim ready nodes=2'
 simport() { awk -v n="$1" '$1 == n { print $2 }' "$T/ports"; }
 
-# gwconf NODE ID LANPORT - a gateway config for one node
+# gwconf NODE ID LANPORT - a gateway config for one node (lib.sh's)
 gwconf() {
-    cat > "$T/$1.conf" <<EOF
-[mulegw]
-hostname = gw-$1.example
-spool = $T/spool-$1
-log_level = info
-
-[smtp]
-listen = 127.0.0.1:0
-networks = 127.0.0.0/8
-
-[lan]
-relay = 127.0.0.1:$3
-retry_first = 2s
-
-[mule]
-local_domains = $1.example
-
-[route alpha.example]
-node = 0.0.0.1
-[route bravo.example]
-node = 0.0.0.2
-
-[pmul]
-node_id = 0.0.0.$2
-rate = 2400
-ack_retransmission_time = 20s
-ack_delay_max = 2s
-ack_pdu_time = 20s
-
-[bearer]
-kind = sis
-target = 127.0.0.1:$(simport "$1")
-time_scale = $SCALE
-
-[node alpha]
-id = 0.0.0.1
-address = 0.0.0.1
-[node bravo]
-id = 0.0.0.2
-address = 0.0.0.2
-EOF
+    gw_conf "$1" "$2" "$3" "$(simport "$1")" "$SCALE" "log_level = info"
 }
 
 gwconf alpha 1 "$PA"
