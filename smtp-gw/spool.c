@@ -2025,16 +2025,38 @@ static int check_dup(struct smtpgw_spool *sp, const struct smtpgw_envelope *env,
     return SMTPGW_ERR_SPOOL_DUPLICATE;
 }
 
+/* writer_finish_checks - before a commit or stage: a valid envelope for
+ * queue q, not a duplicate, every byte of content written; 0 or error */
+static int writer_finish_checks(struct smtpgw_spool_writer *w, const struct smtpgw_envelope *env,
+                                enum smtpgw_queue q)
+{
+    int rc = (unsigned)q < SMTPGW_Q_COUNT ? env_check(env) : SMTPGW_ERR_SPOOL_INVAL;
+    if (rc == 0)
+        rc = check_dup(w->sp, env, q);
+    if (rc == 0)
+        rc = writer_flush(w);
+    return rc;
+}
+
+/* writer_describe - what the writer learned goes into the spool's copy of
+ * the envelope: queue id, size, content class, arrival */
+static void writer_describe(const struct smtpgw_spool_writer *w, struct spool_msg *m)
+{
+    memcpy(m->env.qid, w->qid, SMTPGW_QID_LEN);
+    m->env.size = w->bytes;
+    m->env.content = w->bin || w->prev_cr ? SMTPGW_CONTENT_BINARY /* prev_cr: ends in a bare CR */
+                     : w->eight           ? SMTPGW_CONTENT_8BIT
+                                          : SMTPGW_CONTENT_7BIT;
+    if (m->env.arrival == 0)
+        m->env.arrival = util_wall_s();
+}
+
 /* smtpgw_spool_writer_commit - make the message durable in queue q */
 int smtpgw_spool_writer_commit(struct smtpgw_spool_writer *w, const struct smtpgw_envelope *env,
                                enum smtpgw_queue q, struct smtpgw_envelope **out)
 {
     struct smtpgw_spool *sp = w->sp;
-    int rc = (unsigned)q < SMTPGW_Q_COUNT ? env_check(env) : SMTPGW_ERR_SPOOL_INVAL;
-    if (rc == 0)
-        rc = check_dup(sp, env, q);
-    if (rc == 0)
-        rc = writer_flush(w);
+    int rc = writer_finish_checks(w, env, q);
     if (rc != 0) {
         smtpgw_spool_writer_abort(w);
         return rc;
@@ -2055,15 +2077,7 @@ int smtpgw_spool_writer_commit(struct smtpgw_spool_writer *w, const struct smtpg
         smtpgw_spool_writer_abort(w);
         return UTIL_ERR_NOMEM;
     }
-    memcpy(m->env.qid, w->qid, SMTPGW_QID_LEN);
-    m->env.size = w->bytes;
-    m->env.content = w->bin     ? SMTPGW_CONTENT_BINARY
-                     : w->eight ? SMTPGW_CONTENT_8BIT
-                                : SMTPGW_CONTENT_7BIT;
-    if (w->prev_cr)
-        m->env.content = SMTPGW_CONTENT_BINARY; /* ends in a bare CR */
-    if (m->env.arrival == 0)
-        m->env.arrival = util_wall_s();
+    writer_describe(w, m);
     if (do_rename(sp->fds[DIR_TMP], name, sp->fds[DIR_DATA], w->qid) != 0) {
         log_io(sp, "rename", "data", w->qid);
         msg_free(m);
@@ -2088,11 +2102,7 @@ int smtpgw_spool_writer_stage(struct smtpgw_spool_writer *w, const struct smtpgw
                               enum smtpgw_queue q, void *user)
 {
     struct smtpgw_spool *sp = w->sp;
-    int rc = (unsigned)q < SMTPGW_Q_COUNT ? env_check(env) : SMTPGW_ERR_SPOOL_INVAL;
-    if (rc == 0)
-        rc = check_dup(sp, env, q);
-    if (rc == 0)
-        rc = writer_flush(w);
+    int rc = writer_finish_checks(w, env, q);
     struct spool_staged *st = NULL;
     struct spool_msg *m = NULL;
     if (rc == 0 && (!(st = calloc(1, sizeof *st)) || !(m = msg_clone(env))))
@@ -2102,13 +2112,7 @@ int smtpgw_spool_writer_stage(struct smtpgw_spool_writer *w, const struct smtpgw
         smtpgw_spool_writer_abort(w);
         return rc;
     }
-    memcpy(m->env.qid, w->qid, SMTPGW_QID_LEN);
-    m->env.size = w->bytes;
-    m->env.content = w->bin || w->prev_cr ? SMTPGW_CONTENT_BINARY
-                     : w->eight           ? SMTPGW_CONTENT_8BIT
-                                          : SMTPGW_CONTENT_7BIT;
-    if (m->env.arrival == 0)
-        m->env.arrival = util_wall_s();
+    writer_describe(w, m);
     struct util_buf b;
     util_buf_init(&b, 0);
     char tmp[SMTPGW_QID_LEN + 2];
