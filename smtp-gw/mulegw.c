@@ -1033,6 +1033,41 @@ static void gw_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 /* ---- configuration -------------------------------------------------------------------- */
 
+/* gw_one_sis_table - the SIS priority of each P_MUL priority may be set as
+ * [priority] sis.N (the MULE mapping) or [bearer] sis_priority (the
+ * bearer's list); one table serves both.  With only one of them set, it
+ * is the table; with both, every sis.N given must agree with the list
+ * (an error names the first that does not) */
+static void gw_one_sis_table(struct gw *gw, struct util_conf *c)
+{
+    struct util_conf_section *ps = util_conf_section(c, "priority", NULL);
+    struct util_conf_section *bs = util_conf_section(c, "bearer", NULL);
+    const char *list = NULL;
+    util_conf_str(c, bs, "sis_priority", NULL, &list);
+    bool any = false;
+    for (int i = 0; i <= MULE_PMUL_PRIO_MAX; i++) {
+        char key[16];
+        const char *v = NULL;
+        snprintf(key, sizeof key, "sis.%d", i);
+        util_conf_str(c, ps, key, NULL, &v);
+        if (!v)
+            continue;
+        any = true;
+        if (list && gw->prio.sis[i] != gw->bcfg.sis_priority[i]) {
+            util_conf_fail(c, ps, key, UTIL_ERR_RANGE,
+                           "%u disagrees with [bearer] sis_priority (%u): set the table in one place",
+                           gw->prio.sis[i], gw->bcfg.sis_priority[i]);
+            return;
+        }
+    }
+    for (int i = 0; i <= MULE_PMUL_PRIO_MAX; i++) {
+        if (any && !list)
+            gw->bcfg.sis_priority[i] = gw->prio.sis[i];
+        else
+            gw->prio.sis[i] = gw->bcfg.sis_priority[i];
+    }
+}
+
 /* gw_load_config - read and check every section; 0 or negative (message printed) */
 static int gw_load_config(struct gw *gw)
 {
@@ -1128,6 +1163,8 @@ static int gw_load_config(struct gw *gw)
         rc = pmul_params_from_conf(c, &gw->pparams);
     if (rc == 0)
         rc = pmul_bearer_config_from_conf(c, &gw->bcfg);
+    if (rc == 0)
+        gw_one_sis_table(gw, c);
     gw->self = gw->pparams.node_id;
     if (!gw->self && !util_conf_errcode(c))
         util_conf_fail(c, util_conf_section(c, "pmul", NULL), "node_id", UTIL_ERR_MISSING, "this gateway's node id is required");

@@ -29,6 +29,7 @@ SINK=$(cat "$T/sink.port")
 
 gw_conf alpha 1 "$SINK" "$(simport alpha)" $SCALE "${DROP_USER:+user = $DROP_USER}"
 printf '[control]\nsocket = %s/ctl/alpha.sock\nmode = 0660\n' "$T" >> "$T/alpha.conf"
+printf '[priority]\nsis.6 = 4\n' >> "$T/alpha.conf" # routine mail on the air at SIS priority 4
 gw_conf bravo 2 "$SINK" "$(simport bravo)" $SCALE ""
 printf '[control]\nsocket = %s/ctl/bravo.sock\n' "$T" >> "$T/bravo.conf"
 start gw_alpha "$GW" -f -c "$T/alpha.conf" -p "$T/alpha.smtp"
@@ -155,6 +156,10 @@ done
 ctl status | grep -Eq '0\.0\.0\.2 +bravo +0 +[0-9]+[smhd]' || fail "status shows no recent ack from bravo: $(ctl status)"
 ctl queue | grep -q 'empty' || fail "queue not empty: $(ctl queue)"
 
+# [priority] sis.6 = 4 is the SIS priority of routine mail on the air
+grep -q 'sim tx node=alpha .*prio=4 ' "$T/sim.log" || fail "alpha's routine mail was not sent at SIS priority 4"
+grep -q 'sim tx node=alpha .*prio=9 ' "$T/sim.log" && fail "alpha sent at the default SIS priority 9"
+
 # ---- log-level ----
 ctl log-level | grep -q 'info' || fail "log-level shows: $(ctl log-level)"
 ctl log-level debug > /dev/null || fail "log-level debug failed"
@@ -183,6 +188,12 @@ grep -q "bad.conf:$line: \[control\] key 'mode'" "$T/x.err" || fail "bad mode re
 sed 's/^hostname = .*/&\nuser = no-such-user-here/' "$T/bravo.conf" > "$T/bad.conf"
 expect_exit 1 "$GW" -n -c "$T/bad.conf"
 grep -q "bad.conf:3: \[mulegw\] key 'user'" "$T/x.err" || fail "bad user reported as: $(cat "$T/x.err")"
+# the SIS priority table given twice, differently
+sed 's/^kind = sis$/&\nsis_priority = 15,14,13,12,11,10,9/' "$T/bravo.conf" > "$T/bad.conf"
+printf '[priority]\nsis.6 = 4\n' >> "$T/bad.conf"
+expect_exit 1 "$GW" -n -c "$T/bad.conf"
+grep -q "\[priority\] key 'sis.6': 4 disagrees with \[bearer\] sis_priority (9)" "$T/x.err" ||
+    fail "two SIS priority tables reported as: $(cat "$T/x.err")"
 expect_exit 0 "$GW" -n -c "$T/alpha.conf"
 
 echo "every mulectl command answered, in text and JSON"
