@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define GW_MAX_LISTEN 8
@@ -1216,11 +1217,12 @@ static int gw_ctl_status(void *user, struct smtpgw_ctl_status *st)
     if (link) {
         struct s5066_client_status cs;
         s5066_client_get_status(s5066_link_client(link), &cs);
-        st->link = s5066_link_connected(link) ? s5066_client_state_name(cs.state) : "disconnected";
+        bool connected = s5066_link_connected(link);
+        st->link = connected ? s5066_client_state_name(cs.state) : "disconnected";
         st->sap = lc->client.sap;
         st->mtu = cs.mtu;
-        st->flow_on = cs.flow_on;
-        switch (cs.subnet) {
+        st->flow_on = connected && cs.flow_on;
+        switch (connected ? cs.subnet : -1) {
         case S5066_SUBNET_OFF: st->availability = "off"; break;
         case S5066_SUBNET_ON: st->availability = "on"; break;
         case S5066_SUBNET_RECEIVE_ONLY:
@@ -1238,7 +1240,18 @@ static int gw_ctl_status(void *user, struct smtpgw_ctl_status *st)
     }
     st->emcon = gw->local_emcon;
     gw->problem_buf[0] = '\0';
-    util_log_last_problem(gw->problem_buf, sizeof gw->problem_buf, NULL, NULL);
+    char line[400];
+    enum util_log_level lvl;
+    int64_t when;
+    if (util_log_last_problem(line, sizeof line, &lvl, &when)) {
+        /* when and how bad: an old warning is not today's problem */
+        char date[MULE_DATE_STRLEN];
+        struct tm tm;
+        time_t t = (time_t)when;
+        if (gmtime_r(&t, &tm) && strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S UTC", &tm) > 0)
+            snprintf(gw->problem_buf, sizeof gw->problem_buf, "%s %s: %s", date,
+                     lvl == UTIL_LOG_ERR ? "err" : "warn", line);
+    }
     st->last_error = gw->problem_buf;
     st->outgoing = smtpgw_spool_count(gw->spool, SMTPGW_Q_OUTGOING);
     st->incoming = smtpgw_spool_count(gw->spool, SMTPGW_Q_INCOMING);
@@ -1670,6 +1683,7 @@ int main(int argc, char **argv)
             fclose(f);
             rename(tmp, gw->portfile);
         }
+    }
     gw->started = util_wall_s();
     if (gw->ctl_on) {
         gw->ctl = smtpgw_ctl_listen(gw->loop, gw->ctl_conf.socket, gw->ctl_conf.mode, gw->ctl_conf.gid, &gw_ctl_ops,
@@ -1708,7 +1722,6 @@ int main(int argc, char **argv)
     if (!gw->bearer) {
         util_log(UTIL_LOG_ERR, UTIL_MOD_MAIN, "bearer-failed", "conf=%s", gw->conf_path);
         return 1;
-    }
     }
     ev_timer_init(&gw->tick, gw_on_tick, 1.0, 1.0);
     gw->tick.data = gw;
