@@ -1600,6 +1600,19 @@ static size_t feed_chunk(struct smtpgw_session *s, const uint8_t *p, size_t n)
     return m;
 }
 
+/* hold_input - keep input that arrives while a message waits for its
+ * answer; beyond HELD_MAX: 421 and close.  0 or SMTPGW_ERR_CLOSED */
+static int hold_input(struct smtpgw_session *s, const uint8_t *p, size_t n)
+{
+    if (util_buf_append(&s->held, p, n) == 0)
+        return 0;
+    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-overflow", "session=%llu peer=%s held=%zu",
+             (unsigned long long)s->id, s->txn.peer, s->held.len);
+    reply(s, 421, "4.7.0 %s Too much pipelined input, closing connection", s->hostname);
+    session_close(s, "overflow");
+    return SMTPGW_ERR_CLOSED;
+}
+
 /* smtpgw_session_input - consume bytes from the client, in any split */
 int smtpgw_session_input(struct smtpgw_session *s, util_ms now, const void *bytes, size_t len)
 {
@@ -1608,25 +1621,11 @@ int smtpgw_session_input(struct smtpgw_session *s, util_ms now, const void *byte
     s->last_input = now;
     const uint8_t *p = bytes;
     size_t off = 0;
-    if (s->waiting || s->held.len) {
-        /* after the message that waits for its answer (and whatever is
-         * already held before this), in order */
-        if (util_buf_append(&s->held, p, len) < 0) {
-            util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-overflow",
-                     "session=%llu peer=%s held=%zu", (unsigned long long)s->id, s->txn.peer,
-                     s->held.len);
-            reply(s, 421, "4.7.0 %s Too much pipelined input, closing connection", s->hostname);
-            session_close(s, "overflow");
-            return SMTPGW_ERR_CLOSED;
-        }
-        return 0;
-    }
+    if (s->waiting || s->held.len) /* after what waits for its answer, in order */
+        return hold_input(s, p, len);
     while (off < len && s->state != SMTPGW_ST_CLOSED) {
         if (s->waiting) {
-            if (util_buf_append(&s->held, p + off, len - off) < 0) {
-                reply(s, 421, "4.7.0 %s Too much pipelined input, closing connection", s->hostname);
-                session_close(s, "overflow");
-            }
+            hold_input(s, p + off, len - off);
             break;
         }
         switch (s->in) {

@@ -1094,6 +1094,21 @@ TEST(pending_message_bounds_held_input_and_survives_the_client_leaving)
     CHECK(strstr(out_str(&t), "421 4.7.0") != NULL);
     CHECK_EQ(smtpgw_session_message_done(s, 3000, 0, "Q", NULL), SMTPGW_ERR_CLOSED);
     smtpgw_session_free(s);
+    /* the same flood in the very read that ends the message */
+    s = open_session(&t, &lim);
+    static const char head[] = "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nx\r\n.\r\n";
+    size_t big = sizeof head - 1 + 300u * 1024;
+    char *flood = malloc(big);
+    CHECK(flood != NULL);
+    if (flood) {
+        memcpy(flood, head, sizeof head - 1);
+        memset(flood + sizeof head - 1, 'N', big - (sizeof head - 1));
+        smtpgw_session_input(s, 2000, flood, big);
+        free(flood);
+    }
+    CHECK_EQ(smtpgw_session_state(s), SMTPGW_ST_CLOSED);
+    CHECK(smtpgw_session_memory(s) < 600u * 1024);
+    smtpgw_session_free(s);
     /* the client goes away while its message is committed */
     s = open_session(&t, &lim);
     feed(s, "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nx\r\n.\r\n");
