@@ -73,6 +73,8 @@ struct gw {
     const char *hostname;
     const char *spool_dir;
     const char *run_user; /* become this user after binding ("" = stay) */
+    uid_t run_uid;        /* its ids, looked up once with the config */
+    gid_t run_gid;
     uint32_t self;
     struct mule_config mule;
     struct mule_prio prio;
@@ -1090,8 +1092,15 @@ static int gw_load_config(struct gw *gw)
     util_conf_str(c, s, "emcon_nodes", "", &emcon);
     util_conf_int(c, s, "max_deliveries", GW_MAX_DELIVERIES_DEFAULT, 1, 64, &maxd);
     util_conf_str(c, s, "user", "", &gw->run_user);
-    if (*gw->run_user && !getpwnam(gw->run_user))
-        util_conf_fail(c, s, "user", UTIL_ERR_RANGE, "no such user '%s'", gw->run_user);
+    if (*gw->run_user) {
+        struct passwd *pw = getpwnam(gw->run_user);
+        if (!pw) {
+            util_conf_fail(c, s, "user", UTIL_ERR_RANGE, "no such user '%s'", gw->run_user);
+        } else {
+            gw->run_uid = pw->pw_uid;
+            gw->run_gid = pw->pw_gid;
+        }
+    }
     gw->max_deliveries = (unsigned)maxd;
     if (util_log_parse_level(level) < 0)
         util_conf_fail(c, s, "log_level", UTIL_ERR_RANGE, "'%s' is not one of err, warn, notice, info, debug", level);
@@ -1255,9 +1264,6 @@ static int gw_ctl_status(void *user, struct smtpgw_ctl_status *st)
     st->last_error = gw->problem_buf;
     st->outgoing = smtpgw_spool_count(gw->spool, SMTPGW_Q_OUTGOING);
     st->incoming = smtpgw_spool_count(gw->spool, SMTPGW_Q_INCOMING);
-    for (int q = 0; q < SMTPGW_Q_COUNT; q++)
-        for (struct smtpgw_envelope *e = smtpgw_spool_first(gw->spool, q); e; e = smtpgw_spool_next(gw->spool, e))
-            st->held += (e->flags & SMTPGW_ENV_HOLD) != 0;
     st->deliveries = gw->n_deliveries;
     smtpgw_ctl_log_level_apply(NULL, NULL, NULL, gw->level_buf, sizeof gw->level_buf);
     st->log_level = gw->level_buf;
@@ -1287,14 +1293,21 @@ static int gw_ctl_status(void *user, struct smtpgw_ctl_status *st)
         for (size_t i = 0; i < gw->n_acks; i++)
             if (gw->acks[i].node == nd->node)
                 nd->last_ack = gw->acks[i].when;
-        for (struct smtpgw_envelope *e = smtpgw_spool_first(gw->spool, SMTPGW_Q_OUTGOING); e;
-             e = smtpgw_spool_next(gw->spool, e))
-            for (size_t d = 0; d < e->n_dests; d++)
-                if (e->dests[d].node == nd->node && e->dests[d].state == SMTPGW_DEST_OPEN) {
-                    nd->pending++;
-                    break;
-                }
     }
+    /* one pass over the spool: held messages, and each node's pending ones
+     * (a message counts once per node even if it names the node twice) */
+    for (int q = 0; q < SMTPGW_Q_COUNT; q++)
+        for (struct smtpgw_envelope *e = smtpgw_spool_first(gw->spool, q); e; e = smtpgw_spool_next(gw->spool, e)) {
+            st->held += (e->flags & SMTPGW_ENV_HOLD) != 0;
+            if (q != SMTPGW_Q_OUTGOING)
+                continue;
+            for (size_t k = 0; k < n; k++)
+                for (size_t d = 0; d < e->n_dests; d++)
+                    if (e->dests[d].node == nodes[k].node && e->dests[d].state == SMTPGW_DEST_OPEN) {
+                        nodes[k].pending++;
+                        break;
+                    }
+        }
     st->nodes = nodes;
     st->n_nodes = n;
     return 0;
@@ -1573,20 +1586,15 @@ static int gw_drop_privileges(struct gw *gw)
 {
     if (!*gw->run_user)
         return 0;
-    struct passwd *pw = getpwnam(gw->run_user);
-    if (!pw) {
-        util_log(UTIL_LOG_ERR, UTIL_MOD_MAIN, "privileges-failed", "user=%s error=\"no such user\"", gw->run_user);
-        return -1;
-    }
     if (geteuid() != 0) {
-        if (geteuid() == pw->pw_uid)
+        if (geteuid() == gw->run_uid)
             return 0; /* already that user */
         util_log(UTIL_LOG_ERR, UTIL_MOD_MAIN, "privileges-failed",
                  "user=%s error=\"only root can change to another user\"", gw->run_user);
         return -1;
     }
-    chown_uid = pw->pw_uid;
-    chown_gid = pw->pw_gid;
+    chown_uid = gw->run_uid;
+    chown_gid = gw->run_gid;
     struct stat st;
     if (mkdir(gw->spool_dir, 0700) != 0 && errno != EEXIST) {
         util_log(UTIL_LOG_ERR, UTIL_MOD_MAIN, "privileges-failed", "user=%s spool=%s error=\"%s\"", gw->run_user,
@@ -1602,7 +1610,7 @@ static int gw_drop_privileges(struct gw *gw)
         util_log(UTIL_LOG_NOTICE, UTIL_MOD_MAIN, "spool-owner-changed", "spool=%s user=%s", gw->spool_dir,
                  gw->run_user);
     }
-    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+    if (initgroups(gw->run_user, gw->run_gid) != 0 || setgid(gw->run_gid) != 0 || setuid(gw->run_uid) != 0) {
         util_log(UTIL_LOG_ERR, UTIL_MOD_MAIN, "privileges-failed", "user=%s error=\"%s\"", gw->run_user,
                  strerror(errno));
         return -1;
@@ -1613,7 +1621,7 @@ static int gw_drop_privileges(struct gw *gw)
         return -1;
     }
     util_log(UTIL_LOG_NOTICE, UTIL_MOD_MAIN, "privileges-dropped", "user=%s uid=%lu gid=%lu", gw->run_user,
-             (unsigned long)pw->pw_uid, (unsigned long)pw->pw_gid);
+             (unsigned long)gw->run_uid, (unsigned long)gw->run_gid);
     return 0;
 }
 
@@ -1694,9 +1702,8 @@ int main(int argc, char **argv)
             return 1;
         }
         if (*gw->run_user && geteuid() == 0) {
-            struct passwd *pw = getpwnam(gw->run_user);
             /* the socket file belongs to the user we become, so it can remove it */
-            if (pw && chown(gw->ctl_conf.socket, pw->pw_uid, gw->ctl_conf.gid >= 0 ? (gid_t)gw->ctl_conf.gid : pw->pw_gid) != 0)
+            if (chown(gw->ctl_conf.socket, gw->run_uid, gw->ctl_conf.gid >= 0 ? (gid_t)gw->ctl_conf.gid : gw->run_gid) != 0)
                 util_log(UTIL_LOG_WARN, UTIL_MOD_MAIN, "control-chown-failed", "socket=%s error=\"%s\"",
                          gw->ctl_conf.socket, strerror(errno));
         }
