@@ -36,3 +36,5 @@ include tests/pmul.mk
 include tests/mule.mk
 include tests/smtpgw.mk
 include tests/ctl.mk
+include tests/wire.mk
+include tests/cli.mk

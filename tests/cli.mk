@@ -1,0 +1,1 @@
+# tests/cli.mk - every program answers --help and --version as GNU programs do
