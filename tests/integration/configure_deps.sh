@@ -4,8 +4,15 @@
 # (pkg-config) and libev (header and library; Debian ships no libev.pc).
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 need pkg-config
-CONFIGURE="$top_srcdir/configure"
-[ -x "$CONFIGURE" ] || { echo "SKIP: no configure script"; exit 77; }
+[ -x "$top_srcdir/configure" ] || { echo "SKIP: no configure script"; exit 77; }
+# configure refuses a build directory of its own when the source tree is
+# configured in place (the README's in-tree build): run a copy of what it
+# reads (the script, its inputs, the aux scripts) from a scratch source tree.
+mkdir -p "$T/src/util"
+cp -p "$top_srcdir/configure" "$top_srcdir/config.h.in" "$top_srcdir/Makefile.in" "$T/src/" || fail "cannot copy configure"
+cp -pR "$top_srcdir/build-aux" "$T/src/" || fail "cannot copy build-aux"
+cp -p "$top_srcdir/util/util.h" "$T/src/util/" || fail "cannot copy util/util.h"
+CONFIGURE="$T/src/configure"
 
 # run_configure NAME ENV... - configure in its own directory with ENV set
 run_configure() {

@@ -196,7 +196,8 @@ for i in range(16):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
     held.append(s)
-time.sleep(0.3)  # let the server accept them all
+# no wait needed: the listener accepts in the order of connect(), so the
+# 17th is accepted after the 16 held ones whenever the server gets to it
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.settimeout(10)
 s.connect(path)

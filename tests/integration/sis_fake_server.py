@@ -102,9 +102,24 @@ def main():
             s, _ = ls.accept()
             print("ACCEPT %d" % (i + 1), flush=True)
             serve(Conn(lambda: s.recv(4096), s.sendall), args, first=i == 0)
-            s.close()
+            hang_up(s)
         return
     serve(conn, args)
+
+
+def hang_up(s):
+    """Close as a server that hangs up does: no more data from us (FIN), then
+    read and discard what the client still sends until it closes too.  A
+    close() with unread data would send a reset instead, and the client could
+    lose what we sent last (and see no hang-up)."""
+    try:
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(30)
+        while s.recv(4096):
+            pass
+    except OSError:
+        pass
+    s.close()
 
 
 def serve(conn, args, first=True):

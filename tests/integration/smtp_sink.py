@@ -7,6 +7,13 @@ mail from and its parameters, recipients and theirs, whether BDAT was
 used), and announced as a line "MSG N from=<...> rcpts=a,b bdat=0|1".
 
   smtp_sink.py --portfile F --dir D [--no-chunking] [--reject ADDR=550]...
+               [--hold-first]
+
+--hold-first: the first message's final dot (or BDAT LAST) gets no reply:
+the sink prints "HOLD" and waits; when the client goes away (killed) it
+prints "ABANDONED" and keeps nothing, as an MTA does with a transaction
+whose end it never acknowledged.  A test can then kill the gateway at a
+known point of a delivery instead of at a moment it guessed.
 """
 import argparse
 import asyncio
@@ -16,8 +23,9 @@ import sys
 
 
 class Session:
-    def __init__(self, args, reader, writer, counter):
+    def __init__(self, args, reader, writer, counter, hold_state):
         self.args, self.r, self.w, self.counter = args, reader, writer, counter
+        self.hold_state = hold_state
         self.reset()
 
     def reset(self):
@@ -75,6 +83,8 @@ class Session:
                     if l.startswith(b"."):
                         l = l[1:]
                     body += l
+                if await self.held():
+                    return
                 self.store(bytes(body))
             elif verb == "BDAT":
                 parts = arg.split()
@@ -86,6 +96,8 @@ class Session:
                     if not self.rcpts:
                         self.reply("503 5.5.1 no recipients")
                         self.reset()
+                    elif await self.held():
+                        return
                     else:
                         self.store(b"".join(self.chunks))
                 else:
@@ -102,6 +114,23 @@ class Session:
                 return
             else:
                 self.reply("502 5.5.2 unknown command")
+
+    async def held(self):
+        """--hold-first: keep the first message's final reply back until the
+        client goes away; a message that ends while that one is held is kept
+        back too (the same client may deliver on several connections).
+        True if this message was held, and so abandoned."""
+        if not self.args.hold_first or self.hold_state[0] == 2:
+            return False
+        first = self.hold_state[0] == 0
+        self.hold_state[0] = 1
+        print("HOLD" if first else "HOLD-ALSO", flush=True)
+        while await self.r.read(4096):
+            pass
+        print("ABANDONED" if first else "ABANDONED-ALSO", flush=True)
+        if first:
+            self.hold_state[0] = 2
+        return True
 
     def store(self, body):
         self.counter[0] += 1
@@ -125,13 +154,14 @@ async def main():
     ap.add_argument("--dir", required=True)
     ap.add_argument("--no-chunking", action="store_true")
     ap.add_argument("--reject", action="append", default=[])
+    ap.add_argument("--hold-first", action="store_true")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
-    counter = [0]
+    counter, hold_state = [0], [0]  # hold: 0 not yet, 1 holding, 2 done
 
     async def handle(r, w):
         try:
-            await Session(args, r, w, counter).run()
+            await Session(args, r, w, counter, hold_state).run()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
 
