@@ -809,19 +809,19 @@ static int sis_submit(struct pmul_bearer *b, const struct s5066_addr *dest, uint
             bearer_schedule_kick(b);
         } else if (bearer_once(b, s5066_addr_to_u32(dest), ONCE_SEND_ERR)) {
             util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "send-failed",
-                     "bearer=%s type=%s src=%u msgid=%u dest=%s len=%zu error=\"%s\"", b->name,
-                     pmul_type_name(info->type), info->source_id, info->message_id, a, len,
-                     s5066_strerror(rc));
+                     "bearer=%s type=%s src=" PMUL_ID_FMT " msgid=%u dest=%s len=%zu error=\"%s\"",
+                     b->name, pmul_type_name(info->type), PMUL_ID_ARGS(info->source_id),
+                     info->message_id, a, len, s5066_strerror(rc));
         }
         return rc;
     }
     b->st.copies_out++;
-    UTIL_TRACE(
-        UTIL_MOD_PMUL, "bearer-tx",
-        "bearer=%s type=%s src=%u msgid=%u dest=%s mode=%s prio=%u ttl_ms=%llu len=%zu updu=%llu",
-        b->name, pmul_type_name(info->type), info->source_id, info->message_id, a,
-        r.mode.tx_mode == S5066_TX_ARQ ? "arq" : "non-arq", prio, (unsigned long long)ttl, len,
-        (unsigned long long)id);
+    UTIL_TRACE(UTIL_MOD_PMUL, "bearer-tx",
+               "bearer=%s type=%s src=" PMUL_ID_FMT
+               " msgid=%u dest=%s mode=%s prio=%u ttl_ms=%llu len=%zu updu=%llu",
+               b->name, pmul_type_name(info->type), PMUL_ID_ARGS(info->source_id), info->message_id,
+               a, r.mode.tx_mode == S5066_TX_ARQ ? "arq" : "non-arq", prio, (unsigned long long)ttl,
+               len, (unsigned long long)id);
     return 0;
 }
 
@@ -834,8 +834,9 @@ static int sis_send(struct pmul_bearer *b, const uint8_t *pdu, size_t len,
     size_t hdr = b->cfg.client_hdr ? S5066_CLIENT_HDR_LEN : 0;
     if (len + hdr > b->mtu || len + hdr > BEARER_BUF) {
         util_log(UTIL_LOG_ERR, UTIL_MOD_PMUL, "send-too-big",
-                 "bearer=%s type=%s src=%u msgid=%u len=%zu mtu=%u", b->name,
-                 pmul_type_name(info->type), info->source_id, info->message_id, len, b->mtu);
+                 "bearer=%s type=%s src=" PMUL_ID_FMT " msgid=%u len=%zu mtu=%u", b->name,
+                 pmul_type_name(info->type), PMUL_ID_ARGS(info->source_id), info->message_id, len,
+                 b->mtu);
         return PMUL_ERR_TOO_BIG;
     }
     if (hdr) {
@@ -902,8 +903,8 @@ static int sis_send(struct pmul_bearer *b, const uint8_t *pdu, size_t len,
                 if (sis_resolve(b, info->dests[i], &many[ndest]))
                     ndest++;
                 else if (bearer_once(b, info->dests[i], ONCE_NO_ROUTE))
-                    util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "no-route", "bearer=%s dest=%u", b->name,
-                             info->dests[i]);
+                    util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "no-route",
+                             "bearer=%s dest=" PMUL_ID_FMT, b->name, PMUL_ID_ARGS(info->dests[i]));
         }
     }
     if (ndest == 0) {
@@ -912,8 +913,10 @@ static int sis_send(struct pmul_bearer *b, const uint8_t *pdu, size_t len,
         b->st.no_route++;
         if (bearer_once(b, who, ONCE_NO_ROUTE))
             util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "no-route",
-                     "bearer=%s type=%s src=%u msgid=%u dest=%u (no [node] address; dropped)",
-                     b->name, pmul_type_name(info->type), info->source_id, info->message_id, who);
+                     "bearer=%s type=%s src=" PMUL_ID_FMT " msgid=%u dest=" PMUL_ID_FMT
+                     " (no [node] address; dropped)",
+                     b->name, pmul_type_name(info->type), PMUL_ID_ARGS(info->source_id),
+                     info->message_id, PMUL_ID_ARGS(who));
         free(many);
         return 0; /* dropped: retrying cannot help */
     }
@@ -1191,17 +1194,18 @@ static int udp_send(struct pmul_bearer *b, const uint8_t *pdu, size_t len,
         }
         b->st.send_rejected++;
         if (bearer_once(b, ntohl(to.sin_addr.s_addr), ONCE_SEND_ERR))
-            util_log(
-                UTIL_LOG_WARN, UTIL_MOD_PMUL, "send-failed",
-                "bearer=%s type=%s src=%u msgid=%u to=%s:%u len=%zu error=\"%s\" (logged once)",
-                b->name, pmul_type_name(info->type), info->source_id, info->message_id, a,
-                ntohs(to.sin_port), len, strerror(errno));
+            util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "send-failed",
+                     "bearer=%s type=%s src=" PMUL_ID_FMT
+                     " msgid=%u to=%s:%u len=%zu error=\"%s\" (logged once)",
+                     b->name, pmul_type_name(info->type), PMUL_ID_ARGS(info->source_id),
+                     info->message_id, a, ntohs(to.sin_port), len, strerror(errno));
         return 0; /* dropped: the protocol retransmits */
     }
     b->st.copies_out++;
     b->st.sent_ok++;
-    UTIL_TRACE(UTIL_MOD_PMUL, "bearer-tx", "bearer=%s type=%s src=%u msgid=%u to=%s:%u len=%zu",
-               b->name, pmul_type_name(info->type), info->source_id, info->message_id, a,
+    UTIL_TRACE(UTIL_MOD_PMUL, "bearer-tx",
+               "bearer=%s type=%s src=" PMUL_ID_FMT " msgid=%u to=%s:%u len=%zu", b->name,
+               pmul_type_name(info->type), PMUL_ID_ARGS(info->source_id), info->message_id, a,
                ntohs(to.sin_port), len);
     return 0;
 }

@@ -245,8 +245,8 @@ static int eng_emit(struct pmul_engine *e, util_ms now, const struct pmul_pdu *p
     e->st.bytes_sent += (uint64_t)n;
     if (e->p.rate_bps)
         e->tx_free_at = UTIL_MAX(e->tx_free_at, now) + eng_airtime(e, (size_t)n);
-    UTIL_TRACE(UTIL_MOD_PMUL, "tx", "type=%s src=%u msgid=%u len=%d", pmul_type_name(pdu->type),
-               pdu->source_id, pdu->message_id, n);
+    UTIL_TRACE(UTIL_MOD_PMUL, "tx", "type=%s src=" PMUL_ID_FMT " msgid=%u len=%d",
+               pmul_type_name(pdu->type), PMUL_ID_ARGS(pdu->source_id), pdu->message_id, n);
     return 0;
 }
 
@@ -360,8 +360,9 @@ static void tx_finish(struct pmul_engine *e, util_ms now, struct tx_msg *m)
             m->last_ackack = now;
         }
     }
-    util_log(failed ? UTIL_LOG_NOTICE : UTIL_LOG_INFO, UTIL_MOD_PMUL, "message-done", "src=%u msgid=%u acked=%zu failed=%zu rounds=%u",
-             e->p.node_id, m->msgid, acked, failed, m->round);
+    util_log(failed ? UTIL_LOG_NOTICE : UTIL_LOG_INFO, UTIL_MOD_PMUL, "message-done",
+             "src=" PMUL_ID_FMT " msgid=%u acked=%zu failed=%zu rounds=%u",
+             PMUL_ID_ARGS(e->p.node_id), m->msgid, acked, failed, m->round);
     tx_enqueue(e, m);
     /* keep a tombstone to answer late acks until the message would have expired */
     util_ms until = eng_mono_of_wall(e, m->expiry);
@@ -389,7 +390,8 @@ static void tx_dest_finish(struct pmul_engine *e, util_ms now, struct tx_msg *m,
              : result == PMUL_DEST_CANCELLED ? UTIL_LOG_NOTICE
                                              : UTIL_LOG_WARN,
              UTIL_MOD_PMUL, "dest-done",
-             "src=%u msgid=%u dest=%u msn=%u result=%s round=%u", e->p.node_id, m->msgid, d->id, d->msn,
+             "src=" PMUL_ID_FMT " msgid=%u dest=" PMUL_ID_FMT " msn=%u result=%s round=%u",
+             PMUL_ID_ARGS(e->p.node_id), m->msgid, PMUL_ID_ARGS(d->id), d->msn,
              pmul_dest_result_name(result), m->round);
     tx_refresh_open_ids(m);
     if (e->cb.dest_done)
@@ -447,8 +449,10 @@ static void tx_start_round(struct pmul_engine *e, util_ms now, struct tx_msg *m,
         }
     }
     m->scan = 1;
-    util_log(UTIL_LOG_INFO, UTIL_MOD_PMUL, "retransmit", "src=%u msgid=%u round=%u dests=%zu data_pdus=%zu%s",
-             e->p.node_id, m->msgid, m->round, m->open, added, everything ? " emcon=yes" : "");
+    util_log(UTIL_LOG_INFO, UTIL_MOD_PMUL, "retransmit",
+             "src=" PMUL_ID_FMT " msgid=%u round=%u dests=%zu data_pdus=%zu%s",
+             PMUL_ID_ARGS(e->p.node_id), m->msgid, m->round, m->open, added,
+             everything ? " emcon=yes" : "");
     tx_enqueue(e, m);
     (void)now;
 }
@@ -500,7 +504,8 @@ static int tx_emit_one(struct pmul_engine *e, util_ms now, struct tx_msg *m)
         if ((rc = eng_emit(e, now, &pdu, &info)) < 0)
             return rc;
         m->send_discard = false;
-        util_log(UTIL_LOG_NOTICE, UTIL_MOD_PMUL, "discard-sent", "src=%u msgid=%u", e->p.node_id, m->msgid);
+        util_log(UTIL_LOG_NOTICE, UTIL_MOD_PMUL, "discard-sent", "src=" PMUL_ID_FMT " msgid=%u",
+                 PMUL_ID_ARGS(e->p.node_id), m->msgid);
         return 0;
     }
     if (m->send_ackack) {
@@ -632,8 +637,9 @@ static struct rx_msg *rx_create(struct pmul_engine *e, util_ms now, uint32_t src
 {
     if (e->rx_count >= e->p.rx_max_messages) {
         if (e->st.rx_refused++ == 0)
-            util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "rx-limit", "messages=%zu src=%u msgid=%u",
-                     e->rx_count, src, msgid);
+            util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "rx-limit",
+                     "messages=%zu src=" PMUL_ID_FMT " msgid=%u", e->rx_count, PMUL_ID_ARGS(src),
+                     msgid);
         return NULL;
     }
     struct rx_msg *m = calloc(1, sizeof *m);
@@ -695,8 +701,9 @@ static void rx_deliver(struct pmul_engine *e, util_ms now, struct rx_msg *m)
 {
     uint8_t *all = malloc(m->bytes ? m->bytes : 1);
     if (!all) {
-        util_log(UTIL_LOG_ERR, UTIL_MOD_PMUL, "deliver-failed", "src=%u msgid=%u error=\"out of memory\"",
-                 m->src, m->msgid);
+        util_log(UTIL_LOG_ERR, UTIL_MOD_PMUL, "deliver-failed",
+                 "src=" PMUL_ID_FMT " msgid=%u error=\"out of memory\"", PMUL_ID_ARGS(m->src),
+                 m->msgid);
         return;
     }
     size_t off = 0;
@@ -711,12 +718,14 @@ static void rx_deliver(struct pmul_engine *e, util_ms now, struct rx_msg *m)
     if (rc < 0) {
         /* not stored: no ack, the retransmissions will bring it again */
         e->st.rx_refused++;
-        util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "deliver-refused", "src=%u msgid=%u rc=%d", m->src, m->msgid, rc);
+        util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "deliver-refused",
+                 "src=" PMUL_ID_FMT " msgid=%u rc=%d", PMUL_ID_ARGS(m->src), m->msgid, rc);
         return;
     }
     m->state = RX_DELIVERED;
     e->st.messages_delivered++;
-    util_log(UTIL_LOG_INFO, UTIL_MOD_PMUL, "delivered", "src=%u msgid=%u msn=%u bytes=%zu pdus=%u", m->src,
+    util_log(UTIL_LOG_INFO, UTIL_MOD_PMUL, "delivered",
+             "src=" PMUL_ID_FMT " msgid=%u msn=%u bytes=%zu pdus=%u", PMUL_ID_ARGS(m->src),
              m->msgid, m->msn, off, m->total);
     rx_schedule_ack(e, now, m, 0);
 }
@@ -747,8 +756,9 @@ static bool rx_store(struct pmul_engine *e, struct rx_msg *m, uint16_t seq, cons
         return false; /* a duplicate */
     if (m->bytes + len > e->p.rx_max_message || e->st.rx_bytes + len > e->p.rx_max_total) {
         if (e->st.rx_refused++ == 0 || !m->bytes)
-            util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "rx-memory-limit", "src=%u msgid=%u bytes=%zu total=%zu",
-                     m->src, m->msgid, m->bytes, e->st.rx_bytes);
+            util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "rx-memory-limit",
+                     "src=" PMUL_ID_FMT " msgid=%u bytes=%zu total=%zu", PMUL_ID_ARGS(m->src),
+                     m->msgid, m->bytes, e->st.rx_bytes);
         return false;
     }
     uint8_t *copy = malloc(len ? len : 1);
@@ -863,8 +873,9 @@ static void rx_on_address(struct pmul_engine *e, util_ms now, const struct pmul_
         eng_arm(e, &m->life, UTIL_MAX(life, now + 1000));
     } else if (m->have_addr && total != m->total) {
         e->st.bad_pdus++;
-        util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "total-changed", "src=%u msgid=%u was=%u now=%u", m->src,
-                 m->msgid, m->total, total);
+        util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "total-changed",
+                 "src=" PMUL_ID_FMT " msgid=%u was=%u now=%u", PMUL_ID_ARGS(m->src), m->msgid,
+                 m->total, total);
         return;
     }
     if (!listed) {
@@ -887,8 +898,9 @@ static void rx_on_address(struct pmul_engine *e, util_ms now, const struct pmul_
         if (s) {
             if (s->last_msn && msn > s->last_msn + 1) {
                 e->st.gaps++;
-                util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "sequence-gap", "src=%u expected_msn=%u got_msn=%u",
-                         m->src, s->last_msn + 1, msn);
+                util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "sequence-gap",
+                         "src=" PMUL_ID_FMT " expected_msn=%u got_msn=%u", PMUL_ID_ARGS(m->src),
+                         s->last_msn + 1, msn);
                 if (e->cb.gap)
                     e->cb.gap(e->user, m->src, s->last_msn + 1, msn);
             }
@@ -929,7 +941,8 @@ static void rx_on_discard(struct pmul_engine *e, util_ms now, const struct pmul_
         return;
     if (m->state == RX_COLLECTING && m->for_us) {
         e->st.discarded++;
-        util_log(UTIL_LOG_NOTICE, UTIL_MOD_PMUL, "discarded", "src=%u msgid=%u had=%u of=%u", m->src, m->msgid,
+        util_log(UTIL_LOG_NOTICE, UTIL_MOD_PMUL, "discarded",
+                 "src=" PMUL_ID_FMT " msgid=%u had=%u of=%u", PMUL_ID_ARGS(m->src), m->msgid,
                  m->have, m->total);
     }
     rx_free_frags(e, m);
@@ -1070,8 +1083,8 @@ static void tx_on_expiry(struct pmul_engine *e, util_ms now, struct tx_msg *m)
 {
     if (m->done)
         return;
-    util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "expired", "src=%u msgid=%u open=%zu", e->p.node_id, m->msgid,
-             m->open);
+    util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "expired", "src=" PMUL_ID_FMT " msgid=%u open=%zu",
+             PMUL_ID_ARGS(e->p.node_id), m->msgid, m->open);
     m->send_discard = true;
     m->send_count = 0;
     m->send_addr = false;
@@ -1294,8 +1307,10 @@ int pmul_engine_send(struct pmul_engine *e, util_ms now, struct pmul_message *ms
     m->send_count = m->npdu;
     m->scan = 1;
     tx_enqueue(e, m);
-    util_log(UTIL_LOG_INFO, UTIL_MOD_PMUL, "send", "src=%u msgid=%u bytes=%zu pdus=%u dests=%zu priority=%u expiry=%lld",
-             e->p.node_id, m->msgid, m->len, m->npdu, m->ndest, m->prio, (long long)m->expiry);
+    util_log(UTIL_LOG_INFO, UTIL_MOD_PMUL, "send",
+             "src=" PMUL_ID_FMT " msgid=%u bytes=%zu pdus=%u dests=%zu priority=%u expiry=%lld",
+             PMUL_ID_ARGS(e->p.node_id), m->msgid, m->len, m->npdu, m->ndest, m->prio,
+             (long long)m->expiry);
     if (handle)
         *handle = m->handle;
     eng_pump(e, now);
@@ -1368,11 +1383,13 @@ static void tx_on_ack_entry(struct pmul_engine *e, util_ms now, uint32_t from, c
     d->heard_round = m->round;
     if (d->emcon) {
         d->emcon = false; /* it transmits: it is out of EMCON */
-        util_log(UTIL_LOG_INFO, UTIL_MOD_PMUL, "dest-emcon-ended", "src=%u msgid=%u dest=%u", e->p.node_id,
-                 m->msgid, d->id);
+        util_log(UTIL_LOG_INFO, UTIL_MOD_PMUL, "dest-emcon-ended",
+                 "src=" PMUL_ID_FMT " msgid=%u dest=" PMUL_ID_FMT, PMUL_ID_ARGS(e->p.node_id),
+                 m->msgid, PMUL_ID_ARGS(d->id));
     }
-    util_log(UTIL_LOG_DEBUG, UTIL_MOD_PMUL, "ack-missing", "src=%u msgid=%u dest=%u missing=%zu round=%u",
-             e->p.node_id, m->msgid, d->id, d->nmissing, m->round);
+    util_log(UTIL_LOG_DEBUG, UTIL_MOD_PMUL, "ack-missing",
+             "src=" PMUL_ID_FMT " msgid=%u dest=" PMUL_ID_FMT " missing=%zu round=%u",
+             PMUL_ID_ARGS(e->p.node_id), m->msgid, PMUL_ID_ARGS(d->id), d->nmissing, m->round);
     /* every open destination has answered this round: no need to wait longer */
     bool all = true;
     for (size_t i = 0; i < m->ndest; i++) {
@@ -1410,7 +1427,8 @@ int pmul_engine_input(struct pmul_engine *e, util_ms now, const uint8_t *in, siz
     }
     default:
         /* Announce/Request/Reject/Release: dynamic multicast groups are not used here */
-        UTIL_TRACE(UTIL_MOD_PMUL, "ignored", "type=%s src=%u", pmul_type_name(p.type), p.source_id);
+        UTIL_TRACE(UTIL_MOD_PMUL, "ignored", "type=%s src=" PMUL_ID_FMT, pmul_type_name(p.type),
+                   PMUL_ID_ARGS(p.source_id));
         break;
     }
     eng_pump(e, now);
@@ -1423,7 +1441,8 @@ void pmul_engine_set_emcon(struct pmul_engine *e, util_ms now, bool emcon)
     if (e->emcon == emcon)
         return;
     e->emcon = emcon;
-    util_log(UTIL_LOG_NOTICE, UTIL_MOD_PMUL, emcon ? "emcon-on" : "emcon-off", "node=%u", e->p.node_id);
+    util_log(UTIL_LOG_NOTICE, UTIL_MOD_PMUL, emcon ? "emcon-on" : "emcon-off", "node=" PMUL_ID_FMT,
+             PMUL_ID_ARGS(e->p.node_id));
     if (!emcon) {
         /* the deferred acks go out, each after its own random delay */
         while (!util_list_empty(&e->ack_ready)) {

@@ -664,7 +664,14 @@ int pmul_bearer_config_copy(struct pmul_bearer_config *dst, const struct pmul_be
 int pmul_bearer_find_node(const struct pmul_bearer_config *c, const char *s, uint32_t *id);
 /* pmul_bearer_node_name - the table's name of id, or NULL */
 const char *pmul_bearer_node_name(const struct pmul_bearer_config *c, uint32_t id);
-/* pmul_parse_node_id - decimal, 0x hex or a dotted quad (a.b.c.d) -> a non-zero id; 0 or UTIL_ERR_INVAL */
+/* PMUL_ID_FMT / PMUL_ID_ARGS - a node id in a format string, as the dotted quad the
+ * configuration and the gateway's logs use: printf("src=" PMUL_ID_FMT, PMUL_ID_ARGS(id)) */
+#define PMUL_ID_FMT "%u.%u.%u.%u"
+#define PMUL_ID_ARGS(id)                                                                           \
+    (unsigned)(((uint32_t)(id) >> 24) & 255u), (unsigned)(((uint32_t)(id) >> 16) & 255u),          \
+        (unsigned)(((uint32_t)(id) >> 8) & 255u), (unsigned)((uint32_t)(id)&255u)
+/* pmul_parse_node_id - decimal, 0x hex or a dotted quad (a.b.c.d) -> a non-zero id; 0 or
+ * UTIL_ERR_INVAL */
 int pmul_parse_node_id(const char *s, uint32_t *id);
 
 /* Config files (util_conf):

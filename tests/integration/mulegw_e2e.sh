@@ -77,8 +77,8 @@ msgid=$(grep -m1 -o 'submitted qid=[0-9A-F]* src=0.0.0.1 msgid=[0-9]* dests=0.0.
 [ -n "$msgid" ] || fail "no submission to both nodes in alpha's log"
 assert_grep sim 'sim tx node=alpha .*dst=16\.0\.0\.1 '
 # ... and both acknowledged the first transmission: no retransmission round
-assert_grep gw_alpha "pmul dest-done src=1 msgid=$msgid dest=2 msn=[0-9]+ result=acked round=0"
-assert_grep gw_alpha "pmul dest-done src=1 msgid=$msgid dest=3 msn=[0-9]+ result=acked round=0"
+assert_grep gw_alpha "pmul dest-done src=0\.0\.0\.1 msgid=$msgid dest=0\.0\.0\.2 msn=[0-9]+ result=acked round=0"
+assert_grep gw_alpha "pmul dest-done src=0\.0\.0\.1 msgid=$msgid dest=0\.0\.0\.3 msn=[0-9]+ result=acked round=0"
 # follow one message: SMTP queue id -> P_MUL ids -> 5066 addresses -> far queue id
 qid=$(grep -m1 -o "queued qid=[0-9A-F]*" "$T/gw_alpha.log" | cut -d= -f2)
 assert_grep gw_alpha "submitted qid=$qid src=0\.0\.0\.1 msgid=$msgid dests=0\.0\.0\.2,0\.0\.0\.3"
