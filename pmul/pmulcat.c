@@ -86,40 +86,51 @@ struct cat {
     int exit_code;
 };
 
-/* usage - print help and exit */
-static void usage(int code)
+/* usage - the help text on stdout, and exit */
+static _Noreturn void usage(void)
 {
-    fprintf(code ? stderr : stdout,
-            "usage: pmulcat [-c CONFIG] [options]\n"
-            "Send files with ACP 142 P_MUL and/or receive them, over STANAG 5066 or UDP.\n"
-            "  -c FILE          config file ([pmul], [bearer], [node NAME], [group NAME])\n"
-            "  -C, --check      check the config (and options) and exit\n"
-            "  -i ID            our node id: decimal, 0x hex or a.b.c.d\n"
-            "                   (UDP: our IPv4 address by default)\n"
-            "  -s TARGET        SIS bearer: the 5066 server, host:port or serial:/dev/tty[:baud]\n"
-            "  -u ADDR          UDP bearer: our IPv4 address (e.g. 127.0.0.2)\n"
-            "  -g GROUP         UDP multicast group (default %s)\n"
-            "  -P PORT          UDP first port of four (default %d: 2751-2754)\n"
-            "  -d LIST          destinations: [node] names or ids, comma separated\n"
-            "  -f FILE          send FILE as one message (repeatable)\n"
-            "  -p PRIO          P_MUL priority 0..15, 0 most urgent (default 6)\n"
-            "  -e SECONDS       expiry, from now, in radio seconds (default 3600)\n"
-            "  -r DIR           receive: write each message to DIR/<source>-<message_id>\n"
-            "  -n N             exit after receiving N messages (once they are acknowledged:\n"
-            "                   the sender's Ack-Ack, or -w seconds without P_MUL traffic)\n"
-            "  -w SECONDS       quiet time for -n (default: 2 x ack_retransmission_time)\n"
-            "  -t SECONDS       give up after SECONDS (real time): exit 1\n"
-            "  -S DIR           keep Message_ID and Message_Sequence_Numbers in DIR/pmulcat.state\n"
-            "  -x, --time-scale N  run the P_MUL clock N times faster than real time\n"
-            "                   (to match s5066sim -s N; timers stay in radio time)\n"
-            "  -v               verbose (debug logs); -q quiet (warnings)\n"
-            "  -T MODS          trace modules (pmul,s5066,...)\n"
-            "Exit: 0 every destination acknowledged every file and N messages were\n"
-            "received; 1 a destination failed, a timeout or an error; 2 usage/config.\n"
-            "stdout: 'sent FILE msgid=M dest=D result=acked|expired|cancelled' per\n"
-            "destination, 'received src=S msgid=M len=L file=PATH' per message.\n",
-            PMUL_UDP_GROUP, PMUL_UDP_PORT_BASE);
-    exit(code);
+    printf("usage: pmulcat [-c CONFIG] [options]\n"
+           "       pmulcat -h | -V\n"
+           "Send files with ACP 142 P_MUL and/or receive them, over STANAG 5066 or UDP.\n"
+           "  -c FILE          config file ([pmul], [bearer], [node NAME], [group NAME])\n"
+           "  -C, --check      check the config (and options) and exit\n"
+           "  -i ID            our node id: decimal, 0x hex, a.b.c.d or a [node] name\n"
+           "                   (UDP: our IPv4 address by default)\n"
+           "  -s TARGET        SIS bearer: the 5066 server, host:port or\n"
+           "                   serial:/dev/tty[:baud[:rtscts]]\n"
+           "  -u ADDR          UDP bearer: our IPv4 address (e.g. 127.0.0.2)\n"
+           "  -g GROUP         UDP multicast group (default %s)\n"
+           "  -P PORT          UDP first port of four, 1..65532 (default %d: 2751-2754)\n"
+           "  -d LIST          destinations: [node] names or ids, comma separated\n"
+           "  -f FILE          send FILE as one message (repeatable, up to %d)\n"
+           "  -p PRIO          P_MUL priority 0..15, 0 most urgent (default 6)\n"
+           "  -e SECONDS       expiry, from now, in radio seconds (default 3600)\n"
+           "  -r DIR           receive: write each message to DIR/<source>-<message_id>\n"
+           "  -n N             exit after receiving N messages (once they are acknowledged:\n"
+           "                   the sender's Ack-Ack, or -w seconds without P_MUL traffic)\n"
+           "  -w SECONDS       quiet time for -n (default: 2 x ack_retransmission_time)\n"
+           "  -t SECONDS       give up after SECONDS (real time): exit 1\n"
+           "  -S DIR           keep the next Message_ID and the Message_Sequence_Numbers\n"
+           "                   in DIR/pmulcat.state, across runs\n"
+           "  -x, --time-scale N  run the P_MUL clock N times faster than real time\n"
+           "                   (to match s5066sim -s N; timers stay in radio time)\n"
+           "  -v               verbose (debug logs); -q quiet (warnings)\n"
+           "  -T MODS          trace modules (pmul,s5066,...)\n"
+           "  -h, --help       print this help and exit\n"
+           "  -V, --version    print the version and exit\n"
+           "Exit: 0 every destination acknowledged every file and N messages were\n"
+           "received; 1 a destination failed, a timeout or an error; 2 usage/config.\n"
+           "stdout: 'sent FILE msgid=M dest=D result=acked|expired|cancelled' per\n"
+           "destination, 'received src=S msgid=M len=L file=PATH' per message.\n",
+           PMUL_UDP_GROUP, PMUL_UDP_PORT_BASE, CAT_MAX_FILES);
+    exit(util_stdout_done("pmulcat"));
+}
+
+/* cat_bad_value - a bad option argument: the message and the --help hint, exit 2 */
+static _Noreturn void cat_bad_value(int opt, const char *arg, const char *what)
+{
+    util_usage_error("pmulcat", "-%c %s: %s", opt, arg, what);
+    exit(2);
 }
 
 /* ---- state: Message_ID and Message_Sequence_Numbers -------------------- */
@@ -697,11 +708,12 @@ int main(int argc, char **argv)
         {"check", no_argument, NULL, 'C'},
         {"time-scale", required_argument, NULL, 'x'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     long long v;
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:Ci:s:u:g:P:d:f:p:e:r:n:w:t:S:x:vqT:h", longopts,
+    while ((opt = getopt_long(argc, argv, "c:Ci:s:u:g:P:d:f:p:e:r:n:w:t:S:x:vqT:hV", longopts,
                               NULL)) != -1) {
         switch (opt) {
         case 'c': o.config = optarg; break;
@@ -712,31 +724,33 @@ int main(int argc, char **argv)
         case 'g': o.udp_group = optarg; break;
         case 'P':
             if (util_parse_int(optarg, 1, 65532, &v) < 0)
-                usage(2);
+                cat_bad_value(opt, optarg, "a UDP port is 1 to 65532");
             o.udp_port = (long)v;
             break;
         case 'd': o.dests = optarg; break;
         case 'f':
             if (c.nfiles >= CAT_MAX_FILES) {
-                fprintf(stderr, "pmulcat: at most %d files\n", CAT_MAX_FILES);
+                util_usage_error("pmulcat", "at most %d files", CAT_MAX_FILES);
                 return 2;
             }
             c.files[c.nfiles++].path = optarg;
             break;
         case 'p':
             if (util_parse_int(optarg, 0, 15, &v) < 0)
-                usage(2);
+                cat_bad_value(opt, optarg, "a priority is 0 to 15");
             c.priority = (uint8_t)v;
             break;
         case 'e':
             if (util_parse_int(optarg, 1, 30LL * 86400, &v) < 0)
-                usage(2);
+                cat_bad_value(opt, optarg, "an expiry is 1 to 2592000 seconds");
             c.expiry_s = v;
             break;
         case 'r': c.recv_dir = optarg; break;
         case 'n':
-            if (util_parse_int(optarg, 1, CAT_MAX_RECORD, &v) < 0)
-                usage(2);
+            if (util_parse_int(optarg, 1, CAT_MAX_RECORD, &v) < 0) {
+                util_usage_error("pmulcat", "-n %s: a count is 1 to %d", optarg, CAT_MAX_RECORD);
+                return 2;
+            }
             c.expect = (long)v;
             break;
         case 'w':
@@ -744,7 +758,7 @@ int main(int argc, char **argv)
             char *end;
             double d = strtod(optarg, &end);
             if (*end || !(d >= 0.0 && d <= 1e7))
-                usage(2);
+                cat_bad_value(opt, optarg, "seconds are a number from 0 to 10000000");
             if (opt == 'w')
                 c.linger_s = d;
             else
@@ -756,7 +770,8 @@ int main(int argc, char **argv)
             char *end;
             o.time_scale = strtod(optarg, &end);
             if (*end || !(o.time_scale >= 0.001 && o.time_scale <= 1000000.0)) {
-                fprintf(stderr, "pmulcat: --time-scale: a number from 0.001 to 1000000\n");
+                util_usage_error("pmulcat", "--time-scale %s: a number from 0.001 to 1000000",
+                                 optarg);
                 return 2;
             }
             break;
@@ -765,28 +780,32 @@ int main(int argc, char **argv)
         case 'q': util_log_set_level(UTIL_LOG_WARN); break;
         case 'T':
             if (util_log_set_trace(optarg) < 0) {
-                fprintf(stderr, "pmulcat: unknown module in -T %s\n", optarg);
+                util_usage_error("pmulcat", "unknown module in -T %s", optarg);
                 return 2;
             }
             break;
-        case 'h': usage(0); break;
-        default: usage(2);
+        case 'h': usage();
+        case 'V': return util_print_version("pmulcat");
+        default: util_usage_error("pmulcat", NULL); return 2;
         }
     }
-    if (optind != argc)
-        usage(2);
+    if (optind != argc) {
+        util_usage_error("pmulcat", "unexpected argument '%s' (files to send go with -f)",
+                         argv[optind]);
+        return 2;
+    }
     int rc = cat_configure(&c, &o);
     if (rc) {
         pmul_bearer_config_free(&c.bcfg);
         return rc;
     }
     if (!o.check && !c.nfiles && !c.recv_dir) {
-        fprintf(stderr, "pmulcat: nothing to do: -f FILE (with -d) to send, -r DIR to receive\n");
+        util_usage_error("pmulcat", "nothing to do: -f FILE (with -d) to send, -r DIR to receive");
         pmul_bearer_config_free(&c.bcfg);
         return 2;
     }
     if (c.expect && !c.recv_dir) {
-        fprintf(stderr, "pmulcat: -n needs -r DIR\n");
+        util_usage_error("pmulcat", "-n needs -r DIR");
         pmul_bearer_config_free(&c.bcfg);
         return 2;
     }

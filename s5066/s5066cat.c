@@ -55,34 +55,54 @@ struct cat {
     int exit_code;
 };
 
-/* usage - print help and exit */
-static void usage(int code)
+/* usage - the help text on stdout, and exit */
+static _Noreturn void usage(void)
 {
-    fprintf(code ? stderr : stdout,
-            "usage: s5066cat [options] TARGET\n"
-            "  TARGET            host:port, tcp:host:port, serial:/dev/ttyS0[:baud[:rtscts]], /dev/...\n"
-            "  -s SAP            SAP to bind (default 2)\n"
-            "  -r RANK           rank in BIND_REQUEST (default 0)\n"
-            "  -a ADDR           destination 5066 address (e.g. 0.0.0.2, group 16.0.0.1)\n"
-            "  -S SAP            destination SAP (default: the bound SAP)\n"
-            "  -p PRIO           priority 0..15 (default 0, 15 highest)\n"
-            "  -m MODE           arq | nonarq | nonarq-errors (default arq)\n"
-            "  -c                ask for delivery confirmation (ARQ only)\n"
-            "  -R N              minimum non-ARQ retransmissions 0..15\n"
-            "  -t SECONDS        time to live (0: no limit)\n"
-            "  -x                send as EXPEDITED_UNIDATA\n"
-            "  -H                add the 6-byte client transport header (app id 0x2000)\n"
-            "  -f FILE           send FILE in MTU-sized U_PDUs instead of stdin lines\n"
-            "  -l                listen only: send nothing, print what arrives\n"
-            "  -n COUNT          exit after receiving COUNT U_PDUs\n"
-            "  -w SECONDS        after the input ends, wait this long (default 5)\n"
-            "  -W SECONDS        give up (exit 1) after this long in all\n"
-            "  -X                print arrivals in hex\n"
-            "  -E on|off         switch the node's EMCON (S_MANAGEMENT_MSG_REQUEST type 1;\n"
-            "                    binds with rank 15, as Annex A asks of management clients)\n"
-            "  -v                verbose (debug logs); -T MODS traces (s5066,...)\n"
-            "Arrivals are printed as: <src-addr> <src-sap> <tx-mode> <len> <text>\n");
-    exit(code);
+    printf("usage: s5066cat [options] TARGET\n"
+           "       s5066cat -h | -V\n"
+           "A STANAG 5066 SIS client (Annex A): connect to a 5066 server, bind a SAP,\n"
+           "send each line of stdin (or a file) as a U_PDU, print every U_PDU that\n"
+           "arrives on stdout; results and a summary go to stderr.\n"
+           "  TARGET            host:port, tcp:host:port, serial:/dev/ttyS0[:baud[:rtscts]],\n"
+           "                    or a device path /dev/...\n"
+           "  -s SAP            SAP to bind, 0..15 (default 2)\n"
+           "  -r RANK           rank in BIND_REQUEST, 0..15 (default 0)\n"
+           "  -a ADDR           destination 5066 address (e.g. 0.0.0.2, group 16.0.0.1);\n"
+           "                    needed to send\n"
+           "  -S SAP            destination SAP (default: the bound SAP)\n"
+           "  -p PRIO           priority 0..15 (default 0, 15 highest)\n"
+           "  -m MODE           arq | nonarq (or broadcast) | nonarq-errors (default arq)\n"
+           "  -c                ask for delivery confirmation (ARQ only)\n"
+           "  -R N              minimum non-ARQ retransmissions 0..15\n"
+           "  -t SECONDS        time to live, up to 2097150 (0: no limit)\n"
+           "  -x                send as EXPEDITED_UNIDATA\n"
+           "  -H                add (and strip on arrival) the 6-byte client transport\n"
+           "                    header (STANAG 4406 Annex E, app id 0x2000)\n"
+           "  -f FILE           send FILE (at most 64 MiB) in MTU-sized U_PDUs instead of\n"
+           "                    stdin lines\n"
+           "  -l                listen only: send nothing, print what arrives\n"
+           "  -n COUNT          exit after receiving COUNT U_PDUs\n"
+           "  -w SECONDS        after the input ends, wait this long (default 5)\n"
+           "  -W SECONDS        give up (exit 1) after this long in all\n"
+           "  -X                print arrivals in hex\n"
+           "  -E on|off         switch the node's EMCON (S_MANAGEMENT_MSG_REQUEST type 1;\n"
+           "                    binds with rank 15, as Annex A asks of management\n"
+           "                    clients), then exit\n"
+           "  -v                debug logs\n"
+           "  -T MODULES        trace these modules (s5066,...; comma-separated)\n"
+           "  -h, --help        print this help and exit\n"
+           "  -V, --version     print the version and exit\n"
+           "Arrivals are printed as: <src-addr> <src-sap> <tx-mode> <len> <text>\n"
+           "Exit: 0 bound and every U_PDU accepted; 1 bind refused, a U_PDU rejected or\n"
+           "expired, the -W deadline, or an error; 2 usage error.\n");
+    exit(util_stdout_done("s5066cat"));
+}
+
+/* cat_bad_value - a bad option argument: the message and the --help hint, exit 2 */
+static _Noreturn void cat_bad_value(int opt, const char *arg, const char *what)
+{
+    util_usage_error("s5066cat", "-%c %s: %s", opt, arg, what);
+    exit(2);
 }
 
 /* cat_maybe_exit - stop once everything was sent, answered, and received */
@@ -373,52 +393,55 @@ int main(int argc, char **argv)
     int dest_sap = -1;
     bool confirm = false;
     long long v;
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
     int opt;
-    while ((opt = getopt(argc, argv, "s:r:a:S:p:m:cR:t:xHf:ln:w:W:XE:vT:h")) != -1) {
+    while ((opt = getopt_long(argc, argv, "s:r:a:S:p:m:cR:t:xHf:ln:w:W:XE:vT:hV", longopts,
+                              NULL)) != -1) {
         switch (opt) {
         case 's':
             if (util_parse_int(optarg, 0, 15, &v) < 0)
-                usage(2);
+                cat_bad_value(opt, optarg, "a SAP is 0 to 15");
             cfg.client.sap = (uint8_t)v;
             break;
         case 'r':
             if (util_parse_int(optarg, 0, 15, &v) < 0)
-                usage(2);
+                cat_bad_value(opt, optarg, "a rank is 0 to 15");
             cfg.client.rank = (uint8_t)v;
             break;
         case 'a':
             if (s5066_addr_parse(optarg, &c.dest) < 0) {
-                fprintf(stderr, "s5066cat: bad address '%s'\n", optarg);
+                util_usage_error("s5066cat", "bad address '%s'", optarg);
                 return 2;
             }
             c.have_dest = true;
             break;
         case 'S':
             if (util_parse_int(optarg, 0, 15, &v) < 0)
-                usage(2);
+                cat_bad_value(opt, optarg, "a SAP is 0 to 15");
             dest_sap = (int)v;
             break;
         case 'p':
             if (util_parse_int(optarg, 0, 15, &v) < 0)
-                usage(2);
+                cat_bad_value(opt, optarg, "a priority is 0 to 15");
             c.priority = (uint8_t)v;
             break;
         case 'm': {
             int m = cat_mode(optarg);
             if (m < 0)
-                usage(2);
+                cat_bad_value(opt, optarg, "a mode is arq, nonarq, broadcast or nonarq-errors");
             c.mode.tx_mode = (uint8_t)m;
             break;
         }
         case 'c': confirm = true; break;
         case 'R':
             if (util_parse_int(optarg, 0, 15, &v) < 0)
-                usage(2);
+                cat_bad_value(opt, optarg, "retransmissions are 0 to 15");
             c.mode.min_retx = (uint8_t)v;
             break;
         case 't':
             if (util_parse_int(optarg, 0, 2097150, &v) < 0)
-                usage(2);
+                cat_bad_value(opt, optarg, "a time to live is 0 to 2097150 seconds");
             c.ttl_ms = (util_ms)v * 1000;
             break;
         case 'x': c.expedited = true; break;
@@ -427,17 +450,17 @@ int main(int argc, char **argv)
         case 'l': c.listen_only = true; break;
         case 'n':
             if (util_parse_int(optarg, 1, 1000000000, &v) < 0)
-                usage(2);
+                cat_bad_value(opt, optarg, "a count is 1 to 1000000000");
             c.expect = (long)v;
             break;
         case 'w':
             if (util_parse_int(optarg, 0, 86400, &v) < 0)
-                usage(2);
+                cat_bad_value(opt, optarg, "a wait is 0 to 86400 seconds");
             c.wait_s = (double)v;
             break;
         case 'W':
             if (util_parse_int(optarg, 1, 864000, &v) < 0)
-                usage(2);
+                cat_bad_value(opt, optarg, "a deadline is 1 to 864000 seconds");
             c.deadline_s = (double)v;
             break;
         case 'X': c.hex = true; break;
@@ -447,37 +470,44 @@ int main(int argc, char **argv)
             else if (strcmp(optarg, "off") == 0)
                 c.set_emcon = 0;
             else
-                usage(2);
+                cat_bad_value(opt, optarg, "EMCON is on or off");
             cfg.client.rank = 15;
             c.listen_only = true;
             break;
         case 'v': util_log_set_level(UTIL_LOG_DEBUG); break;
         case 'T':
             if (util_log_set_trace(optarg) < 0) {
-                fprintf(stderr, "s5066cat: unknown module in -T %s\n", optarg);
+                util_usage_error("s5066cat", "unknown module in -T %s", optarg);
                 return 2;
             }
             break;
-        case 'h': usage(0); break;
-        default: usage(2);
+        case 'h': usage();
+        case 'V': return util_print_version("s5066cat");
+        default: util_usage_error("s5066cat", NULL); return 2;
         }
     }
-    if (optind != argc - 1)
-        usage(2);
+    if (optind >= argc) {
+        util_usage_error("s5066cat", "no TARGET: the 5066 server, host:port or serial:DEVICE");
+        return 2;
+    }
+    if (optind < argc - 1) {
+        util_usage_error("s5066cat", "unexpected argument '%s' after the TARGET", argv[optind + 1]);
+        return 2;
+    }
     if (s5066_link_parse_target(argv[optind], &cfg) < 0) {
-        fprintf(stderr, "s5066cat: bad target '%s'\n", argv[optind]);
+        util_usage_error("s5066cat", "bad target '%s'", argv[optind]);
         return 2;
     }
     if (!c.listen_only && !c.have_dest) {
-        fprintf(stderr, "s5066cat: -a ADDR is needed to send (or -l to listen)\n");
+        util_usage_error("s5066cat", "-a ADDR is needed to send (or -l to listen)");
         return 2;
     }
     if (c.have_dest && c.dest.group && c.mode.tx_mode == S5066_TX_ARQ) {
-        fprintf(stderr, "s5066cat: a group address is only ever sent non-ARQ (-m nonarq)\n");
+        util_usage_error("s5066cat", "a group address is only ever sent non-ARQ (-m nonarq)");
         return 2;
     }
     if (confirm && c.mode.tx_mode != S5066_TX_ARQ) {
-        fprintf(stderr, "s5066cat: delivery confirmation needs ARQ\n");
+        util_usage_error("s5066cat", "delivery confirmation needs ARQ");
         return 2;
     }
     c.mode.confirm = confirm ? S5066_CONFIRM_NODE : S5066_CONFIRM_NONE;

@@ -955,30 +955,43 @@ static int write_portfile(const struct sim *s, const char *path)
     return 0;
 }
 
-/* usage - print help and exit */
-static void usage(int code)
+/* usage - the help text on stdout, and exit */
+static _Noreturn void usage(void)
 {
-    fprintf(code ? stderr : stdout,
-            "usage: s5066sim -c network.conf [-f] [-s scale] [-n] [-p portfile] [-v] [-T mods]\n"
-            "  -c FILE      the network: [channel], [node NAME], [group NAME] (see "
-            "conf/s5066sim.conf)\n"
-            "  -f           foreground, logs to stderr (default: daemon, logs to syslog)\n"
-            "  -s SCALE     time scale: every duration of the simulation divided by SCALE\n"
-            "  -n           check the config and exit (non-zero with file:line: key on an error)\n"
-            "  -p FILE      write \"name port\" for every TCP node once listening\n"
-            "  -v           debug logs (each delivery); -T MODS traces (sim,s5066,...)\n"
-            "Signals: USR1 prints statistics; INT/TERM print statistics and exit.\n");
-    exit(code);
+    printf("usage: s5066sim -c FILE [-fnv] [-s SCALE] [-p PORTFILE] [-T MODULES]\n"
+           "       s5066sim -h | -V\n"
+           "A simulated STANAG 5066 HF subnetwork in one process: each node is a SIS\n"
+           "server (Annex A) on a TCP port or a serial line, all sharing one simulated\n"
+           "half-duplex HF channel.\n"
+           "  -c FILE        the network: [channel], [node NAME], [group NAME]\n"
+           "                 (see conf/s5066sim.conf) (required)\n"
+           "  -f             stay in the foreground and log to stderr (default: once\n"
+           "                 listening, detach into the background and log to syslog)\n"
+           "  -n             check the configuration and exit (file:line: key on an error)\n"
+           "  -s SCALE       time scale 0.001 to 1000000: every duration of the simulation\n"
+           "                 divided by SCALE (overrides time_scale)\n"
+           "  -p PORTFILE    once listening, write \"NAME PORT\" for every TCP node\n"
+           "  -v             debug logs (every U_PDU queued and received)\n"
+           "  -T MODULES     trace these modules (sim,s5066,...; comma-separated)\n"
+           "  -h, --help     print this help and exit\n"
+           "  -V, --version  print the version and exit\n"
+           "Signals: USR1 logs statistics; INT/TERM log statistics and exit; HUP is\n"
+           "ignored (restart to read a new configuration).\n"
+           "Exit: 0 stopped by a signal (or -n: valid); 1 configuration or start-up\n"
+           "error; 2 usage error.\n");
+    exit(util_stdout_done("s5066sim"));
 }
 
 /* main - s5066sim */
 int main(int argc, char **argv)
 {
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
     const char *cfg_path = NULL, *portfile = NULL, *trace = NULL;
     bool foreground = false, check = false, verbose = false;
     double scale_opt = 0.0;
     int opt;
-    while ((opt = getopt(argc, argv, "c:fs:np:vT:h")) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:fs:np:vT:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': cfg_path = optarg; break;
         case 'f': foreground = true; break;
@@ -986,8 +999,8 @@ int main(int argc, char **argv)
             char *end;
             scale_opt = strtod(optarg, &end);
             if (*end || !(scale_opt >= 0.001 && scale_opt <= 1000000.0)) {
-                fprintf(stderr, "s5066sim: -s %s: a time scale is a number from 0.001 to 1000000\n",
-                        optarg);
+                util_usage_error("s5066sim",
+                                 "-s %s: a time scale is a number from 0.001 to 1000000", optarg);
                 return 2;
             }
             break;
@@ -996,14 +1009,21 @@ int main(int argc, char **argv)
         case 'p': portfile = optarg; break;
         case 'v': verbose = true; break;
         case 'T': trace = optarg; break;
-        case 'h': usage(0); break;
-        default: usage(2);
+        case 'h': usage();
+        case 'V': return util_print_version("s5066sim");
+        default: util_usage_error("s5066sim", NULL); return 2;
         }
     }
-    if (!cfg_path || optind != argc)
-        usage(2);
+    if (optind != argc) {
+        util_usage_error("s5066sim", "unexpected argument '%s'", argv[optind]);
+        return 2;
+    }
+    if (!cfg_path) {
+        util_usage_error("s5066sim", "no network: -c FILE is required");
+        return 2;
+    }
     if (trace && util_log_set_trace(trace) < 0) {
-        fprintf(stderr, "s5066sim: -T %s: unknown module\n", trace);
+        util_usage_error("s5066sim", "-T %s: unknown module", trace);
         return 2;
     }
     util_log_set_level(trace ? UTIL_LOG_TRACE : verbose ? UTIL_LOG_DEBUG : UTIL_LOG_INFO);

@@ -3,6 +3,7 @@
  * control.c's header comment; DESIGN.md "Operating").
  *
  *     mulectl [-s SOCKET] [-c mulegw.conf] [--json|-j] COMMAND [ARG...]
+ *     mulectl --help | --version
  *
  * The socket is -s, else [control] socket of the -c config, else the
  * compiled-in default (smtpgw_ctl_default_socket).  The body of an `ok`
@@ -29,30 +30,35 @@
 #define REPLY_TIMEOUT_MS 120000       /* a queue of 10,000 messages takes a while */
 #define REPLY_MAX        (256u << 20) /* beyond: the gateway is confused */
 
-/* usage - print help to stdout (code 0) or stderr, and exit */
-static void usage(int code)
+/* usage - the help text on stdout, and exit */
+static _Noreturn void usage(void)
 {
-    fprintf(
-        code ? stderr : stdout,
-        "usage: mulectl [-s SOCKET] [-c mulegw.conf] [--json|-j] COMMAND [ARG...]\n"
-        "  -s SOCKET   mulegw's control socket (default: [control] socket of -c, else %s)\n"
-        "  -c FILE     read the socket path from this mulegw configuration\n"
-        "  -j, --json  ask for a JSON reply\n"
-        "  -h, --help  this help;  --version  the version\n"
-        "Commands:\n"
-        "  status                      link, bearer, EMCON, queue counts, nodes\n"
-        "  queue                       spooled messages with each destination's state\n"
-        "  retry ID|all                send or deliver again now\n"
-        "  drop ID                     remove a message from the spool\n"
-        "  hold ID|all, release ID|all keep messages back, let them go\n"
-        "  emcon [NODE] on|off         radio silence of this node, or of NODE (address or name)\n"
-        "  log-level [LEVEL]           show or set: err, warning, notice, info, debug\n"
-        "  log-level trace MODULES     trace s5066,pmul,... (all, none)\n"
-        "  help                        the gateway's own list\n"
-        "Exit status: 0 ok, 1 the gateway refused (error on stderr), 2 cannot connect,\n"
-        "64 usage, 78 bad config file.\n",
-        smtpgw_ctl_default_socket());
-    exit(code);
+    printf("usage: mulectl [-s SOCKET] [-c mulegw.conf] [--json|-j] COMMAND [ARG...]\n"
+           "       mulectl -h | -V\n"
+           "Control a running mulegw over its control socket: show the link and the queue,\n"
+           "retry, hold, release or drop messages, switch EMCON, change the log level.\n"
+           "  -s SOCKET      mulegw's control socket (default: [control] socket of -c,\n"
+           "                 else %s)\n"
+           "  -c FILE        read the socket path from this mulegw configuration\n"
+           "  -j, --json     ask for a JSON reply\n"
+           "  -h, --help     print this help and exit\n"
+           "  -V, --version  print the version and exit\n"
+           "Options come before the COMMAND; its words go to the gateway as they are.\n"
+           "Commands:\n"
+           "  status                      link, bearer, EMCON, queue counts, nodes\n"
+           "  queue                       spooled messages with each destination's state\n"
+           "  retry ID|all                send or deliver again now\n"
+           "  drop ID                     remove a message from the spool\n"
+           "  hold ID|all, release ID|all keep messages back, let them go\n"
+           "  emcon [NODE] on|off         radio silence of this node, or of NODE\n"
+           "                              (its address or [node] name)\n"
+           "  log-level [LEVEL]           show or set: err, warning, notice, info, debug\n"
+           "  log-level trace MODULES     trace s5066,pmul,... (all, none)\n"
+           "  help                        the gateway's own list\n"
+           "Exit status: 0 ok, 1 the gateway refused (error on stderr), 2 cannot connect,\n"
+           "64 usage, 78 bad config file.\n",
+           smtpgw_ctl_default_socket());
+    exit(util_stdout_done("mulectl"));
 }
 
 /* build_request - join the words into one request line (with its newline);
@@ -201,18 +207,18 @@ int main(int argc, char **argv)
     bool json = false;
     int opt;
     /* "+": stop at the command, so its own words (even --json) are passed on */
-    while ((opt = getopt_long(argc, argv, "+s:c:jh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+s:c:jhV", longopts, NULL)) != -1) {
         switch (opt) {
         case 's': opt_s = optarg; break;
         case 'c': conf_path = optarg; break;
         case 'j': json = true; break;
-        case 'h': usage(0); break;
-        case 'V': printf("mulectl (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION); return 0;
-        default: usage(EXIT_USAGE);
+        case 'h': usage();
+        case 'V': return util_print_version("mulectl");
+        default: util_usage_error("mulectl", NULL); return EXIT_USAGE;
         }
     }
     if (optind >= argc) {
-        fprintf(stderr, "mulectl: no command (try mulectl -h, or mulectl help)\n");
+        util_usage_error("mulectl", "no command (the gateway lists them: mulectl help)");
         return EXIT_USAGE;
     }
     char line[SMTPGW_CTL_MAX_LINE + 1];

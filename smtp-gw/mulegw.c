@@ -13,7 +13,11 @@
  * and the P_MUL (src, msgid) and destinations, so one message can be
  * followed from SMTP to HF and back.
  *
- *   mulegw -c mulegw.conf [-f] [-n] [-v]
+ *   mulegw -c mulegw.conf [-f] [-n] [-v] [-p portfile]
+ *
+ * It never forks: it runs in the foreground, as systemd expects; -f only
+ * chooses stderr over syslog for the log.  Until it runs, every error that
+ * stops it also reaches stderr (util_log_echo_stderr when logging to syslog).
  */
 #include "mule/mule.h"
 #include "pmul/pmul.h"
@@ -1625,18 +1629,28 @@ static int gw_drop_privileges(struct gw *gw)
     return 0;
 }
 
-/* usage - print help and exit */
-static void usage(int code)
+/* usage - the help text on stdout, and exit */
+static _Noreturn void usage(void)
 {
-    fprintf(code ? stderr : stdout,
-            "usage: mulegw -c mulegw.conf [-f] [-n] [-v] [-p portfile]\n"
-            "  -c FILE   the configuration (see conf/mulegw.conf)\n"
-            "  -f        foreground, logs to stderr (default: logs to syslog)\n"
-            "  -n        check the configuration and exit (file:line: key on an error)\n"
-            "  -v        debug logs\n"
-            "  -p FILE   write the SMTP port(s) once listening (tests)\n"
-            "Signals: USR1 logs the queue and link state; INT/TERM stop.\n");
-    exit(code);
+    printf("usage: mulegw -c FILE [-fnv] [-p PORTFILE]\n"
+           "       mulegw -h | -V\n"
+           "The mule5066 mail gateway: mail from the LAN mail server over SMTP goes out\n"
+           "as MULE (RFC 8494) with ACP 142 P_MUL over STANAG 5066 (or UDP), and mail\n"
+           "from the radio goes to the LAN mail server over SMTP.  mulegw never forks:\n"
+           "it always runs in the foreground (as systemd expects).\n"
+           "  -c FILE        the configuration, mulegw.conf(5) (required)\n"
+           "  -f             log to stderr (UTC timestamp and level on each line)\n"
+           "                 instead of to syslog (facility mail)\n"
+           "  -n             check the configuration and exit (file:line: key on an error)\n"
+           "  -v             debug logs (overrides log_level)\n"
+           "  -p PORTFILE    once listening, write \"smtp PORT\" per SMTP address (tests)\n"
+           "  -h, --help     print this help and exit\n"
+           "  -V, --version  print the version and exit\n"
+           "An error that stops the start goes to stderr, also without -f.\n"
+           "Signals: USR1 logs the queue and link state; INT/TERM stop.\n"
+           "Exit: 0 stopped by a signal (or -n: valid); 1 configuration or start-up\n"
+           "error; 2 usage error.\n");
+    exit(util_stdout_done("mulegw"));
 }
 
 /* main - load the config, open the spool, start the bearer and the SMTP server, run */
@@ -1644,24 +1658,33 @@ int main(int argc, char **argv)
 {
     static struct gw gwmem;
     struct gw *gw = &gwmem;
-    bool foreground = false, check = false;
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
+    bool log_stderr = false, check = false;
     int opt;
-    while ((opt = getopt(argc, argv, "c:fnvp:h")) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:fnvp:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': gw->conf_path = optarg; break;
-        case 'f': foreground = true; break;
+        case 'f': log_stderr = true; break; /* "foreground" once: mulegw never forks */
         case 'n': check = true; break;
         case 'v':
             util_log_set_level(UTIL_LOG_DEBUG);
             gw->verbose = true;
             break;
         case 'p': gw->portfile = optarg; break;
-        case 'h': usage(0); break;
-        default: usage(2);
+        case 'h': usage();
+        case 'V': return util_print_version("mulegw");
+        default: util_usage_error("mulegw", NULL); return 2;
         }
     }
-    if (!gw->conf_path || optind != argc)
-        usage(2);
+    if (optind != argc) {
+        util_usage_error("mulegw", "unexpected argument '%s'", argv[optind]);
+        return 2;
+    }
+    if (!gw->conf_path) {
+        util_usage_error("mulegw", "no configuration: -c FILE is required");
+        return 2;
+    }
     if (gw_load_config(gw) < 0)
         return 1;
     if (check) {
@@ -1669,8 +1692,10 @@ int main(int argc, char **argv)
                gw->mule.routes.n_routes + (gw->mule.routes.def ? 1 : 0));
         return 0;
     }
-    if (!foreground)
+    if (!log_stderr) {
         util_log_to_syslog("mulegw");
+        util_log_echo_stderr(true); /* until it runs: syslog may keep nothing */
+    }
     signal(SIGPIPE, SIG_IGN);
     gw->loop = EV_DEFAULT;
     int err = 0;
@@ -1749,6 +1774,7 @@ int main(int argc, char **argv)
              smtpgw_server_port(gw->smtp, 0), smtpgw_spool_count(gw->spool, SMTPGW_Q_OUTGOING),
              smtpgw_spool_count(gw->spool, SMTPGW_Q_INCOMING), gw->spool_dir,
              gw->ctl_on ? gw->ctl_conf.socket : "off");
+    util_log_echo_stderr(false);
     gw_pump(gw);
     ev_run(gw->loop, 0);
 

@@ -20,7 +20,8 @@ static struct {
     unsigned trace_bits;
     util_log_sink_fn sink;
     void *sink_user;
-} util_log_state = {UTIL_LOG_TARGET_STDERR, UTIL_LOG_INFO, 0, NULL, NULL};
+    bool echo_stderr; /* syslog's err and warn lines to stderr too (start-up) */
+} util_log_state = {UTIL_LOG_TARGET_STDERR, UTIL_LOG_INFO, 0, NULL, NULL, false};
 
 static const char *const util_log_module_names[UTIL_MOD_COUNT] = {
     [UTIL_MOD_UTIL] = "util",   [UTIL_MOD_S5066] = "s5066",   [UTIL_MOD_SIM] = "sim",
@@ -49,6 +50,14 @@ void util_log_to_sink(util_log_sink_fn fn, void *user)
     util_log_state.sink = fn;
     util_log_state.sink_user = user;
     util_log_state.target = fn ? UTIL_LOG_TARGET_SINK : UTIL_LOG_TARGET_STDERR;
+}
+
+/* util_log_echo_stderr - while on, err and warn lines sent to syslog are also
+ * written to stderr: a daemon's start-up, so that a failure before it runs
+ * reaches whoever started it even when syslog keeps nothing */
+void util_log_echo_stderr(bool on)
+{
+    util_log_state.echo_stderr = on;
 }
 
 /* util_log_set_level - lines above this level are dropped */
@@ -137,7 +146,19 @@ static int util_log_syslog_priority(enum util_log_level level)
     }
 }
 
-/* util_vlog - va_list form of util_log */
+/* util_log_write_stderr - one line on stderr with its UTC timestamp and level */
+static void util_log_write_stderr(enum util_log_level level, const char *line)
+{
+    struct timespec ts;
+    struct tm tm;
+    char stamp[32];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    fprintf(stderr, "%s.%03ldZ %-6s %s\n", stamp, ts.tv_nsec / 1000000L,
+            util_log_level_names[level], line);
+}
+
 /* The last err or warning line, for status displays (mulectl status). */
 static struct {
     char line[512];
@@ -160,6 +181,7 @@ bool util_log_last_problem(char *out, size_t cap, enum util_log_level *level, in
     return true;
 }
 
+/* util_vlog - va_list form of util_log */
 void util_vlog(enum util_log_level level, enum util_log_module module, const char *event,
                const char *fmt, va_list ap)
 {
@@ -192,18 +214,10 @@ void util_vlog(enum util_log_level level, enum util_log_module module, const cha
         break;
     case UTIL_LOG_TARGET_SYSLOG:
         syslog(util_log_syslog_priority(level), "%s", line);
+        if (util_log_state.echo_stderr && level <= UTIL_LOG_WARN)
+            util_log_write_stderr(level, line);
         break;
-    case UTIL_LOG_TARGET_STDERR: {
-        struct timespec ts;
-        struct tm tm;
-        char stamp[32];
-        clock_gettime(CLOCK_REALTIME, &ts);
-        gmtime_r(&ts.tv_sec, &tm);
-        strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-        fprintf(stderr, "%s.%03ldZ %-6s %s\n", stamp, ts.tv_nsec / 1000000L,
-                util_log_level_names[level], line);
-        break;
-    }
+    case UTIL_LOG_TARGET_STDERR: util_log_write_stderr(level, line); break;
     }
 }
 

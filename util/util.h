@@ -1,6 +1,7 @@
 /* util.h - mule5066 generic helpers: error codes, byte buffers, read/write
  * cursors with a sticky error, big-endian fields, logging, the INI config
- * parser, monotonic time, a seeded PRNG, an intrusive timer heap and list.
+ * parser, --version and usage errors, monotonic time, a seeded PRNG, an
+ * intrusive timer heap and list.
  *
  * This is util's one public header.  Nothing here knows about STANAG 5066,
  * P_MUL or mail.  See CONTRIBUTING.md for the conventions it sets:
@@ -208,6 +209,10 @@ void util_log_to_stderr(void);
 void util_log_to_syslog(const char *ident);
 /* util_log_to_sink - hand every line to fn (tests use it to assert what was logged) */
 void util_log_to_sink(util_log_sink_fn fn, void *user);
+/* util_log_echo_stderr - while on, err and warn lines sent to syslog are also
+ * written to stderr: a daemon's start-up, so that a failure before it runs
+ * reaches whoever started it even when syslog keeps nothing */
+void util_log_echo_stderr(bool on);
 /* util_log_set_level - lines above this level are dropped */
 void util_log_set_level(enum util_log_level level);
 /* util_log_get_level - the current level */
@@ -326,6 +331,17 @@ int util_parse_duration_ms(const char *s, uint64_t *out);
 int util_parse_size(const char *s, uint64_t *out);
 /* util_parse_bool - a whole string as a boolean */
 int util_parse_bool(const char *s, bool *out);
+
+/* ---- command line (cli.c) --------------------------------------------------- */
+
+/* util_print_version - "PROG (mule5066) VERSION" on stdout; the exit status */
+int util_print_version(const char *prog);
+/* util_usage_error - "PROG: message" (none if fmt is NULL, as after getopt's
+ * own) and "Try 'PROG --help' for more information." on stderr */
+void util_usage_error(const char *prog, const char *fmt, ...) UTIL_PRINTF(2, 3);
+/* util_stdout_done - flush stdout after --help or --version; the exit status:
+ * 0, or 1 with a message on stderr when the text could not be written */
+int util_stdout_done(const char *prog);
 
 /* ---- time ------------------------------------------------------------------ */
 
