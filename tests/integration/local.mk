@@ -32,7 +32,7 @@ TESTS += tests/integration/smtp_server.sh tests/integration/smtp_bad_input.sh
 EXTRA_DIST += tests/integration/smtp_server.sh tests/integration/smtp_bad_input.sh \
 	tests/integration/smtp_clients.py
 TESTS += tests/integration/mulegw_e2e.sh tests/integration/mulegw_crash.sh
-EXTRA_DIST += tests/integration/mulegw_e2e.sh tests/integration/mulegw_e2e.py tests/integration/mulegw_crash.sh tests/integration/smtp_sink.py
+EXTRA_DIST += tests/integration/mulegw_e2e.sh tests/integration/mulegw_e2e.py tests/integration/readme_logs.py tests/integration/mulegw_crash.sh tests/integration/smtp_sink.py
 
 # mulegw between two private Postfix instances (Debian's postfix; skipped
 # without it or without root): A relays to mulegw by transport_maps, B

@@ -6,7 +6,9 @@
 # delivered byte-exact (trace fields aside) and sent once on the air; an
 # unroutable recipient refused at RCPT; an MT-PRIORITY urgent message
 # overtaking a large routine one; BDAT + BINARYMIME end to end; an
-# expired message producing a DSN back to the sender.
+# expired message producing a DSN back to the sender.  README section 5
+# (Read the logs) is checked against the first message's lines here
+# (readme_logs.py).
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 PY=${PYTHON3:-python3}
 need "$PY"
@@ -86,6 +88,14 @@ assert_grep gw_bravo "received qid=[0-9A-F]+ src=0\.0\.0\.1 msgid=$msgid "
 assert_grep gw_charlie "received qid=[0-9A-F]+ src=0\.0\.0\.1 msgid=$msgid "
 assert_grep gw_alpha "dest-done qid=$qid src=0\.0\.0\.1 msgid=$msgid dest=0\.0\.0\.2 result=acked"
 assert_grep gw_alpha "dest-done qid=$qid src=0\.0\.0\.1 msgid=$msgid dest=0\.0\.0\.3 result=acked"
+# README section 5 shows this message's lines and how to grep for them:
+# each example line must exist and each pattern match exactly the message
+rq=$(grep -m1 -oE "received qid=[0-9A-F]+ src=0\.0\.0\.1 msgid=$msgid " "$T/gw_bravo.log" | sed 's/received qid=\([0-9A-F]*\).*/\1/')
+wait_for gw_alpha "smtpgw spool-remove qid=$qid queue=outgoing"
+wait_for gw_bravo "smtpgw spool-remove qid=$rq queue=incoming"
+"$PY" "$top_srcdir/tests/integration/readme_logs.py" "$top_srcdir/README.md" "$T/gw_alpha.log" "$T/gw_bravo.log" \
+    > "$T/readme.log" 2>&1 || fail "README section 5 does not match the logs: $(cat "$T/readme.log")"
+cat "$T/readme.log"
 for n in alpha bravo charlie; do
     kill -0 "$(eval echo \$gw_${n}_pid)" || fail "mulegw $n died"
 done
