@@ -4,7 +4,8 @@
 # run `make check`.  Extra arguments go to configure.
 #   ./test.sh                       # gcc, default flags
 #   ./test.sh --enable-sanitizers   # ASan + UBSan
-# Environment: BUILD_DIR (default ./build), CC, MAKEFLAGS.
+# Environment: BUILD_DIR (default ./build; the source tree itself if it is
+# already configured in place), CC, MAKEFLAGS.
 set -eu
 cd "$(dirname "$0")"
 top=$(pwd)
@@ -16,7 +17,17 @@ install_debian_deps
 ip link set lo multicast on 2>/dev/null || true
 
 ./autogen.sh
-build=${BUILD_DIR:-$top/build}
+# A source tree configured in place (README: ./configure && make) is built
+# there: configure refuses a separate build directory beside it.
+if [ -f "$top/config.status" ]; then
+    [ -z "${BUILD_DIR:-}" ] || [ "$BUILD_DIR" = "$top" ] || {
+        echo "test.sh: $top is configured in place; run 'make distclean' there to use BUILD_DIR=$BUILD_DIR" >&2
+        exit 2
+    }
+    build=$top
+else
+    build=${BUILD_DIR:-$top/build}
+fi
 mkdir -p "$build"
 cd "$build"
 "$top/configure" "$@"
