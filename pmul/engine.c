@@ -1307,10 +1307,11 @@ int pmul_engine_send(struct pmul_engine *e, util_ms now, struct pmul_message *ms
     m->send_count = m->npdu;
     m->scan = 1;
     tx_enqueue(e, m);
+    char exp[UTIL_TIME_ISO_LEN];
     util_log(UTIL_LOG_INFO, UTIL_MOD_PMUL, "send",
-             "src=" PMUL_ID_FMT " msgid=%u bytes=%zu pdus=%u dests=%zu priority=%u expiry=%lld",
+             "src=" PMUL_ID_FMT " msgid=%u bytes=%zu pdus=%u dests=%zu priority=%u expiry=%s",
              PMUL_ID_ARGS(e->p.node_id), m->msgid, m->len, m->npdu, m->ndest, m->prio,
-             (long long)m->expiry);
+             util_time_iso(m->expiry, exp, sizeof exp));
     if (handle)
         *handle = m->handle;
     eng_pump(e, now);

@@ -540,9 +540,10 @@ static void cat_start_sending(struct cat *c)
         }
         f->started = true;
         f->msgid = m.message_id;
+        char exp[UTIL_TIME_ISO_LEN];
         util_log(UTIL_LOG_INFO, UTIL_MOD_MAIN, "sending",
-                 "file=%s len=%zu msgid=%" PRIu32 " dests=%zu prio=%u expiry=%" PRId64, f->path,
-                 f->len, m.message_id, c->ndests, c->priority, (int64_t)m.expiry);
+                 "file=%s len=%zu msgid=%" PRIu32 " dests=%zu prio=%u expiry=%s", f->path, f->len,
+                 m.message_id, c->ndests, c->priority, util_time_iso(m.expiry, exp, sizeof exp));
     }
     cat_check_done(c);
 }

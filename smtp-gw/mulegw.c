@@ -448,9 +448,11 @@ static int gw_submit(struct gw *gw, struct smtpgw_envelope *env)
             gw->flights = f;
             env->user = (void *)((uintptr_t)env->user + 1);
         }
+        char exp[UTIL_TIME_ISO_LEN];
         util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "submitted",
-                 "qid=%s src=%s msgid=%u dests=%s rcpts=%zu bytes=%zu priority=%u expiry=%lld", env->qid,
-                 gw_node_str(gw->self), pm.message_id, list, nr, pm.len, env->priority, (long long)env->expiry);
+                 "qid=%s src=%s msgid=%u dests=%s rcpts=%zu bytes=%zu priority=%u expiry=%s", env->qid,
+                 gw_node_str(gw->self), pm.message_id, list, nr, pm.len, env->priority,
+                 util_time_iso(env->expiry, exp, sizeof exp));
     }
     return 0;
 }
@@ -932,10 +934,11 @@ static void gw_on_committed(void *cbuser, void *user, struct smtpgw_envelope *ma
         free(st);
         return;
     }
+    char exp[UTIL_TIME_ISO_LEN];
     util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "queued",
-             "qid=%s from=<%s> rcpts=%zu dests=%zu size=%llu priority=%u expiry=%lld peer=%s", made->qid,
+             "qid=%s from=<%s> rcpts=%zu dests=%zu size=%llu priority=%u expiry=%s peer=%s", made->qid,
              made->from, st->rcpts, st->dests, (unsigned long long)made->size, made->priority,
-             (long long)made->expiry, st->peer);
+             util_time_iso(made->expiry, exp, sizeof exp), st->peer);
     if (gw->smtp && smtpgw_server_message_done(gw->smtp, st->session, 0, made->qid, NULL) != 0)
         util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "queued-client-gone",
                  "qid=%s session=%llu (the client left before its 250: it may send the message again)", made->qid,

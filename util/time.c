@@ -5,6 +5,7 @@
  */
 #include "util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -22,6 +23,19 @@ int64_t util_wall_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec;
+}
+
+/* util_time_iso - UNIX seconds as ISO 8601 UTC ("2026-12-03T14:05:10Z") into buf
+ * (>= UTIL_TIME_ISO_LEN); returns buf */
+char *util_time_iso(int64_t unix_s, char *buf, size_t len)
+{
+    time_t t = (time_t)unix_s;
+    struct tm tm;
+    if (!len)
+        return buf;
+    if (!gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(buf, len, "%lld", (long long)unix_s);
+    return buf;
 }
 
 /* ---- PRNG -------------------------------------------------------------------- */

@@ -354,6 +354,10 @@ typedef uint64_t util_ms;
 util_ms util_now_ms(void);
 /* util_wall_s - wall-clock UNIX seconds (for Expiry_Time and logs) */
 int64_t util_wall_s(void);
+/* util_time_iso - UNIX seconds as ISO 8601 UTC ("2026-12-03T14:05:10Z") into buf
+ * (>= UTIL_TIME_ISO_LEN); returns buf.  Logs show times this way. */
+#define UTIL_TIME_ISO_LEN 32
+char *util_time_iso(int64_t unix_s, char *buf, size_t len);
 
 /* ---- deterministic PRNG ------------------------------------------------ */
 

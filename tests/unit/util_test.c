@@ -250,6 +250,17 @@ static void capture_sink(void *user, enum util_log_level level, enum util_log_mo
     c->last_level = level;
 }
 
+TEST(time_iso_is_utc_and_bounded)
+{
+    char b[UTIL_TIME_ISO_LEN];
+    CHECK_STR(util_time_iso(0, b, sizeof b), "1970-01-01T00:00:00Z");
+    CHECK_STR(util_time_iso(1796393116, b, sizeof b), "2026-12-04T14:05:16Z");
+    CHECK_STR(util_time_iso(951782400, b, sizeof b), "2000-02-29T00:00:00Z"); /* leap day */
+    char small[8];
+    util_time_iso(1796393116, small, sizeof small); /* too small: cut, terminated */
+    CHECK(strlen(small) < sizeof small);
+}
+
 TEST(log_formats_filters_and_traces)
 {
     struct log_capture cap = {.n = 0};
@@ -806,6 +817,7 @@ int main(void)
     RUN(writer_error_is_sticky);
     RUN(hex_round_trip_and_errors);
     RUN(strerror_covers_every_code);
+    RUN(time_iso_is_utc_and_bounded);
     RUN(log_formats_filters_and_traces);
     RUN(conf_parses_sections_keys_and_values);
     RUN(conf_rejects_syntax_errors_with_file_and_line);
