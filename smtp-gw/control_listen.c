@@ -329,7 +329,9 @@ static int listen_fail(const char *path, int err, const char *why)
 }
 
 /* make_parent_dir - create the last directory of path if it is missing
- * (*made set) */
+ * (*made set).  mkdir first and accept EEXIST if it is a directory: two
+ * gateways starting together may both find it missing, and the second
+ * mkdir must not fail. */
 static int make_parent_dir(const char *path, bool *made)
 {
     char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -338,16 +340,20 @@ static int make_parent_dir(const char *path, bool *made)
     if (!slash || slash == dir)
         return 0;
     *slash = '\0';
-    struct stat st;
-    if (stat(dir, &st) == 0)
+    if (mkdir(dir, 0755) == 0) {
+        *made = true;
         return 0;
-    if (errno != ENOENT || mkdir(dir, 0755) < 0) {
-        char why[300];
-        snprintf(why, sizeof why, "directory %s: %s", dir, strerror(errno));
-        return listen_fail(path, SMTPGW_ERR_CTL_SOCKET, why);
     }
-    *made = true;
-    return 0;
+    int err = errno;
+    struct stat st;
+    if (err == EEXIST) {
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+            return 0;
+        err = ENOTDIR;
+    }
+    char why[300];
+    snprintf(why, sizeof why, "directory %s: %s", dir, strerror(err));
+    return listen_fail(path, SMTPGW_ERR_CTL_SOCKET, why);
 }
 
 /* clear_stale - remove a socket file nobody answers on (*removed set);

@@ -226,6 +226,27 @@ echo precious > "$T/file.sock"
 grep -q 'not a socket' "$T/notsock.log" || fail "not a socket: $(cat "$T/notsock.log")"
 [ "$(cat "$T/file.sock")" = precious ] || fail "the regular file was touched"
 
+# ---- its directory is a regular file: refused, saying why
+echo precious > "$T/plainfile"
+"$TOOL" "$T/plainfile/x.sock" > "$T/notdir.log" 2>&1 && fail "listened below a regular file"
+grep -q 'directory .*/plainfile: Not a directory' "$T/notdir.log" || fail "not a directory: $(cat "$T/notdir.log")"
+
+# ---- gateways starting together create their shared directory once and
+# all listen (the second mkdir of a missing directory is not an error);
+# g, not i: lib.sh's wait_for counts with i
+for g in 1 2 3 4 5 6 7 8; do
+    start "race$g" "$TOOL" "$T/together/gw$g.sock"
+done
+for g in 1 2 3 4 5 6 7 8; do
+    wait_for "race$g" 'smtpgw ctl-(listen|refused)'
+    assert_grep "race$g" 'smtpgw ctl-listen path=.*/together/gw'"$g"'\.sock'
+done
+[ "$(grep -l 'ctl-listen .*mkdir=yes' "$T"/race*.log | wc -l)" -eq 1 ] ||
+    fail "the directory was made by $(grep -l 'ctl-listen .*mkdir=yes' "$T"/race*.log | wc -l) listeners, want 1"
+for g in 1 2 3 4 5 6 7 8; do
+    eval "kill \$race${g}_pid"
+done
+
 # ---- a path too long for a UNIX socket
 long="$T/$(python3 -c 'print("x" * 120)').sock"
 "$TOOL" "$long" > "$T/long.log" 2>&1 && fail "listened on a path of $(printf %s "$long" | wc -c) bytes"
