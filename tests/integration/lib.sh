@@ -137,9 +137,13 @@ stop_capture() {
     # A loaded machine can make loopback TCP retransmit a segment; the copy
     # carries no new byte and Wireshark shows it as undissected payload:
     # keep the capture without retransmissions (the original is NAME.raw.pcap).
+    # Our own probe and marker datagrams go too: their port is whatever the
+    # kernel gave, and when it is one Wireshark knows (47000 is HCrt's) it
+    # judges them as that protocol and finds them malformed.
     mv "$T/$1.pcap" "$T/$1.raw.pcap"
-    tshark -2 -r "$T/$1.raw.pcap" -R '!tcp.analysis.retransmission && !tcp.analysis.spurious_retransmission' \
-        -F pcap -w "$T/$1.pcap" 2>/dev/null || cp "$T/$1.raw.pcap" "$T/$1.pcap"
+    tshark -2 -r "$T/$1.raw.pcap" \
+        -R "!tcp.analysis.retransmission && !tcp.analysis.spurious_retransmission && !(udp.port == $cap_probe)" \
+        -F pcap -w "$T/$1.pcap" 2>/dev/null || fail "tshark could not filter the capture $1"
 }
 
 # sim_conf FILE SCALE NODE... - an s5066sim network at 2400 bps with those
