@@ -142,8 +142,7 @@ def main(readme, sender_log, receiver_log):
         for key in ("sqid", "rqid"):
             p = p.replace(ex[key], run[key])
         p = p.replace(re.escape(ex["src"]), re.escape(run["src"]))
-        for k in ("msgid",):
-            p = re.sub(r"msgid=%s(?=\()" % re.escape(ex[k]), "msgid=%s" % run[k], p)
+        p = re.sub(r"msgid=%s(?=\()" % re.escape(ex["msgid"]), "msgid=%s" % run["msgid"], p)
         fakes = [d for l in mine for d in decoys(l, qid, run["src"], run["msgid"])]
         hit = grep(p, log + fakes)
         want = set(mine)

@@ -53,32 +53,27 @@ def ber_small_choice(b, i, end, what):
     raise BerError("%s: tag 0x%02x is neither [0] short form nor [1] OID" % (what, tag))
 
 
+def ber_whole(b, i, end, tag, what):
+    """(content_start, content_end) of the TLV at b[i], which must have this
+    tag and fill b[i:end] exactly"""
+    t, s, e = ber_tlv(b, i, end)
+    if t != tag:
+        raise BerError("%s (tag 0x%02x, want 0x%02x)" % (what, t, tag))
+    if e != end:
+        raise BerError("%d bytes after %s" % (end - e, what))
+    return s, e
+
+
 def parse_compressed_data(m):
     """RFC 3274 CompressedData as STANAG 4406 Annex E tags it (RFC 8494):
     SEQUENCE { compressionAlgorithm, compressedContentInfo SEQUENCE {
     contentType, compressedContent [0] EXPLICIT OCTET STRING } }"""
-    tag, s, e = ber_tlv(m, 0, len(m))
-    if tag != 0x30:
-        raise BerError("CompressedData does not start with a SEQUENCE (tag 0x%02x)" % tag)
-    if e != len(m):
-        raise BerError("%d bytes after the CompressedData SEQUENCE" % (len(m) - e))
+    s, e = ber_whole(m, 0, len(m), 0x30, "the CompressedData SEQUENCE")
     alg, i = ber_small_choice(m, s, e, "compressionAlgorithm")
-    tag, s2, e2 = ber_tlv(m, i, e)
-    if tag != 0x30:
-        raise BerError("compressedContentInfo is not a SEQUENCE (tag 0x%02x)" % tag)
-    if e2 != e:
-        raise BerError("%d bytes after compressedContentInfo" % (e - e2))
+    s2, e2 = ber_whole(m, i, e, 0x30, "the compressedContentInfo SEQUENCE")
     ct, j = ber_small_choice(m, s2, e2, "contentType")
-    tag, s3, e3 = ber_tlv(m, j, e2)
-    if tag != 0xA0:
-        raise BerError("compressedContent is not [0] EXPLICIT (tag 0x%02x)" % tag)
-    if e3 != e2:
-        raise BerError("%d bytes after compressedContent" % (e2 - e3))
-    tag, s4, e4 = ber_tlv(m, s3, e3)
-    if tag != 0x04:
-        raise BerError("compressedContent does not hold a primitive OCTET STRING (tag 0x%02x)" % tag)
-    if e4 != e3:
-        raise BerError("%d bytes after the OCTET STRING" % (e3 - e4))
+    s3, e3 = ber_whole(m, j, e2, 0xA0, "compressedContent [0] EXPLICIT")
+    s4, e4 = ber_whole(m, s3, e3, 0x04, "the compressedContent primitive OCTET STRING")
     return alg, ct, m[s4:e4]
 
 
