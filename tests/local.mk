@@ -38,3 +38,4 @@ include tests/smtpgw.mk
 include tests/ctl.mk
 include tests/wire.mk
 include tests/cli.mk
+include tests/gw.mk
