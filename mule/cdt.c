@@ -322,9 +322,11 @@ static void zc_free(voidpf opaque, voidpf p)
 
 #define MULE_INFLATE_CHUNK (64u * 1024)
 
-/* mule_inflate - inflate a zlib stream, appending at most limit bytes to out */
-int mule_inflate(const uint8_t *z, size_t zlen, size_t limit, struct util_buf *out,
-                 struct mule_inflate_stats *stats)
+/* inflate_bounded - inflate a zlib stream, appending at most limit bytes
+ * to out; on an error out is cut back to where it was, unless keep_head
+ * and the error is MULE_ERR_TOO_BIG (out then holds the first limit bytes) */
+static int inflate_bounded(const uint8_t *z, size_t zlen, size_t limit, struct util_buf *out,
+                           struct mule_inflate_stats *stats, bool keep_head)
 {
     if ((!z && zlen) || !out)
         return MULE_ERR_INVAL;
@@ -402,9 +404,23 @@ int mule_inflate(const uint8_t *z, size_t zlen, size_t limit, struct util_buf *o
     }
     inflateEnd(&s);
     out->limit = saved_limit;
-    if (rc < 0)
+    if (rc < 0 && !(keep_head && rc == MULE_ERR_TOO_BIG))
         out->len = start;
     return rc;
+}
+
+/* mule_inflate - inflate a zlib stream, appending at most limit bytes to out */
+int mule_inflate(const uint8_t *z, size_t zlen, size_t limit, struct util_buf *out,
+                 struct mule_inflate_stats *stats)
+{
+    return inflate_bounded(z, zlen, limit, out, stats, false);
+}
+
+/* mule_inflate_head - the first limit bytes of a zlib stream (all of it if
+ * shorter): MULE_ERR_TOO_BIG with those bytes in out when there is more */
+int mule_inflate_head(const uint8_t *z, size_t zlen, size_t limit, struct util_buf *out)
+{
+    return inflate_bounded(z, zlen, limit, out, NULL, true);
 }
 
 /* mule_cdt_open - decode CompressedData and inflate it into payload, logging a discard */

@@ -30,7 +30,9 @@
  *
  *     [route example.mil]      # exact domain (case-insensitive)
  *     node = 10.0.0.2          # ACP 142 Destination_ID: dotted quad or number
- *     via = 10.0.0.9           # optional relay node the message goes through
+ *     via = 10.0.0.9           # optional relay node the message goes through;
+ *                              # on the relay itself via = its own id: that
+ *                              # is what makes it forward what it receives
  *     [route *.example.mil]    # any subdomain of example.mil (longest wins)
  *     node = 10.0.0.3
  *     [route default]          # everything else
@@ -41,6 +43,7 @@
  *     lifetime.0 = 1h          # ... overridden for P_MUL priority 0..15
  *     sis.0 = 15               # SIS priority for P_MUL priority 0..15
  *                              # (default 15 - p: SIS 15 is the highest)
+ *                              # (a received P_MUL priority 16..255 uses 15's)
  */
 #ifndef MULE5066_MULE_H
 #define MULE5066_MULE_H
@@ -205,6 +208,11 @@ int mule_inflate(const uint8_t *z, size_t zlen, size_t limit, struct util_buf *o
 int mule_cdt_open(const uint8_t *in, size_t len, size_t max_size, const char *ids,
                   struct util_buf *payload);
 
+/* mule_inflate_head - like mule_inflate, but on MULE_ERR_TOO_BIG out keeps
+ * the first limit bytes: enough to read the envelope of a message too big
+ * to take, and answer it with a DSN */
+int mule_inflate_head(const uint8_t *z, size_t zlen, size_t limit, struct util_buf *out);
+
 /* ---- routing (RFC 8494 3) ------------------------------------------------------- */
 
 /* An ACP 142 node id (Destination_ID / Source_ID), 32 bits, written as a
@@ -314,7 +322,7 @@ void mule_plan_free(struct mule_plan *plan);
 enum mule_disp {
     MULE_DISP_LOCAL = 0, /* deliver to the LAN MTA */
     MULE_DISP_RELAY = 1, /* send on over MULE to `next` */
-    MULE_DISP_OTHER = 2, /* another destination of the message is responsible */
+    MULE_DISP_OTHER = 2, /* not this node's: its route names another node, or none */
     MULE_DISP_BOUNCE = 3 /* ours but undeliverable: DSN with `status` */
 };
 
@@ -325,22 +333,28 @@ struct mule_rx_rcpt {
     const char *reason; /* BOUNCE: text for the DSN's Diagnostic-Code */
 };
 
-/* The P_MUL message a payload came in: who sent it and to whom. */
+/* The P_MUL message a payload came in: who sent it and to whom.  dests and
+ * n_dests are for the caller's logs and records only: mule_route_receive
+ * ignores them (a retransmitted Address_PDU lists only the destinations
+ * that have not acknowledged, so their number says nothing about whose
+ * recipients these are). */
 struct mule_rx_ctx {
     uint32_t self;         /* this node */
     uint32_t source;       /* Source_ID of the message, 0 if unknown */
-    const uint32_t *dests; /* its Destination_IDs, NULL if unknown */
-    size_t n_dests;
+    const uint32_t *dests; /* its Destination_IDs, NULL if unknown (not used to decide) */
+    size_t n_dests;        /* (not used to decide) */
 };
 
-/* mule_route_receive - RFC 8494 3 steps 3 to 6 for n recipients: a local
- * domain or a route whose destination is self -> LOCAL; a route through
- * self as relay -> RELAY to the destination; a route whose first hop is
- * another destination of the same message -> OTHER (that node delivers);
- * otherwise, when self was the only destination (or the destinations are
- * unknown) the recipient is ours: routable -> RELAY to the first hop,
- * unless that is the message's source or self (loop, 5.4.6), no route ->
- * BOUNCE 5.4.4; with several destinations an unknown recipient is OTHER.
+/* mule_route_receive - RFC 8494 3 steps 3 to 6 for n recipients, decided
+ * by this node's routes and local domains only, never by how many
+ * destinations the Address_PDU (re)lists (DESIGN.md, Reliability rules):
+ *   a local domain, or a route whose node is self       -> LOCAL;
+ *   a route `node = X, via = self`                      -> RELAY to X,
+ *     unless X is the message's source                  -> BOUNCE 5.4.6 (loop);
+ *   a route to another node (not through self)          -> OTHER;
+ *   no route and not local                              -> OTHER (the sender
+ *     routed it to whoever owns it; not ours to bounce).
+ * The same recipients give the same result whatever ctx->dests holds.
  * Fills out[0..n-1]; returns the number of recipients this node handles
  * (LOCAL + RELAY + BOUNCE). */
 size_t mule_route_receive(const struct mule_routes *r, const struct mule_rx_ctx *ctx,
@@ -374,8 +388,19 @@ int mule_mt_priority(const char *mail_params, int *x);
 /* mule_pmul_priority - RFC 8494: 6 - x, clamped to 0..15 (0 most urgent) */
 int mule_pmul_priority(int mt_priority);
 
-/* mule_sis_priority - the SIS priority (15 highest) for a P_MUL priority */
+/* mule_sis_priority - the SIS priority (15 highest) for a P_MUL priority
+ * (below 0 as 0, above 15 as 15) */
 int mule_sis_priority(const struct mule_prio *p, int pmul_priority);
+
+/* The tables have an entry for P_MUL priorities 0..15, but ACP 142 allows
+ * 0..255 on the wire: index them through these two, which read any larger
+ * value as 15, the least urgent (P_MUL 0 is the most urgent). */
+
+/* mule_prio_lifetime - the default lifetime (s) for a P_MUL priority, clamped */
+uint32_t mule_prio_lifetime(const struct mule_prio *p, unsigned pmul_priority);
+
+/* mule_prio_sis - the SIS priority for a P_MUL priority, clamped */
+uint8_t mule_prio_sis(const struct mule_prio *p, unsigned pmul_priority);
 
 /* DELIVERBY (RFC 2852): BY=<seconds>;R|N[T] */
 struct mule_deliverby {

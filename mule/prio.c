@@ -1,9 +1,11 @@
 /* prio.c - priority and expiry for MULE: MT-PRIORITY (RFC 6710 section 3,
  * -9..9, absent = 0) -> P_MUL priority 6 - x clamped to 0..15 (RFC 8494
  * section 3; 0 most urgent) -> STANAG 5066 SIS priority (Annex A, 15
- * highest) by a configurable table; DELIVERBY (RFC 2852 section 4,
- * BY=<by-time>;<R|N>[T]) -> ACP 142 Expiry_Time, with a configurable
- * default lifetime per P_MUL priority.  No clock: times are passed in.
+ * highest) by a configurable table of 16 entries, which a P_MUL priority
+ * from the wire (ACP 142: 0..255) indexes clamped to 15; DELIVERBY (RFC
+ * 2852 section 4, BY=<by-time>;<R|N>[T]) -> ACP 142 Expiry_Time, with a
+ * configurable default lifetime per P_MUL priority.  No clock: times are
+ * passed in.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,14 +86,28 @@ int mule_pmul_priority(int mt_priority)
     return p < 0 ? 0 : p > MULE_PMUL_PRIO_MAX ? MULE_PMUL_PRIO_MAX : p;
 }
 
+/* prio_index - a P_MUL priority as an index of the tables: above 15 is 15 */
+static unsigned prio_index(unsigned pmul_priority)
+{
+    return pmul_priority > MULE_PMUL_PRIO_MAX ? MULE_PMUL_PRIO_MAX : pmul_priority;
+}
+
+/* mule_prio_lifetime - the default lifetime (s) for a P_MUL priority, clamped */
+uint32_t mule_prio_lifetime(const struct mule_prio *p, unsigned pmul_priority)
+{
+    return p->lifetime[prio_index(pmul_priority)];
+}
+
+/* mule_prio_sis - the SIS priority for a P_MUL priority, clamped */
+uint8_t mule_prio_sis(const struct mule_prio *p, unsigned pmul_priority)
+{
+    return p->sis[prio_index(pmul_priority)];
+}
+
 /* mule_sis_priority - the SIS priority (15 highest) for a P_MUL priority */
 int mule_sis_priority(const struct mule_prio *p, int pmul_priority)
 {
-    if (pmul_priority < 0)
-        pmul_priority = 0;
-    if (pmul_priority > MULE_PMUL_PRIO_MAX)
-        pmul_priority = MULE_PMUL_PRIO_MAX;
-    return p->sis[pmul_priority];
+    return mule_prio_sis(p, pmul_priority < 0 ? 0u : (unsigned)pmul_priority);
 }
 
 /* parse_by - by-value = by-time ";" by-mode [by-trace] over [v, v+n) */
@@ -167,7 +183,7 @@ int mule_expiry_compute(const struct mule_prio *p, const char *mail_params, int6
     if (by.present && by.mode == 'R') {
         out->expiry = arrival + by.by;
     } else {
-        out->expiry = arrival + (int64_t)p->lifetime[out->pmul_priority];
+        out->expiry = arrival + (int64_t)mule_prio_lifetime(p, (unsigned)out->pmul_priority);
         if (by.present) {
             out->notify_at = arrival + by.by;
             if (out->notify_at <= 0)

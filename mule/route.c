@@ -497,20 +497,11 @@ const char *mule_disp_name(enum mule_disp d)
     return "?";
 }
 
-/* in_dests - whether node is one of the message's destinations */
-static bool in_dests(const struct mule_rx_ctx *ctx, uint32_t node)
-{
-    for (size_t i = 0; ctx->dests && i < ctx->n_dests; i++)
-        if (ctx->dests[i] == node)
-            return true;
-    return false;
-}
-
-/* mule_route_receive - what this node does with each recipient of a payload */
+/* mule_route_receive - what this node does with each recipient of a payload,
+ * by its routes and local domains alone (never by ctx->dests/n_dests) */
 size_t mule_route_receive(const struct mule_routes *r, const struct mule_rx_ctx *ctx,
                           const char *const *addrs, size_t n, struct mule_rx_rcpt *out)
 {
-    bool sole = !ctx->dests || ctx->n_dests <= 1;
     size_t handled = 0;
     for (size_t i = 0; i < n; i++) {
         struct mule_rx_rcpt *o = &out[i];
@@ -519,37 +510,23 @@ size_t mule_route_receive(const struct mule_routes *r, const struct mule_rx_ctx 
         const struct mule_route *rt = mule_route_lookup(r, dom);
         if (mule_domain_is_local(r, dom) || (rt && rt->node == ctx->self)) {
             o->disp = MULE_DISP_LOCAL;
-        } else if (rt && rt->via == ctx->self) {
-            o->disp = MULE_DISP_RELAY;
-            o->next = rt->node;
-        } else if (!rt) {
-            o->disp = sole ? MULE_DISP_BOUNCE : MULE_DISP_OTHER;
-            o->status = "5.4.4";
-            o->reason = "no route to the recipient's domain";
-        } else {
-            uint32_t hop = rt->via ? rt->via : rt->node;
-            if (in_dests(ctx, hop) || !sole) {
-                o->disp = MULE_DISP_OTHER;
-            } else if (hop == ctx->source || hop == ctx->self) {
+        } else if (rt && rt->via == ctx->self && ctx->self) {
+            if (ctx->source && rt->node == ctx->source) {
                 o->disp = MULE_DISP_BOUNCE;
                 o->status = "5.4.6";
                 o->reason = "routing loop: the next hop is where the message came from";
             } else {
                 o->disp = MULE_DISP_RELAY;
-                o->next = hop;
+                o->next = rt->node;
             }
-        }
-        if (o->disp == MULE_DISP_RELAY && o->next == ctx->source && ctx->source) {
-            o->disp = MULE_DISP_BOUNCE;
-            o->status = "5.4.6";
-            o->reason = "routing loop: the next hop is where the message came from";
-        }
-        if (o->disp == MULE_DISP_OTHER) {
-            o->status = NULL;
-            o->reason = NULL;
         } else {
-            handled++;
+            /* routed to another node, or not routed here at all: the sender
+             * addressed whoever owns it; a relisting of the destinations
+             * (a retransmission naming only us) changes nothing */
+            o->disp = MULE_DISP_OTHER;
         }
+        if (o->disp != MULE_DISP_OTHER)
+            handled++;
     }
     return handled;
 }

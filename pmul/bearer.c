@@ -6,12 +6,14 @@
  *    application id 0x2000 of STANAG 4406 Annex E (TMI-1, "P_MUL over
  *    5066" in DESIGN.md); Address/Data/Discard to a node, a group address
  *    (Annex C C.3.1.3, non-ARQ only) or broadcast; Acks unicast;
- *    priority and TTL from the P_MUL Priority and Expiry_Time.
+ *    priority and TTL from the P_MUL Priority (0..255; above 15 as 15) and
+ *    Expiry_Time.
  *  - UDP: ACP 142 Annex B (B.2, "P_MUL over UDP/IP"): ports 2751 Request/
  *    Reject/Release, 2752 Announce, 2753 Address/Data/Discard to the
  *    multicast group, 2754 Acks unicast; node ids are IPv4 addresses.
  *
- * Also the config readers for [pmul], [bearer], [node] and [group].
+ * Also the config readers for [bearer], [node] and [group] ([pmul], the
+ * engine's parameters, is read in engine.c).
  * The engine is called only from here, through bearer_enter/bearer_leave,
  * which apply flow changes and rearm the one timer once it returns.
  */
@@ -223,25 +225,6 @@ int pmul_bearer_config_copy(struct pmul_bearer_config *dst, const struct pmul_be
 fail:
     pmul_bearer_config_free(dst);
     return UTIL_ERR_NOMEM;
-}
-
-/* pmul_parse_node_id - decimal, 0x hex or a dotted quad -> a non-zero id */
-int pmul_parse_node_id(const char *s, uint32_t *id)
-{
-    long long v;
-    if (!s || !*s)
-        return UTIL_ERR_INVAL;
-    if (strchr(s, '.')) {
-        struct in_addr a;
-        if (inet_pton(AF_INET, s, &a) != 1)
-            return UTIL_ERR_INVAL;
-        *id = ntohl(a.s_addr);
-    } else {
-        if (util_parse_int(s, 1, 0xFFFFFFFFLL, &v) < 0)
-            return UTIL_ERR_INVAL;
-        *id = (uint32_t)v;
-    }
-    return *id ? 0 : UTIL_ERR_INVAL;
 }
 
 /* pmul_bearer_find_node - a node by name, or an id in any notation */
@@ -483,53 +466,6 @@ int pmul_bearer_config_from_conf(struct util_conf *conf, struct pmul_bearer_conf
         conf_udp(conf, s, c);
     conf_nodes(conf, c);
     conf_groups(conf, c);
-    return util_conf_errcode(conf);
-}
-
-/* pmul_params_from_conf - the [pmul] section into p */
-int pmul_params_from_conf(struct util_conf *conf, struct pmul_params *p)
-{
-    struct util_conf_section *s = util_conf_section(conf, "pmul", NULL);
-    const char *id;
-    if (util_conf_str(conf, s, "node_id", NULL, &id) == 0 && id &&
-        pmul_parse_node_id(id, &p->node_id) < 0)
-        util_conf_fail(conf, s, "node_id", UTIL_ERR_INVAL,
-                       "a node id: 1..4294967295, 0x.. or a.b.c.d");
-    long long v;
-    uint64_t u;
-    if (util_conf_int(conf, s, "rate", p->rate_bps, 0, 100000000, &v) == 0)
-        p->rate_bps = (uint32_t)v;
-    if (util_conf_int(conf, s, "pdu_overhead", p->pdu_overhead, 0, 65535, &v) == 0)
-        p->pdu_overhead = (unsigned)v;
-    util_conf_duration_ms(conf, s, "burst", p->burst_ms, 0, 3600000, &p->burst_ms);
-    util_conf_duration_ms(conf, s, "ack_retransmission_time", p->ack_retransmission_time, 1,
-                          86400000, &p->ack_retransmission_time);
-    util_conf_double(conf, s, "back_off_factor", p->back_off_factor, 1.0, 100.0,
-                     &p->back_off_factor);
-    util_conf_duration_ms(conf, s, "max_retransmission_time", p->max_retransmission_time, 1,
-                          7 * 86400000ULL, &p->max_retransmission_time);
-    if (util_conf_int(conf, s, "emcon_rtc", p->emcon_rtc, 0, 1000, &v) == 0)
-        p->emcon_rtc = (unsigned)v;
-    util_conf_duration_ms(conf, s, "emcon_rti", p->emcon_rti, 1, 7 * 86400000ULL, &p->emcon_rti);
-    if (util_conf_int(conf, s, "mm", p->mm, 1, 30000, &v) == 0)
-        p->mm = (unsigned)v;
-    util_conf_duration_ms(conf, s, "ack_pdu_time", p->ack_pdu_time, 1, 86400000, &p->ack_pdu_time);
-    util_conf_duration_ms(conf, s, "ack_delay_max", p->ack_delay_max, 0, 3600000,
-                          &p->ack_delay_max);
-    if (util_conf_int(conf, s, "seed", (long long)p->seed, 0, INT64_MAX, &v) == 0)
-        p->seed = (uint64_t)v;
-    if (util_conf_size(conf, s, "rx_max_message", p->rx_max_message, 1, (uint64_t)1 << 32, &u) == 0)
-        p->rx_max_message = (size_t)u;
-    if (util_conf_size(conf, s, "rx_max_total", p->rx_max_total, 1, (uint64_t)1 << 40, &u) == 0)
-        p->rx_max_total = (size_t)u;
-    if (util_conf_int(conf, s, "rx_max_messages", (long long)p->rx_max_messages, 1, 10000000, &v) ==
-        0)
-        p->rx_max_messages = (size_t)v;
-    util_conf_duration_ms(conf, s, "rx_orphan_time", p->rx_orphan_time, 1, 7 * 86400000ULL,
-                          &p->rx_orphan_time);
-    util_conf_duration_ms(conf, s, "rx_keep_done", p->rx_keep_done, 0, 30 * 86400000ULL,
-                          &p->rx_keep_done);
-    util_conf_bool(conf, s, "send_ack_ack", p->send_ack_ack, &p->send_ack_ack);
     return util_conf_errcode(conf);
 }
 
@@ -846,7 +782,7 @@ static int sis_send(struct pmul_bearer *b, const uint8_t *pdu, size_t len,
     memcpy(b->buf + hdr, pdu, len);
     size_t ulen = len + hdr;
     util_ms now = pmul_bearer_now(b);
-    uint8_t prio = b->cfg.sis_priority[UTIL_MIN(info->priority, 15)];
+    uint8_t prio = pmul_bearer_sis_priority(&b->cfg, info->priority);
     util_ms ttl = sis_ttl_ms(b, info, now);
 
     /* the 5066 destinations */

@@ -5,7 +5,10 @@
  * Expiry_Time) and the receiver (5.3 "Multicast_IN": reassembly, Ack_PDUs
  * with Missing_Data_PDU_Seq_Numbers bounded by MM, ACK_PDU_TIME, the
  * Ack-Ack, duplicate suppression, loss detection from the
- * Message_Sequence_Number).  Parameter names are those of ACP 142 Annex B.
+ * Message_Sequence_Number: a missing number is a gap, final and reported
+ * only when it stays missing for gap_wait, since a late one is usually just
+ * reordered).  Parameter names are those of ACP 142 Annex B; the [pmul]
+ * config section that sets them is read here too.
  *
  * An engine: no I/O, no clock.  Every timer sits in one util_timerheap;
  * pacing at the bearer's rate adds one more deadline.  The glue calls
@@ -13,6 +16,7 @@
  */
 #include "pmul/pmul.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,7 +33,8 @@ enum timer_kind {
     T_TX_EXPIRY,    /* Expiry_Time */
     T_TX_FORGET,    /* a finished message's tombstone */
     T_RX_ACK,       /* time to acknowledge */
-    T_RX_LIFE       /* forget an incoming message */
+    T_RX_LIFE,      /* forget an incoming message */
+    T_SRC_GAP       /* an originator's oldest sequence gap is final */
 };
 
 struct eng_timer {
@@ -101,10 +106,21 @@ struct rx_msg {
     struct eng_timer ack, life;
 };
 
+/* Message_Sequence_Numbers lo..hi from one originator have not arrived. */
+struct src_gap {
+    uint32_t lo, hi;
+    util_ms final_at; /* opened + gap_wait: then it is lost for good */
+};
+
+/* An originator that addressed us: for loss detection (ACP 142 5.3.3). */
 struct src_state {
-    struct util_list link;
+    struct util_list link; /* hash bucket */
+    struct util_list lru;  /* e->src_lru, least recently heard first */
     uint32_t src;
-    uint32_t last_msn; /* highest Message_Sequence_Number seen for us */
+    uint32_t last_msn;     /* highest Message_Sequence_Number seen for us */
+    struct src_gap *gaps;  /* open gaps by final_at (PMUL_RX_MAX_GAPS + 1 slots), or NULL */
+    size_t ngaps;
+    struct eng_timer t_gap; /* at gaps[0].final_at */
 };
 
 struct pmul_engine {
@@ -123,6 +139,7 @@ struct pmul_engine {
     struct util_list rx_hash[RX_BUCKETS];
     struct util_list ack_ready;
     struct util_list src_hash[SRC_BUCKETS];
+    struct util_list src_lru;
     size_t rx_count;
     struct pmul_engine_stats st;
     uint8_t *buf;
@@ -166,6 +183,74 @@ void pmul_params_default(struct pmul_params *p)
     p->rx_orphan_time = 3600000;
     p->rx_keep_done = 3600000;
     p->send_ack_ack = true;
+    p->gap_wait = 30 * 60000;
+}
+
+/* pmul_parse_node_id - decimal, 0x hex or a dotted quad -> a non-zero id */
+int pmul_parse_node_id(const char *s, uint32_t *id)
+{
+    long long v;
+    if (!s || !*s)
+        return UTIL_ERR_INVAL;
+    if (strchr(s, '.')) {
+        struct in_addr a;
+        if (inet_pton(AF_INET, s, &a) != 1)
+            return UTIL_ERR_INVAL;
+        *id = ntohl(a.s_addr);
+    } else {
+        if (util_parse_int(s, 1, 0xFFFFFFFFLL, &v) < 0)
+            return UTIL_ERR_INVAL;
+        *id = (uint32_t)v;
+    }
+    return *id ? 0 : UTIL_ERR_INVAL;
+}
+
+/* pmul_params_from_conf - the [pmul] section into p */
+int pmul_params_from_conf(struct util_conf *conf, struct pmul_params *p)
+{
+    struct util_conf_section *s = util_conf_section(conf, "pmul", NULL);
+    const char *id;
+    if (util_conf_str(conf, s, "node_id", NULL, &id) == 0 && id &&
+        pmul_parse_node_id(id, &p->node_id) < 0)
+        util_conf_fail(conf, s, "node_id", UTIL_ERR_INVAL,
+                       "a node id: 1..4294967295, 0x.. or a.b.c.d");
+    long long v;
+    uint64_t u;
+    if (util_conf_int(conf, s, "rate", p->rate_bps, 0, 100000000, &v) == 0)
+        p->rate_bps = (uint32_t)v;
+    if (util_conf_int(conf, s, "pdu_overhead", p->pdu_overhead, 0, 65535, &v) == 0)
+        p->pdu_overhead = (unsigned)v;
+    util_conf_duration_ms(conf, s, "burst", p->burst_ms, 0, 3600000, &p->burst_ms);
+    util_conf_duration_ms(conf, s, "ack_retransmission_time", p->ack_retransmission_time, 1,
+                          86400000, &p->ack_retransmission_time);
+    util_conf_double(conf, s, "back_off_factor", p->back_off_factor, 1.0, 100.0,
+                     &p->back_off_factor);
+    util_conf_duration_ms(conf, s, "max_retransmission_time", p->max_retransmission_time, 1,
+                          7 * 86400000ULL, &p->max_retransmission_time);
+    if (util_conf_int(conf, s, "emcon_rtc", p->emcon_rtc, 0, 1000, &v) == 0)
+        p->emcon_rtc = (unsigned)v;
+    util_conf_duration_ms(conf, s, "emcon_rti", p->emcon_rti, 1, 7 * 86400000ULL, &p->emcon_rti);
+    if (util_conf_int(conf, s, "mm", p->mm, 1, 30000, &v) == 0)
+        p->mm = (unsigned)v;
+    util_conf_duration_ms(conf, s, "ack_pdu_time", p->ack_pdu_time, 1, 86400000, &p->ack_pdu_time);
+    util_conf_duration_ms(conf, s, "ack_delay_max", p->ack_delay_max, 0, 3600000,
+                          &p->ack_delay_max);
+    if (util_conf_int(conf, s, "seed", (long long)p->seed, 0, INT64_MAX, &v) == 0)
+        p->seed = (uint64_t)v;
+    if (util_conf_size(conf, s, "rx_max_message", p->rx_max_message, 1, (uint64_t)1 << 32, &u) == 0)
+        p->rx_max_message = (size_t)u;
+    if (util_conf_size(conf, s, "rx_max_total", p->rx_max_total, 1, (uint64_t)1 << 40, &u) == 0)
+        p->rx_max_total = (size_t)u;
+    if (util_conf_int(conf, s, "rx_max_messages", (long long)p->rx_max_messages, 1, 10000000, &v) ==
+        0)
+        p->rx_max_messages = (size_t)v;
+    util_conf_duration_ms(conf, s, "rx_orphan_time", p->rx_orphan_time, 1, 7 * 86400000ULL,
+                          &p->rx_orphan_time);
+    util_conf_duration_ms(conf, s, "rx_keep_done", p->rx_keep_done, 0, 30 * 86400000ULL,
+                          &p->rx_keep_done);
+    util_conf_bool(conf, s, "send_ack_ack", p->send_ack_ack, &p->send_ack_ack);
+    util_conf_duration_ms(conf, s, "gap_wait", p->gap_wait, 0, 7 * 86400000ULL, &p->gap_wait);
+    return util_conf_errcode(conf);
 }
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -661,21 +746,154 @@ static struct rx_msg *rx_create(struct pmul_engine *e, util_ms now, uint32_t src
     return m;
 }
 
-/* rx_src - the per-originator record (for sequence gaps), created on demand */
+/* src_arm - the originator's timer at its oldest open gap, or none */
+static void src_arm(struct pmul_engine *e, struct src_state *s)
+{
+    if (s->ngaps)
+        eng_arm(e, &s->t_gap, s->gaps[0].final_at);
+    else
+        util_timerheap_cancel(&e->timers, &s->t_gap.t);
+}
+
+/* src_gap_remove - drop gap i from the table */
+static void src_gap_remove(struct pmul_engine *e, struct src_state *s, size_t i)
+{
+    memmove(&s->gaps[i], &s->gaps[i + 1], (s->ngaps - i - 1) * sizeof *s->gaps);
+    s->ngaps--;
+    e->st.gaps_open--;
+    if (!s->ngaps) {
+        free(s->gaps);
+        s->gaps = NULL;
+    }
+}
+
+/* src_gap_final - gap i is lost for good: warn once, report once, forget it */
+static void src_gap_final(struct pmul_engine *e, struct src_state *s, size_t i)
+{
+    struct src_gap g = s->gaps[i];
+    src_gap_remove(e, s, i);
+    e->st.gaps++;
+    util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "sequence-gap",
+             "src=" PMUL_ID_FMT " expected_msn=%lu got_msn=%lu missing=%lu", PMUL_ID_ARGS(s->src),
+             (unsigned long)g.lo, (unsigned long)g.hi + 1, (unsigned long)(g.hi - g.lo) + 1);
+    if (e->cb.gap)
+        e->cb.gap(e->user, s->src, g.lo, g.hi + 1);
+}
+
+/* src_gap_bound - beyond PMUL_RX_MAX_GAPS open gaps the oldest is final now */
+static void src_gap_bound(struct pmul_engine *e, struct src_state *s)
+{
+    while (s->ngaps > PMUL_RX_MAX_GAPS)
+        src_gap_final(e, s, 0);
+}
+
+/* src_gap_open - messages lo..hi have not arrived (one entry, whatever the size) */
+static void src_gap_open(struct pmul_engine *e, util_ms now, struct src_state *s, uint32_t lo,
+                         uint32_t hi)
+{
+    if (!s->gaps && !(s->gaps = malloc((PMUL_RX_MAX_GAPS + 1) * sizeof *s->gaps)))
+        return; /* no memory: this gap goes unnoticed */
+    struct src_gap *g = &s->gaps[s->ngaps++];
+    g->lo = lo;
+    g->hi = hi;
+    g->final_at = now + e->p.gap_wait; /* >= every open one's: the table stays in order */
+    e->st.gaps_open++;
+    src_gap_bound(e, s);
+    src_arm(e, s);
+}
+
+/* src_gap_close - msn, missing until now, arrived: its gap shrinks, splits or closes */
+static bool src_gap_close(struct pmul_engine *e, struct src_state *s, uint32_t msn)
+{
+    for (size_t i = 0; i < s->ngaps; i++) {
+        struct src_gap *g = &s->gaps[i];
+        if (msn < g->lo || msn > g->hi)
+            continue;
+        if (g->lo == g->hi) {
+            src_gap_remove(e, s, i);
+        } else if (msn == g->lo) {
+            g->lo++;
+        } else if (msn == g->hi) {
+            g->hi--;
+        } else {
+            /* the two halves keep the deadline, side by side: still in order */
+            memmove(&s->gaps[i + 2], &s->gaps[i + 1], (s->ngaps - i - 1) * sizeof *s->gaps);
+            s->gaps[i + 1].lo = msn + 1;
+            s->gaps[i + 1].hi = g->hi;
+            s->gaps[i + 1].final_at = g->final_at;
+            g->hi = msn - 1;
+            s->ngaps++;
+            e->st.gaps_open++;
+            src_gap_bound(e, s);
+        }
+        src_arm(e, s);
+        return true;
+    }
+    return false;
+}
+
+/* src_forget - drop an originator's record and its open gaps */
+static void src_forget(struct pmul_engine *e, struct src_state *s)
+{
+    util_timerheap_cancel(&e->timers, &s->t_gap.t);
+    e->st.gaps_open -= s->ngaps;
+    e->st.sources--;
+    util_list_remove(&s->link);
+    util_list_remove(&s->lru);
+    free(s->gaps);
+    free(s);
+}
+
+/* rx_src - the per-originator record (for sequence gaps), created on demand;
+ * at PMUL_RX_MAX_SOURCES the one heard least recently makes room */
 static struct src_state *rx_src(struct pmul_engine *e, uint32_t src)
 {
     struct util_list *b = &e->src_hash[(src * 2654435761u >> 24) & (SRC_BUCKETS - 1)], *it;
     UTIL_LIST_FOREACH(it, b) {
         struct src_state *s = UTIL_CONTAINER_OF(it, struct src_state, link);
-        if (s->src == src)
+        if (s->src == src) {
+            util_list_remove(&s->lru);
+            util_list_push_back(&e->src_lru, &s->lru);
             return s;
+        }
+    }
+    if (e->st.sources >= PMUL_RX_MAX_SOURCES) {
+        struct src_state *old = UTIL_CONTAINER_OF(e->src_lru.next, struct src_state, lru);
+        util_log(UTIL_LOG_DEBUG, UTIL_MOD_PMUL, "sequence-forgotten",
+                 "src=" PMUL_ID_FMT " last_msn=%lu open_gaps=%zu", PMUL_ID_ARGS(old->src),
+                 (unsigned long)old->last_msn, old->ngaps);
+        src_forget(e, old);
     }
     struct src_state *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->src = src;
+    eng_timer_init(&s->t_gap, T_SRC_GAP, s);
     util_list_push_back(b, &s->link);
+    util_list_push_back(&e->src_lru, &s->lru);
+    e->st.sources++;
     return s;
+}
+
+/* rx_note_msn - our Message_Sequence_Number in a message from src: a jump
+ * opens a gap, a number missing until now closes (part of) one; repeats
+ * change nothing, so every Address_PDU naming us may be noted */
+static void rx_note_msn(struct pmul_engine *e, util_ms now, uint32_t src, uint32_t msn)
+{
+    if (msn == 0)
+        return;
+    struct src_state *s = rx_src(e, src);
+    if (!s)
+        return;
+    if (msn > s->last_msn) {
+        if (s->last_msn && msn - s->last_msn > 1)
+            src_gap_open(e, now, s, s->last_msn + 1, msn - 1);
+        s->last_msn = msn;
+    } else if (src_gap_close(e, s, msn)) {
+        util_log(UTIL_LOG_DEBUG, UTIL_MOD_PMUL, "sequence-late",
+                 "src=" PMUL_ID_FMT " msn=%lu last_msn=%lu open_gaps=%zu", PMUL_ID_ARGS(src),
+                 (unsigned long)msn, (unsigned long)s->last_msn, s->ngaps);
+    }
 }
 
 /* rx_complete - whether every Data_PDU is here */
@@ -845,6 +1063,8 @@ static void rx_on_address(struct pmul_engine *e, util_ms now, const struct pmul_
             msn = d.msn;
             break;
         }
+    if (listed)
+        rx_note_msn(e, now, p->source_id, msn);
     if (m)
         rx_note_dests(m, p);
     uint16_t total = p->u.address.total_pdus;
@@ -892,22 +1112,8 @@ static void rx_on_address(struct pmul_engine *e, util_ms now, const struct pmul_
         }
         return;
     }
-    if (!m->was_for_us) {
+    if (!m->was_for_us)
         m->msn = msn;
-        struct src_state *s = rx_src(e, m->src);
-        if (s) {
-            if (s->last_msn && msn > s->last_msn + 1) {
-                e->st.gaps++;
-                util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "sequence-gap",
-                         "src=" PMUL_ID_FMT " expected_msn=%u got_msn=%u", PMUL_ID_ARGS(m->src),
-                         s->last_msn + 1, msn);
-                if (e->cb.gap)
-                    e->cb.gap(e->user, m->src, s->last_msn + 1, msn);
-            }
-            if (msn > s->last_msn)
-                s->last_msn = msn;
-        }
-    }
     m->for_us = m->was_for_us = true;
     m->finished = false;
     if (m->state == RX_DISCARDED)
@@ -1137,6 +1343,13 @@ static void eng_on_timer(struct pmul_engine *e, util_ms now, struct eng_timer *t
     case T_RX_LIFE:
         rx_destroy(e, t->owner);
         break;
+    case T_SRC_GAP: {
+        struct src_state *s = t->owner;
+        while (s->ngaps && s->gaps[0].final_at <= now)
+            src_gap_final(e, s, 0);
+        src_arm(e, s);
+        break;
+    }
     default: break;
     }
 }
@@ -1195,6 +1408,7 @@ struct pmul_engine *pmul_engine_new(const struct pmul_params *p, const struct pm
         util_list_init(&e->rx_hash[i]);
     for (size_t i = 0; i < SRC_BUCKETS; i++)
         util_list_init(&e->src_hash[i]);
+    util_list_init(&e->src_lru);
     e->next_handle = 1;
     return e;
 }
@@ -1210,11 +1424,8 @@ void pmul_engine_free(struct pmul_engine *e)
         while (!util_list_empty(&e->rx_hash[i]))
             rx_destroy(e, UTIL_CONTAINER_OF(e->rx_hash[i].next, struct rx_msg, hlink));
     for (size_t i = 0; i < SRC_BUCKETS; i++)
-        while (!util_list_empty(&e->src_hash[i])) {
-            struct src_state *s = UTIL_CONTAINER_OF(e->src_hash[i].next, struct src_state, link);
-            util_list_remove(&s->link);
-            free(s);
-        }
+        while (!util_list_empty(&e->src_hash[i]))
+            src_forget(e, UTIL_CONTAINER_OF(e->src_hash[i].next, struct src_state, link));
     util_timerheap_free(&e->timers);
     free(e->buf);
     free(e);

@@ -187,7 +187,7 @@ struct pmul_group {
  * point into the input given to pmul_decode() and stay valid while it does. */
 struct pmul_pdu {
     uint8_t type;        /* enum pmul_type */
-    uint8_t priority;    /* 0 most urgent; unused (0) in Announce/Request/Reject/Release */
+    uint8_t priority;    /* 0..255, 0 most urgent; unused (0) in Announce/Request/Reject/Release */
     uint8_t map;         /* PMUL_MAP_* (written as given for every type) */
     uint32_t source_id;  /* Source_ID; the Source_ID_of_Ack_Sender in an Ack_PDU */
     uint32_t message_id; /* Message_ID; 0 in an Ack_PDU */
@@ -386,7 +386,8 @@ size_t pmul_ack_entry_len(const struct pmul_ack_entry *e);
  * interval (implosion) and aggregated per originator; missing lists are
  * bounded by MM; in own-node EMCON nothing is sent and the acks go out when
  * EMCON ends; memory is bounded per message and in total; incomplete
- * messages expire. */
+ * messages expire; messages lost for good are detected from the
+ * Message_Sequence_Number (below). */
 
 struct pmul_params {
     uint32_t node_id;               /* our Source_ID / Destination_ID */
@@ -410,7 +411,21 @@ struct pmul_params {
     util_ms rx_keep_done;            /* completed (Source_ID, Message_ID) are remembered
                                         this long past their expiry (1 h) */
     bool send_ack_ack;               /* send the Ack-Ack when every destination acked (yes) */
+    util_ms gap_wait;                /* a missing Message_Sequence_Number is final (warned,
+                                        reported through `gap`) after this long (30 min) */
 };
+
+/* Loss detection from the Message_Sequence_Number (ACP 142 5.3.3): per
+ * originator, the numbers missing below the highest seen are open gaps, as
+ * ranges (a jump of any size is one range).  A missing number that arrives
+ * later (reordering, a lost Address_PDU retransmitted) closes its gap
+ * quietly; a gap still open gap_wait after it opened is final: logged once
+ * (`pmul sequence-gap`) and reported once through `gap`.  Bounded: at most
+ * PMUL_RX_MAX_GAPS open gaps per originator (beyond, the oldest is final at
+ * once) and PMUL_RX_MAX_SOURCES originators (beyond, the one heard least
+ * recently is forgotten, with its open gaps). */
+#define PMUL_RX_MAX_GAPS    64
+#define PMUL_RX_MAX_SOURCES 1024
 
 /* pmul_params_default - the defaults in brackets above (node_id 0: set it) */
 void pmul_params_default(struct pmul_params *p);
@@ -428,7 +443,7 @@ struct pmul_message {
     size_t len;
     struct pmul_dest_spec *dests; /* msn filled in by pmul_engine_send */
     size_t ndests;
-    uint8_t priority;    /* P_MUL priority, 0 most urgent */
+    uint8_t priority;    /* P_MUL priority 0..255, 0 most urgent */
     int64_t expiry;      /* Expiry_Time, UNIX seconds */
     uint32_t message_id; /* 0 = ask alloc_message_id (filled in) */
 };
@@ -482,7 +497,8 @@ struct pmul_callbacks {
     int (*alloc_msn)(void *user, uint32_t dest, uint32_t *msn);
     /* already_delivered (optional): whether (src, msgid) was delivered before a restart */
     bool (*already_delivered)(void *user, uint32_t src, uint32_t message_id);
-    /* gap (optional): messages expected..got-1 from src never arrived */
+    /* gap (optional): messages expected..got-1 from src never arrived: a gap
+     * still open gap_wait after it opened (each reported once) */
     void (*gap)(void *user, uint32_t src, uint32_t expected_msn, uint32_t got_msn);
 };
 
@@ -527,6 +543,7 @@ struct pmul_engine_stats {
     uint64_t messages_sent, messages_acked, dest_acked, dest_failed;
     uint64_t messages_delivered, duplicates, gaps, discarded, rx_refused;
     size_t tx_active, rx_active, rx_bytes;
+    size_t gaps_open, sources; /* open sequence gaps, originators tracked */
 };
 
 /* pmul_engine_get_stats - counters and sizes */
@@ -564,7 +581,8 @@ int pmul_engine_message_status(const struct pmul_engine *e, uint64_t handle, uin
  *          originator.  Destination_ID -> 5066
  *          address: the [node] table, else the address the originator's
  *          PDUs came from, else the id itself when it is a node address.
- *          SIS priority = sis_priority[P_MUL priority] (15 - p); TTL =
+ *          SIS priority = sis_priority[P_MUL priority] (15 - p; P_MUL
+ *          priorities 16..255, which ACP 142 allows, as 15); TTL =
  *          Expiry_Time - now (at least min_ttl); pdu_max = bound MTU - 6.
  *          DATAFLOW_OFF, EMCON, operator hold and link down block the engine;
  *          SUBNET_AVAILABILITY receive-only for EMCON (and
@@ -632,7 +650,7 @@ struct pmul_bearer_config {
     uint8_t ack_min_retx;          /* non-ARQ extra copies of acks (1) */
     bool broadcast;                /* several destinations, no group: broadcast (yes) */
     bool id_as_address;            /* an unknown id 1..0x0FFFFFFF is its 5066 address (yes) */
-    uint8_t sis_priority[16];      /* P_MUL priority -> SIS priority (15 - p) */
+    uint8_t sis_priority[16];      /* P_MUL priority -> SIS priority (15 - p); above 15 as 15 */
     util_ms min_ttl_ms;            /* TTL floor: Discard after expiry, late acks (60 s) */
     util_ms max_ttl_ms;            /* TTL for PDUs without expiry, 0 = no limit (0) */
     struct pmul_bearer_group *groups;
@@ -647,6 +665,15 @@ struct pmul_bearer_config {
     double udp_drop;    /* test aid: drop each received datagram with this probability (0) */
     uint64_t udp_seed;  /* its PRNG seed (1) */
 };
+
+/* pmul_bearer_sis_priority - the SIS priority for a P_MUL priority: ACP 142
+ * allows 0..255 (0 most urgent) and the table has 16 entries, so anything
+ * above 15 takes the entry of 15, the least urgent */
+static inline uint8_t pmul_bearer_sis_priority(const struct pmul_bearer_config *c,
+                                               unsigned pmul_priority)
+{
+    return c->sis_priority[pmul_priority > 15 ? 15 : pmul_priority];
+}
 
 /* pmul_bearer_config_init - the defaults in brackets above */
 void pmul_bearer_config_init(struct pmul_bearer_config *c);

@@ -458,6 +458,13 @@ fail:
     return NULL;
 }
 
+/* smtpgw_deliver_dsn_passed - whether the LAN MTA advertised DSN (RFC 3461),
+ * so that NOTIFY, ORCPT, ENVID and RET went on with the message */
+bool smtpgw_deliver_dsn_passed(const struct smtpgw_deliver *d)
+{
+    return d && d->client && (smtpgw_client_extensions(d->client) & SMTPGW_EXT_DSN) != 0;
+}
+
 /* smtpgw_deliver_free - stop (no more callbacks) and release */
 void smtpgw_deliver_free(struct smtpgw_deliver *d)
 {

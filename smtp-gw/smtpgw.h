@@ -350,7 +350,8 @@ enum smtpgw_rcpt_state {
     SMTPGW_RCPT_DONE = 1,     /* acknowledged over HF / accepted by the LAN MTA */
     SMTPGW_RCPT_FAILED = 2,   /* failed for good: a DSN is owed */
     SMTPGW_RCPT_REPORTED = 3, /* failed, and the DSN is spooled (or was not asked for) */
-    SMTPGW_RCPT_SKIP = 4      /* not this gateway's (another destination delivers it) */
+    SMTPGW_RCPT_SKIP = 4,     /* not this gateway's (another destination delivers it) */
+    SMTPGW_RCPT_RELAY = 5     /* incoming, to go on over HF: its outgoing copy is not yet spooled */
 };
 
 /* Per P_MUL destination of an outgoing message. */
@@ -398,7 +399,7 @@ struct smtpgw_envelope {
     uint8_t queue;            /* enum smtpgw_queue (set by the spool) */
     uint8_t flags;            /* SMTPGW_ENV_* */
     uint8_t content;          /* enum smtpgw_content (set by the spool) */
-    uint8_t priority;         /* P_MUL priority 0..15, 0 most urgent */
+    uint8_t priority;         /* P_MUL priority 0..255 (ACP 142), 0 most urgent */
     int64_t arrival;          /* UNIX s it was accepted (0: the spool sets now) */
     int64_t expiry;           /* UNIX s: P_MUL Expiry_Time / give up delivering */
     uint64_t size;            /* content bytes (set by the spool) */
@@ -607,7 +608,7 @@ size_t smtpgw_envelope_open_rcpts(const struct smtpgw_envelope *msg);
 /* smtpgw_queue_name - "outgoing", "incoming" */
 const char *smtpgw_queue_name(int q);
 
-/* smtpgw_rcpt_state_name - "open", "done", "failed", "reported", "skip" */
+/* smtpgw_rcpt_state_name - "open", "done", "failed", "reported", "skip", "relay" */
 const char *smtpgw_rcpt_state_name(int state);
 
 /* smtpgw_dest_state_name - "open", "acked", "failed" */
@@ -783,6 +784,11 @@ struct smtpgw_deliver *smtpgw_deliver_start(struct ev_loop *loop,
                                             struct smtpgw_spool *sp, struct smtpgw_envelope *msg,
                                             const struct smtpgw_deliver_callbacks *cb, void *user,
                                             int *err);
+
+/* smtpgw_deliver_dsn_passed - whether the LAN MTA advertised DSN (RFC 3461),
+ * so NOTIFY/ORCPT/ENVID/RET went on and the DSN chain goes on there (valid
+ * from the first rcpt_result) */
+bool smtpgw_deliver_dsn_passed(const struct smtpgw_deliver *d);
 
 /* smtpgw_deliver_free - stop (if running, no more callbacks) and release */
 void smtpgw_deliver_free(struct smtpgw_deliver *d);

@@ -209,13 +209,13 @@ const char *smtpgw_queue_name(int q)
     return q == SMTPGW_Q_OUTGOING ? "outgoing" : q == SMTPGW_Q_INCOMING ? "incoming" : "?";
 }
 
-static const char *const rcpt_state_names[] = {"open", "done", "failed", "reported", "skip"};
+static const char *const rcpt_state_names[] = {"open", "done", "failed", "reported", "skip", "relay"};
 static const char *const dest_state_names[] = {"open", "acked", "failed"};
 static const char *const content_names[] = {"7bit", "8bit", "binary"};
 static const char *const body_names[] = {"none", "7bit", "8bitmime", "binarymime"};
 static const char *const ret_names[] = {"none", "full", "hdrs"};
 
-/* smtpgw_rcpt_state_name - "open", "done", "failed", "reported", "skip" */
+/* smtpgw_rcpt_state_name - "open", "done", "failed", "reported", "skip", "relay" */
 const char *smtpgw_rcpt_state_name(int state)
 {
     return state >= 0 && state < (int)UTIL_ARRAY_LEN(rcpt_state_names) ? rcpt_state_names[state]
@@ -607,11 +607,11 @@ static int env_check(const struct smtpgw_envelope *in)
         return SMTPGW_ERR_SPOOL_TOO_BIG;
     if (in->n_dests && !in->dests)
         return SMTPGW_ERR_SPOOL_INVAL;
-    if (in->priority > 15 || in->content > SMTPGW_CONTENT_BINARY)
+    if (in->content > SMTPGW_CONTENT_BINARY) /* every P_MUL priority 0-255 is valid */
         return SMTPGW_ERR_SPOOL_INVAL;
     for (size_t i = 0; i < in->n_rcpts; i++) {
         const struct smtpgw_spool_rcpt *r = &in->rcpts[i];
-        if (!r->addr || !*r->addr || r->state > SMTPGW_RCPT_SKIP || !status_ok(r->status) ||
+        if (!r->addr || !*r->addr || r->state > SMTPGW_RCPT_RELAY || !status_ok(r->status) ||
             r->dest < -1 || r->dest >= (int)in->n_dests)
             return SMTPGW_ERR_SPOOL_INVAL;
     }
@@ -817,7 +817,7 @@ static struct spool_msg *env_parse(char *text, size_t len, const char *qid, char
             ok = i >= 0;
             e->content = (uint8_t)(i < 0 ? 0 : i);
         } else if (strcmp(key, "priority") == 0) {
-            ok = parse_i64(val, &v) && v >= 0 && v <= 15;
+            ok = parse_i64(val, &v) && v >= 0 && v <= 255;
             e->priority = (uint8_t)v;
         } else if (strcmp(key, "arrival") == 0) {
             ok = parse_i64(val, &e->arrival);
@@ -903,7 +903,7 @@ static struct spool_msg *env_parse(char *text, size_t len, const char *qid, char
             } else if (strcmp(k, "params") == 0) {
                 ok = !r->params && (r->params = strdup(val)) != NULL;
             } else if (strcmp(k, "state") == 0) {
-                int i = name_index(rcpt_state_names, 5, val);
+                int i = name_index(rcpt_state_names, UTIL_ARRAY_LEN(rcpt_state_names), val);
                 ok = i >= 0;
                 r->state = (uint8_t)(i < 0 ? 0 : i);
             } else if (strcmp(k, "dest") == 0) {
@@ -2513,7 +2513,7 @@ int smtpgw_spool_read_content(struct smtpgw_spool *sp, const struct smtpgw_envel
 int smtpgw_envelope_set_rcpt(struct smtpgw_envelope *msg, size_t i, enum smtpgw_rcpt_state state,
                              const char *status, const char *diag)
 {
-    if (i >= msg->n_rcpts || (unsigned)state > SMTPGW_RCPT_SKIP || (status && !status_ok(status)))
+    if (i >= msg->n_rcpts || (unsigned)state > SMTPGW_RCPT_RELAY || (status && !status_ok(status)))
         return UTIL_ERR_INVAL;
     struct smtpgw_spool_rcpt *r = &msg->rcpts[i];
     char *d = NULL;

@@ -61,3 +61,10 @@ tests_fuzz_fuzz_smtp_client_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_smtp_client_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_smtp_client_LDADD = $(SMTPGW_TEST_LDADD)
 endif
+
+# ---- the gateway engine: every DSN path, the receive rules, a fault matrix ----
+check_PROGRAMS += tests/unit/smtpgw_gateway_test
+tests_unit_smtpgw_gateway_test_SOURCES = tests/unit/smtpgw_gateway_test.c
+tests_unit_smtpgw_gateway_test_CPPFLAGS = $(TESTS_CPPFLAGS)
+tests_unit_smtpgw_gateway_test_LDADD = smtp-gw/libsmtpgw.a pmul/libpmul.a mule/libmule.a s5066/libs5066.a util/libutil.a $(ZLIB_LIBS)
+TESTS += tests/unit/smtpgw_gateway_test

@@ -21,7 +21,10 @@ log_c = open(os.path.join(top, "util", "log.c"), encoding="utf-8").read()
 modules = dict(re.findall(r'\[UTIL_MOD_([A-Z0-9_]+)\]\s*=\s*"([^"]+)"', log_c))
 if not modules:
     sys.exit("util/log.c: no [UTIL_MOD_*] = \"name\" table found")
-call = re.compile(r"\b(util_log|UTIL_TRACE|UTIL_LOG_ERR_)\s*\(")
+call = re.compile(r"\b(util_log|UTIL_TRACE|UTIL_LOG_ERR_|gwe_log)\s*\(")
+# engines that log through a callback: their log function -> the module
+# name the daemon's callback gives their lines
+engine_logs = {"gwe_log": "smtpgw"}
 literal = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 
 
@@ -91,9 +94,20 @@ for path in files:
     for m in call.finditer(text):
         line = text.count("\n", 0, m.start()) + 1
         args = split_args(text, m.end())
+        if m.group(1) in engine_logs:
+            if len(args) < 3 or args[0].startswith("struct"):
+                continue  # the definition
+            names = literal.findall(args[2])
+            if not names:
+                problems.append("%s:%d: event '%s' is not a string literal" % (rel, line, args[2]))
+            for name in names:
+                found.setdefault("%s %s" % (engine_logs[m.group(1)], name), []).append("%s:%d" % (rel, line))
+            continue
         if m.group(1) == "util_log":
             if len(args) < 3 or args[0].startswith("enum"):
                 continue  # the definition
+            if args[2] == "event":
+                continue  # a log callback passing an engine's own event on (counted above)
             mod, ev = args[1], args[2]
         else:
             if len(args) < 2 or args[0] == "mod":

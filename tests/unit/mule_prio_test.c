@@ -51,6 +51,37 @@ TEST(mapping_table_matches_golden)
     CHECK_EQ(mule_sis_priority(&p, 99), 0);
 }
 
+TEST(wire_priorities_0_to_255_use_the_table_clamped)
+{
+    /* ACP 142 allows P_MUL Priority 0..255; the tables have 0..15, and
+     * anything above 15 is the least urgent entry, 15 */
+    struct mule_prio p;
+    mule_prio_defaults(&p);
+    for (int i = 0; i <= MULE_PMUL_PRIO_MAX; i++) { /* distinct values, to see which is read */
+        p.sis[i] = (uint8_t)(15 - i);
+        p.lifetime[i] = 1000u + (uint32_t)i;
+    }
+    static const struct {
+        unsigned prio, index;
+    } cases[] = {{0, 0}, {15, 15}, {16, 15}, {200, 15}, {255, 15}};
+    for (size_t k = 0; k < UTIL_ARRAY_LEN(cases); k++) {
+        CHECK_EQ(mule_prio_sis(&p, cases[k].prio), p.sis[cases[k].index]);
+        CHECK_EQ(mule_prio_lifetime(&p, cases[k].prio), p.lifetime[cases[k].index]);
+    }
+    CHECK_EQ(mule_prio_sis(&p, 200), 0);
+    CHECK_EQ(mule_prio_lifetime(&p, 255), 1015);
+    CHECK_EQ(mule_prio_lifetime(&p, 6), 1006);
+    /* beyond a byte as well (a caller's int): still the last entry */
+    CHECK_EQ(mule_prio_sis(&p, 70000u), 0);
+    CHECK_EQ(mule_prio_lifetime(&p, 70000u), 1015);
+    /* every byte value maps into the table */
+    for (unsigned v = 0; v <= 255; v++) {
+        unsigned i = v > MULE_PMUL_PRIO_MAX ? MULE_PMUL_PRIO_MAX : v;
+        CHECK_EQ(mule_prio_sis(&p, v), p.sis[i]);
+        CHECK_EQ(mule_prio_lifetime(&p, v), p.lifetime[i]);
+    }
+}
+
 TEST(table_and_lifetimes_from_config)
 {
     static const char text[] = "[priority]\n"
@@ -157,6 +188,7 @@ int main(void)
 {
     RUN(mt_priority_parses);
     RUN(mapping_table_matches_golden);
+    RUN(wire_priorities_0_to_255_use_the_table_clamped);
     RUN(table_and_lifetimes_from_config);
     RUN(deliverby_parses);
     RUN(expiry_from_priority_and_deliverby);

@@ -1,7 +1,8 @@
 /* mule_route_test.c - routing from the config (mule/route.c): exact domains,
  * *.domain wildcards (longest wins), the default route, relays; errors with
  * file:line and key; the send plan with and without the per-destination
- * split; the receive dispositions of RFC 8494 3 steps 3 to 6.
+ * split; the receive dispositions of RFC 8494 3 steps 3 to 6, decided by
+ * routes and local domains, never by how many destinations are listed.
  */
 #include "harness.h"
 #include "mule/mule.h"
@@ -219,7 +220,7 @@ TEST(receive_dispositions)
     CHECK_EQ(out[1].disp, MULE_DISP_LOCAL);
     CHECK_EQ(out[2].disp, MULE_DISP_OTHER);
     CHECK_EQ(out[3].disp, MULE_DISP_OTHER);
-    CHECK_EQ(out[4].disp, MULE_DISP_OTHER); /* no route, but not ours alone to judge */
+    CHECK_EQ(out[4].disp, MULE_DISP_OTHER); /* no route: whoever owns it was sent it */
     CHECK_EQ(out[5].disp, MULE_DISP_OTHER);
     /* the relay 10.0.0.9 of the same message (with this table's local domain) */
     ctx.self = N(10, 0, 0, 9);
@@ -229,24 +230,132 @@ TEST(receive_dispositions)
     CHECK_EQ(out[3].disp, MULE_DISP_RELAY);
     CHECK_EQ(out[3].next, N(10, 0, 0, 5));
     CHECK_STR(mule_disp_name(out[3].disp), "relay");
-    /* the sole destination: everything is ours */
+    /* listed alone, or with the destinations unknown: the routes still decide,
+     * so nothing another node serves is relayed and nothing unroutable bounced */
     ctx.self = N(10, 0, 0, 2);
-    ctx.dests = dests;
     ctx.n_dests = 1;
-    CHECK_EQ(mule_route_receive(&r, &ctx, rcpts, 6, out), 6);
-    CHECK_EQ(out[2].disp, MULE_DISP_RELAY);
-    CHECK_EQ(out[2].next, N(10, 0, 0, 3));
-    CHECK_EQ(out[3].disp, MULE_DISP_RELAY);
-    CHECK_EQ(out[3].next, N(10, 0, 0, 9));
-    CHECK_EQ(out[4].disp, MULE_DISP_BOUNCE);
-    CHECK_STR(out[4].status, "5.4.4");
-    CHECK_EQ(out[5].disp, MULE_DISP_BOUNCE); /* back where it came from */
-    CHECK_STR(out[5].status, "5.4.6");
-    /* destinations unknown: the same as sole */
+    CHECK_EQ(mule_route_receive(&r, &ctx, rcpts, 6, out), 2);
+    CHECK_EQ(out[2].disp, MULE_DISP_OTHER);
+    CHECK_EQ(out[3].disp, MULE_DISP_OTHER);
+    CHECK_EQ(out[4].disp, MULE_DISP_OTHER);
+    CHECK_EQ(out[5].disp, MULE_DISP_OTHER);
     ctx.dests = NULL;
     ctx.n_dests = 0;
-    CHECK_EQ(mule_route_receive(&r, &ctx, rcpts, 6, out), 6);
-    CHECK_EQ(out[4].disp, MULE_DISP_BOUNCE);
+    CHECK_EQ(mule_route_receive(&r, &ctx, rcpts, 6, out), 2);
+    CHECK_EQ(out[4].disp, MULE_DISP_OTHER);
+    mule_routes_free(&r);
+}
+
+/* rx_table - the routes of node 10.0.0.2 for the receive-rule tests */
+static void rx_table(struct mule_routes *r)
+{
+    mule_routes_init(r);
+    mule_routes_add_local(r, "hq.example.mil");
+    mule_routes_add(r, "ship1.example.mil", N(10, 0, 0, 2), 0);                /* self */
+    mule_routes_add(r, "ship2.example.mil", N(10, 0, 0, 3), 0);                /* another node */
+    mule_routes_add(r, "far.example.org", N(10, 0, 0, 5), N(10, 0, 0, 2));     /* via self */
+    mule_routes_add(r, "other.example.org", N(10, 0, 0, 6), N(10, 0, 0, 9));   /* via another */
+    mule_routes_add(r, "home.example.org", N(10, 0, 0, 1), N(10, 0, 0, 2));    /* via self, to the source */
+}
+
+TEST(receive_rules_ignore_the_number_of_destinations)
+{
+    struct mule_routes r;
+    rx_table(&r);
+    const char *rcpts[] = {"a@hq.example.mil",    "b@ship1.example.mil", "c@ship2.example.mil",
+                           "d@far.example.org",   "e@other.example.org", "f@home.example.org",
+                           "g@nowhere.example"};
+    enum { NR = UTIL_ARRAY_LEN(rcpts) };
+    static const enum mule_disp want[NR] = {MULE_DISP_LOCAL, MULE_DISP_LOCAL,  MULE_DISP_OTHER,
+                                            MULE_DISP_RELAY, MULE_DISP_OTHER,  MULE_DISP_BOUNCE,
+                                            MULE_DISP_OTHER};
+    const uint32_t self = N(10, 0, 0, 2), src = N(10, 0, 0, 1);
+    uint32_t only_self[] = {self};
+    uint32_t with_other[] = {self, N(10, 0, 0, 3)};
+    uint32_t other_first[] = {N(10, 0, 0, 3), N(10, 0, 0, 5), self, N(10, 0, 0, 9)};
+    const struct mule_rx_ctx ctxs[] = {
+        {self, src, only_self, 1},  {self, src, with_other, 2}, {self, src, NULL, 0},
+        {self, src, other_first, 4}, {self, src, with_other, 0}, /* a count of 0 with a list */
+    };
+    struct mule_rx_rcpt first[NR];
+    for (size_t k = 0; k < UTIL_ARRAY_LEN(ctxs); k++) {
+        struct mule_rx_rcpt out[NR];
+        size_t h = mule_route_receive(&r, &ctxs[k], rcpts, NR, out);
+        CHECK_EQ(h, 4); /* a, b local; d relayed; f bounced */
+        for (size_t i = 0; i < NR; i++) {
+            if (out[i].disp != want[i])
+                printf("# ctx %zu <%s>: %s, want %s\n", k, rcpts[i], mule_disp_name(out[i].disp),
+                       mule_disp_name(want[i]));
+            CHECK_EQ(out[i].disp, want[i]);
+            if (k == 0)
+                continue;
+            CHECK_EQ(out[i].disp, first[i].disp);
+            CHECK_EQ(out[i].next, first[i].next);
+            CHECK((out[i].status == NULL) == (first[i].status == NULL));
+            if (out[i].status && first[i].status)
+                CHECK_STR(out[i].status, first[i].status);
+        }
+        if (k == 0)
+            memcpy(first, out, sizeof first);
+    }
+    CHECK_EQ(first[3].next, N(10, 0, 0, 5)); /* relayed to the route's node */
+    CHECK_STR(first[5].status, "5.4.6");     /* relaying it back to its source is a loop */
+    CHECK(first[5].reason != NULL);
+    CHECK(first[6].status == NULL && first[6].reason == NULL);
+    mule_routes_free(&r);
+}
+
+TEST(node_back_from_offline_does_not_relay_another_nodes_recipient)
+{
+    /* 10.0.0.1 sent one message to 10.0.0.2 (b@ship1) and 10.0.0.3 (c@ship2).
+     * 10.0.0.3 acknowledged; 10.0.0.2 was off the air and comes back.  The
+     * retransmitted Address_PDU lists only 10.0.0.2: it must still deliver
+     * only b, not relay c over HF (10.0.0.3 delivered it already). */
+    struct mule_routes r;
+    rx_table(&r);
+    const char *rcpts[] = {"b@ship1.example.mil", "c@ship2.example.mil"};
+    uint32_t first_round[] = {N(10, 0, 0, 2), N(10, 0, 0, 3)};
+    uint32_t retransmission[] = {N(10, 0, 0, 2)};
+    struct mule_rx_ctx ctx = {N(10, 0, 0, 2), N(10, 0, 0, 1), retransmission, 1};
+    struct mule_rx_rcpt out[2];
+    CHECK_EQ(mule_route_receive(&r, &ctx, rcpts, 2, out), 1);
+    CHECK_EQ(out[0].disp, MULE_DISP_LOCAL);
+    CHECK_EQ(out[1].disp, MULE_DISP_OTHER);
+    CHECK_EQ(out[1].next, 0);
+    /* the same as had it heard the first round */
+    ctx.dests = first_round;
+    ctx.n_dests = 2;
+    CHECK_EQ(mule_route_receive(&r, &ctx, rcpts, 2, out), 1);
+    CHECK_EQ(out[1].disp, MULE_DISP_OTHER);
+    mule_routes_free(&r);
+}
+
+TEST(relay_via_self_and_loop_bounce)
+{
+    struct mule_routes r;
+    rx_table(&r);
+    const char *rcpts[] = {"d@far.example.org", "f@home.example.org"};
+    struct mule_rx_rcpt out[2];
+    uint32_t alone[] = {N(10, 0, 0, 2)};
+    /* from 10.0.0.1: d goes on to 10.0.0.5; f would go back to 10.0.0.1 */
+    struct mule_rx_ctx ctx = {N(10, 0, 0, 2), N(10, 0, 0, 1), alone, 1};
+    CHECK_EQ(mule_route_receive(&r, &ctx, rcpts, 2, out), 2);
+    CHECK_EQ(out[0].disp, MULE_DISP_RELAY);
+    CHECK_EQ(out[0].next, N(10, 0, 0, 5));
+    CHECK_EQ(out[1].disp, MULE_DISP_BOUNCE);
+    CHECK_STR(out[1].status, "5.4.6");
+    /* from 10.0.0.5 itself: d is the loop now, f is relayed to 10.0.0.1 */
+    ctx.source = N(10, 0, 0, 5);
+    CHECK_EQ(mule_route_receive(&r, &ctx, rcpts, 2, out), 2);
+    CHECK_EQ(out[0].disp, MULE_DISP_BOUNCE);
+    CHECK_STR(out[0].status, "5.4.6");
+    CHECK_EQ(out[1].disp, MULE_DISP_RELAY);
+    CHECK_EQ(out[1].next, N(10, 0, 0, 1));
+    /* source unknown (0): relays, no loop to detect */
+    ctx.source = 0;
+    CHECK_EQ(mule_route_receive(&r, &ctx, rcpts, 2, out), 2);
+    CHECK_EQ(out[0].disp, MULE_DISP_RELAY);
+    CHECK_EQ(out[1].disp, MULE_DISP_RELAY);
     mule_routes_free(&r);
 }
 
@@ -295,7 +404,8 @@ TEST(routing_report_matches_golden)
         dump_plan(&b, &p, rcpts);
         mule_plan_free(&p);
     }
-    /* each receiver of the unsplit message, and the relay as sole destination;
+    /* each receiver of the unsplit message, and the relay as sole destination
+     * (the same as in the group: the number of destinations decides nothing);
      * a receiver has the same routes but not the sender's local domains */
     size_t n_local = cfg.routes.n_local;
     cfg.routes.n_local = 0;
@@ -338,5 +448,8 @@ int main(void)
     RUN(config_errors_name_file_line_key);
     RUN(plan_with_and_without_split);
     RUN(receive_dispositions);
+    RUN(receive_rules_ignore_the_number_of_destinations);
+    RUN(node_back_from_offline_does_not_relay_another_nodes_recipient);
+    RUN(relay_via_self_and_loop_bounce);
     return harness_done();
 }

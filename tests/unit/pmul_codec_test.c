@@ -405,6 +405,46 @@ TEST(discard_golden)
     encode_check(&q, G_DISCARD);
 }
 
+TEST(every_priority_0_to_255_round_trips)
+{
+    /* ACP 142's Priority is a whole byte (0 most urgent): nothing above 15
+     * is an error, on either side of the codec */
+    static const unsigned prios[] = {0, 15, 16, 200, 255};
+    static const int types[] = {PMUL_DATA, PMUL_ADDRESS, PMUL_DISCARD_MESSAGE, PMUL_ACK};
+    struct pmul_dest d = {0x0a000002, 7, NULL};
+    struct pmul_ack_entry ae = {0x0a000001, 0x102, NULL, 0, NULL, 0};
+    for (size_t k = 0; k < UTIL_ARRAY_LEN(prios); k++)
+        for (size_t t = 0; t < UTIL_ARRAY_LEN(types); t++) {
+            struct pmul_pdu q, p;
+            pmul_pdu_init(&q, types[t]);
+            q.priority = (uint8_t)prios[k];
+            q.source_id = 0x0a000001;
+            q.message_id = types[t] == PMUL_ACK ? 0 : 0x102;
+            if (types[t] == PMUL_DATA) {
+                q.u.data.seq = 1;
+                q.u.data.data = (const uint8_t *)"abc";
+                q.u.data.len = 3;
+            } else if (types[t] == PMUL_ADDRESS) {
+                q.u.address.total_pdus = 1;
+                q.u.address.expiry = 0x5f000000;
+                q.u.address.count = 1;
+                q.u.address.dests = &d;
+            } else if (types[t] == PMUL_ACK) {
+                q.u.ack.count = 1;
+                q.u.ack.entries = &ae;
+            }
+            uint8_t b[128];
+            int n = pmul_encode(&q, b, sizeof b);
+            CHECK(n > 0);
+            if (n <= 0)
+                continue;
+            CHECK_EQ(b[2], prios[k]);
+            CHECK_EQ(pmul_decode(b, (size_t)n, &p), n);
+            CHECK_EQ(p.priority, prios[k]);
+            CHECK(pmul_pdu_equal(&p, &q));
+        }
+}
+
 TEST(announce_golden)
 {
     uint8_t b[64];
@@ -1260,6 +1300,7 @@ int main(void)
     RUN(address_golden_with_reserved_field);
     RUN(ack_ack_golden);
     RUN(discard_golden);
+    RUN(every_priority_0_to_255_round_trips);
     RUN(announce_golden);
     RUN(request_reject_release_golden);
     RUN(fec_and_extra_address_refused_cleanly);

@@ -490,6 +490,9 @@ struct capture {
     int delivered;
     uint8_t got[40000];
     size_t got_len;
+    unsigned got_priority;           /* of the last message delivered */
+    unsigned tx_priority[256];       /* tx_info priority of each PDU kept in pdus */
+    unsigned ack_priority;           /* tx_info priority of the last Ack_PDU */
 };
 
 /* cap_send - keep what an engine sends */
@@ -499,11 +502,13 @@ static int cap_send(void *user, const uint8_t *pdu, size_t len, const struct pmu
     if (info->type == PMUL_ACK) {
         c->acks++;
         c->ack_to = info->to;
+        c->ack_priority = info->priority;
         memcpy(c->ack, pdu, len);
         c->ack_len = len;
         return 0;
     }
     if (c->n < 256 && len <= sizeof c->pdus[0]) {
+        c->tx_priority[c->n] = info->priority;
         memcpy(c->pdus[c->n], pdu, len);
         c->lens[c->n++] = len;
     }
@@ -515,6 +520,7 @@ static int cap_deliver(void *user, const struct pmul_rx_message *m)
 {
     struct capture *c = user;
     c->delivered++;
+    c->got_priority = m->priority;
     memcpy(c->got, m->data, m->len);
     c->got_len = m->len;
     return 0;
@@ -676,6 +682,411 @@ TEST(missing_list_is_selective_and_bounded_by_mm)
     free(data);
 }
 
+TEST(priorities_above_15_are_sent_received_and_acked)
+{
+    /* ACP 142 allows Priority 0..255: a message at 16, 200 or 255 goes out,
+     * arrives with its priority and is acknowledged, and the SIS bearer's
+     * table (16 entries) takes it as 15, the least urgent */
+    static const struct pmul_callbacks cb = {cap_send, cap_deliver, NULL, NULL, cap_msgid, cap_msn, NULL, NULL};
+    static const unsigned prios[] = {0, 15, 16, 200, 255};
+    for (size_t k = 0; k < UTIL_ARRAY_LEN(prios); k++) {
+        struct pmul_params p;
+        pmul_params_default(&p);
+        p.pdu_max = 1024;
+        p.rate_bps = 0;
+        p.ack_delay_max = 0;
+        static struct capture tx, rx;
+        memset(&tx, 0, sizeof tx);
+        memset(&rx, 0, sizeof rx);
+        p.node_id = 10;
+        struct pmul_engine *a = pmul_engine_new(&p, &cb, &tx);
+        p.node_id = 20;
+        struct pmul_engine *b = pmul_engine_new(&p, &cb, &rx);
+        pmul_engine_set_wall(a, 0, WALL0);
+        pmul_engine_set_wall(b, 0, WALL0);
+        uint8_t *data = make_payload(2500, 71);
+        struct pmul_dest_spec d = {20, false, 0};
+        struct pmul_message m = {data, 2500, &d, 1, (uint8_t)prios[k], WALL0 / 1000 + 3600, 0};
+        CHECK_EQ(pmul_engine_send(a, 0, &m, NULL), 0);
+        CHECK_EQ(tx.n, 1 + 3);
+        for (int i = 0; i < tx.n; i++) {
+            struct pmul_pdu pdu;
+            CHECK(pmul_decode(tx.pdus[i], tx.lens[i], &pdu) > 0);
+            CHECK_EQ(pdu.priority, prios[k]);
+            CHECK_EQ(tx.tx_priority[i], prios[k]);
+            CHECK_EQ(pmul_engine_input(b, 10, tx.pdus[i], tx.lens[i]), 0);
+        }
+        CHECK_EQ(rx.delivered, 1);
+        CHECK_EQ(rx.got_priority, prios[k]);
+        CHECK_MEM(rx.got, rx.got_len, data, 2500);
+        pmul_engine_timeout(b, 10);
+        CHECK_EQ(rx.acks, 1);
+        CHECK_EQ(rx.ack_priority, prios[k]);
+        tx.n = 0;
+        CHECK_EQ(pmul_engine_input(a, 20, rx.ack, rx.ack_len), 0);
+        struct pmul_engine_stats st;
+        pmul_engine_get_stats(a, &st);
+        CHECK_EQ(st.messages_acked, 1);
+        pmul_engine_get_stats(b, &st);
+        CHECK_EQ(st.bad_pdus, 0);
+        pmul_engine_free(a);
+        pmul_engine_free(b);
+        free(data);
+    }
+    /* the SIS priority: the table's entry, 15's above 15 */
+    struct pmul_bearer_config c;
+    memset(&c, 0, sizeof c);
+    for (int i = 0; i < 16; i++)
+        c.sis_priority[i] = (uint8_t)(100 + i); /* distinct, to see which is read */
+    CHECK_EQ(pmul_bearer_sis_priority(&c, 0), 100);
+    CHECK_EQ(pmul_bearer_sis_priority(&c, 15), 115);
+    CHECK_EQ(pmul_bearer_sis_priority(&c, 16), 115);
+    CHECK_EQ(pmul_bearer_sis_priority(&c, 200), 115);
+    CHECK_EQ(pmul_bearer_sis_priority(&c, 255), 115);
+}
+
+/* prio_order_send - keep the priority of each PDU in the order sent */
+static int prio_order_send(void *user, const uint8_t *pdu, size_t len, const struct pmul_tx_info *info)
+{
+    struct capture *c = user;
+    (void)pdu;
+    (void)len;
+    if (c->n < 256)
+        c->tx_priority[c->n++] = info->priority;
+    return 0;
+}
+
+TEST(priority_200_queues_behind_15)
+{
+    /* 0 is the most urgent: a message at 200 waits behind one at 15 */
+    static const struct pmul_callbacks cb = {prio_order_send, NULL, NULL, NULL, cap_msgid, cap_msn, NULL, NULL};
+    struct pmul_params p;
+    pmul_params_default(&p);
+    p.pdu_max = 1024;
+    p.rate_bps = 2400;
+    p.burst_ms = 0;
+    p.node_id = 10;
+    static struct capture tx;
+    memset(&tx, 0, sizeof tx);
+    struct pmul_engine *a = pmul_engine_new(&p, &cb, &tx);
+    pmul_engine_set_wall(a, 0, WALL0);
+    uint8_t *data = make_payload(5000, 81);
+    struct pmul_dest_spec d1 = {20, false, 1}, d2 = {20, false, 2}, d3 = {20, false, 3};
+    struct pmul_message low = {data, 5000, &d1, 1, 200, WALL0 / 1000 + 3600, 1};
+    struct pmul_message mid = {data, 5000, &d2, 1, 15, WALL0 / 1000 + 3600, 2};
+    struct pmul_message last = {data, 5000, &d3, 1, 255, WALL0 / 1000 + 3600, 3};
+    CHECK_EQ(pmul_engine_send(a, 0, &low, NULL), 0);
+    CHECK_EQ(pmul_engine_send(a, 0, &last, NULL), 0);
+    CHECK_EQ(pmul_engine_send(a, 0, &mid, NULL), 0);
+    for (util_ms t = 0; t < 600000 && tx.n < 256; t += 1000)
+        pmul_engine_timeout(a, t);
+    /* the first PDU of the 200 message went at once; then 15 before 200 before 255 */
+    CHECK(tx.n >= 3 * 6);
+    int seen15 = -1, last200 = -1, first255 = -1;
+    for (int i = 1; i < 3 * 6 && i < tx.n; i++) {
+        if (tx.tx_priority[i] == 15 && seen15 < 0)
+            seen15 = i;
+        if (tx.tx_priority[i] == 200)
+            last200 = i;
+        if (tx.tx_priority[i] == 255 && first255 < 0)
+            first255 = i;
+    }
+    CHECK_EQ(seen15, 1);
+    CHECK(last200 > seen15 && first255 > last200);
+    pmul_engine_free(a);
+    free(data);
+}
+
+/* ---- Message_Sequence_Number gaps: final only after gap_wait ---- */
+
+struct gaprx {
+    int delivered;
+    int gaps;
+    uint32_t g_src[256], g_exp[256], g_got[256];
+    int warn_lines, late_lines;
+    char last_warn[512];
+};
+
+/* gap_send - acks go nowhere */
+static int gap_send(void *user, const uint8_t *pdu, size_t len, const struct pmul_tx_info *info)
+{
+    (void)user;
+    (void)pdu;
+    (void)len;
+    (void)info;
+    return 0;
+}
+
+/* gap_deliver - count deliveries */
+static int gap_deliver(void *user, const struct pmul_rx_message *m)
+{
+    struct gaprx *g = user;
+    (void)m;
+    g->delivered++;
+    return 0;
+}
+
+/* gap_cb - the engine's final report of missing messages */
+static void gap_cb(void *user, uint32_t src, uint32_t expected, uint32_t got)
+{
+    struct gaprx *g = user;
+    if (g->gaps < 256) {
+        g->g_src[g->gaps] = src;
+        g->g_exp[g->gaps] = expected;
+        g->g_got[g->gaps] = got;
+    }
+    g->gaps++;
+}
+
+/* gap_log - count the sequence-gap warnings and the late arrivals */
+static void gap_log(void *user, enum util_log_level level, enum util_log_module module, const char *line)
+{
+    struct gaprx *g = user;
+    (void)module;
+    if (strncmp(line, "pmul sequence-gap ", 18) == 0) {
+        CHECK_EQ(level, UTIL_LOG_WARN);
+        g->warn_lines++;
+        snprintf(g->last_warn, sizeof g->last_warn, "%s", line);
+    }
+    if (strncmp(line, "pmul sequence-late ", 19) == 0) {
+        CHECK_EQ(level, UTIL_LOG_DEBUG);
+        g->late_lines++;
+    }
+}
+
+static const struct pmul_callbacks gap_cbs = {gap_send, gap_deliver, NULL, NULL, NULL, NULL, NULL, gap_cb};
+
+/* gap_engine - a receiver, node 20, waiting `wait` before a gap is final */
+static struct pmul_engine *gap_engine(struct gaprx *g, util_ms wait)
+{
+    memset(g, 0, sizeof *g);
+    struct pmul_params p;
+    pmul_params_default(&p);
+    p.node_id = 20;
+    p.rate_bps = 0;
+    p.ack_delay_max = 0;
+    p.gap_wait = wait;
+    struct pmul_engine *e = pmul_engine_new(&p, &gap_cbs, g);
+    CHECK(e != NULL);
+    pmul_engine_set_wall(e, 0, WALL0);
+    util_log_to_sink(gap_log, g);
+    return e;
+}
+
+/* gap_pdus - feed the Address_PDU (naming node 20 with msn) and/or the one
+ * Data_PDU of message msgid from src at now */
+static void gap_pdus(struct pmul_engine *e, util_ms now, uint32_t src, uint32_t msgid, uint32_t msn,
+                     bool addr, bool data)
+{
+    uint8_t b[256];
+    struct pmul_pdu p;
+    struct pmul_dest d = {20, msn, NULL};
+    if (addr) {
+        pmul_pdu_init(&p, PMUL_ADDRESS);
+        p.source_id = src;
+        p.message_id = msgid;
+        p.u.address.total_pdus = 1;
+        p.u.address.expiry = (uint32_t)(WALL0 / 1000 + 24 * 3600);
+        p.u.address.count = 1;
+        p.u.address.dests = &d;
+        int n = pmul_encode(&p, b, sizeof b);
+        CHECK(n > 0);
+        CHECK_EQ(pmul_engine_input(e, now, b, (size_t)n), 0);
+    }
+    if (data) {
+        pmul_pdu_init(&p, PMUL_DATA);
+        p.source_id = src;
+        p.message_id = msgid;
+        p.u.data.seq = 1;
+        p.u.data.data = (const uint8_t *)"x";
+        p.u.data.len = 1;
+        int n = pmul_encode(&p, b, sizeof b);
+        CHECK(n > 0);
+        CHECK_EQ(pmul_engine_input(e, now, b, (size_t)n), 0);
+    }
+}
+
+/* gap_msg - a whole message (Address_PDU then Data_PDU) */
+static void gap_msg(struct pmul_engine *e, util_ms now, uint32_t src, uint32_t msgid, uint32_t msn)
+{
+    gap_pdus(e, now, src, msgid, msn, true, true);
+}
+
+/* gap_run - run the engine's timers up to `until`, as the glue would */
+static void gap_run(struct pmul_engine *e, util_ms until)
+{
+    for (int steps = 0; steps < 1000000; steps++) {
+        util_ms t = pmul_engine_next_expiry(e);
+        if (t > until)
+            break;
+        pmul_engine_timeout(e, t);
+    }
+    pmul_engine_timeout(e, until);
+}
+
+/* gap_done - release the engine and the log sink */
+static void gap_done(struct pmul_engine *e)
+{
+    util_log_to_sink(NULL, NULL);
+    pmul_engine_free(e);
+}
+
+TEST(gap_wait_default_is_generous_and_configurable)
+{
+    struct pmul_params p;
+    pmul_params_default(&p);
+    /* several retransmission rounds of ACK_RE-TRANSMISSION_TIME (60 s) */
+    CHECK(p.gap_wait >= 5 * p.ack_retransmission_time);
+    static const char text[] = "[pmul]\ngap_wait = 45m\n";
+    int rc;
+    char err[256];
+    struct util_conf *conf = util_conf_parse("p.conf", text, strlen(text), err, sizeof err, &rc);
+    CHECK(conf != NULL);
+    CHECK_EQ(pmul_params_from_conf(conf, &p), 0);
+    CHECK_EQ(p.gap_wait, 45 * 60000);
+    CHECK_EQ(util_conf_check_unused(conf), 0);
+    util_conf_free(conf);
+    static const char bad[] = "[pmul]\ngap_wait = soon\n";
+    conf = util_conf_parse("p.conf", bad, strlen(bad), err, sizeof err, &rc);
+    CHECK(conf != NULL);
+    CHECK(pmul_params_from_conf(conf, &p) < 0);
+    CHECK_CONTAINS(util_conf_error(conf), "gap_wait");
+    util_conf_free(conf);
+}
+
+TEST(reordered_messages_are_no_gap)
+{
+    enum util_log_level was = util_log_get_level();
+    util_log_set_level(UTIL_LOG_DEBUG);
+    struct gaprx g;
+    const util_ms wait = 20 * 60000;
+    struct pmul_engine *e = gap_engine(&g, wait);
+    /* msn 1, 3, then 2 a moment later */
+    gap_msg(e, 0, 10, 101, 1);
+    gap_msg(e, 1000, 10, 103, 3);
+    gap_msg(e, 2000, 10, 102, 2);
+    /* msn 5's Address_PDU was lost: its Data came, msn 6 came, and the
+     * retransmitted Address_PDU of 5 comes 3 minutes later */
+    gap_msg(e, 3000, 10, 104, 4);
+    gap_pdus(e, 4000, 10, 105, 5, false, true);
+    gap_msg(e, 5000, 10, 106, 6);
+    gap_pdus(e, 5000 + 180000, 10, 105, 5, true, false);
+    gap_run(e, 10 * wait);
+    CHECK_EQ(g.delivered, 6);
+    CHECK_EQ(g.gaps, 0);
+    CHECK_EQ(g.warn_lines, 0);
+    CHECK_EQ(g.late_lines, 2); /* debug only */
+    struct pmul_engine_stats st;
+    pmul_engine_get_stats(e, &st);
+    CHECK_EQ(st.gaps, 0);
+    CHECK_EQ(st.gaps_open, 0);
+    gap_done(e);
+    util_log_set_level(was);
+}
+
+TEST(a_missing_message_is_reported_once_after_the_wait)
+{
+    struct gaprx g;
+    const util_ms wait = 20 * 60000;
+    struct pmul_engine *e = gap_engine(&g, wait);
+    gap_msg(e, 0, 10, 101, 1);
+    gap_msg(e, 1000, 10, 102, 2);
+    gap_msg(e, 2000, 10, 104, 4); /* 3 never comes */
+    gap_msg(e, 3000, 10, 105, 5);
+    struct pmul_engine_stats st;
+    pmul_engine_get_stats(e, &st);
+    CHECK_EQ(st.gaps_open, 1);
+    gap_run(e, 2000 + wait - 1);
+    CHECK_EQ(g.gaps, 0);
+    CHECK_EQ(g.warn_lines, 0);
+    gap_run(e, 2000 + wait);
+    CHECK_EQ(g.gaps, 1);
+    CHECK_EQ(g.g_src[0], 10);
+    CHECK_EQ(g.g_exp[0], 3);
+    CHECK_EQ(g.g_got[0], 4);
+    CHECK_EQ(g.warn_lines, 1);
+    CHECK_CONTAINS(g.last_warn, "pmul sequence-gap src=0.0.0.10 expected_msn=3 got_msn=4 missing=1");
+    /* hours later, and msn 3 turning up after all: still one report */
+    gap_run(e, 10 * 3600 * 1000ull);
+    gap_msg(e, 10 * 3600 * 1000ull, 10, 103, 3);
+    gap_run(e, 20 * 3600 * 1000ull);
+    CHECK_EQ(g.gaps, 1);
+    CHECK_EQ(g.warn_lines, 1);
+    pmul_engine_get_stats(e, &st);
+    CHECK_EQ(st.gaps, 1);
+    CHECK_EQ(st.gaps_open, 0);
+    CHECK_EQ(g.delivered, 5);
+    gap_done(e);
+}
+
+TEST(a_wild_msn_jump_is_bounded_and_reported_once)
+{
+    struct gaprx g;
+    const util_ms wait = 20 * 60000;
+    struct pmul_engine *e = gap_engine(&g, wait);
+    gap_msg(e, 0, 10, 101, 1);
+    gap_msg(e, 1000, 10, 102, 4000000000u); /* a peer claims 4 billion in between */
+    struct pmul_engine_stats st;
+    pmul_engine_get_stats(e, &st);
+    CHECK_EQ(st.gaps_open, 1); /* one record for the range, nothing per number */
+    CHECK_EQ(st.sources, 1);
+    gap_msg(e, 2000, 10, 103, 7); /* one inside it arrives: two ranges now */
+    pmul_engine_get_stats(e, &st);
+    CHECK_EQ(st.gaps_open, 2);
+    gap_run(e, 1000 + wait);
+    CHECK_EQ(g.gaps, 2);
+    CHECK_EQ(g.g_exp[0], 2);
+    CHECK_EQ(g.g_got[0], 7);
+    CHECK_EQ(g.g_exp[1], 8);
+    CHECK_EQ(g.g_got[1], 4000000000u);
+    CHECK_EQ(g.warn_lines, 2);
+    CHECK_CONTAINS(g.last_warn, "missing=3999999992");
+    /* the top of the range: no overflow past 0xFFFFFFFF */
+    gap_msg(e, 3000000, 10, 104, 0xFFFFFFFFu);
+    gap_run(e, 3000000 + wait);
+    CHECK_EQ(g.gaps, 3);
+    CHECK_EQ(g.g_exp[2], 4000000001u);
+    CHECK_EQ(g.g_got[2], 0xFFFFFFFFu);
+    gap_msg(e, 6000000, 10, 105, 1); /* back to 1: old, no gap */
+    gap_run(e, 6000000 + 2 * wait);
+    CHECK_EQ(g.gaps, 3);
+    pmul_engine_get_stats(e, &st);
+    CHECK_EQ(st.gaps_open, 0);
+    gap_done(e);
+}
+
+TEST(open_gaps_and_sources_are_bounded)
+{
+    struct gaprx g;
+    const util_ms wait = 20 * 60000;
+    struct pmul_engine *e = gap_engine(&g, wait);
+    /* 100 holes from one source: msn 1, 3, 5, ... 201 */
+    for (uint32_t k = 0; k <= 100; k++)
+        gap_msg(e, 1000 * k, 10, 1000 + k, 1 + 2 * k);
+    struct pmul_engine_stats st;
+    pmul_engine_get_stats(e, &st);
+    CHECK_EQ(st.gaps_open, PMUL_RX_MAX_GAPS);
+    /* the oldest beyond the bound are final at once, each once */
+    CHECK_EQ(g.gaps, 100 - PMUL_RX_MAX_GAPS);
+    CHECK_EQ(g.g_exp[0], 2);
+    CHECK_EQ(g.g_got[0], 3);
+    gap_run(e, 100000 + wait);
+    CHECK_EQ(g.gaps, 100);
+    int ok = 1;
+    for (int i = 0; i < 100 && i < g.gaps; i++)
+        ok &= g.g_exp[i] == (uint32_t)(2 + 2 * i) && g.g_got[i] == (uint32_t)(3 + 2 * i);
+    CHECK(ok);
+    /* many sources (spoofed Source_IDs): the table stays bounded */
+    for (uint32_t s = 0; s < PMUL_RX_MAX_SOURCES + 500; s++) {
+        gap_msg(e, 200000 + wait, 1000 + s, 1, 1);
+        gap_msg(e, 200000 + wait, 1000 + s, 2, 3);
+    }
+    pmul_engine_get_stats(e, &st);
+    CHECK(st.sources <= PMUL_RX_MAX_SOURCES);
+    CHECK(st.gaps_open <= PMUL_RX_MAX_SOURCES);
+    gap_done(e);
+}
+
 /* main - run the simulations */
 int main(void)
 {
@@ -691,5 +1102,12 @@ int main(void)
     RUN(receiver_restarted_mid_message);
     RUN(reordered_and_duplicated_pdus_deliver_once);
     RUN(missing_list_is_selective_and_bounded_by_mm);
+    RUN(priorities_above_15_are_sent_received_and_acked);
+    RUN(priority_200_queues_behind_15);
+    RUN(gap_wait_default_is_generous_and_configurable);
+    RUN(reordered_messages_are_no_gap);
+    RUN(a_missing_message_is_reported_once_after_the_wait);
+    RUN(a_wild_msn_jump_is_bounded_and_reported_once);
+    RUN(open_gaps_and_sources_are_bounded);
     return harness_done();
 }
