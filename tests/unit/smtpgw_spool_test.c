@@ -719,7 +719,8 @@ TEST(invalid_envelopes_are_refused_without_trace)
     CHECK_EQ(smtpgw_spool_add_outgoing(sp, &in, (const uint8_t *)"x", 1, NULL),
              SMTPGW_ERR_SPOOL_INVAL);
     sample(&in);
-    in.priority = 16;
+    in.priority = 255; /* every P_MUL priority 0..255 is valid (ACP 142) */
+    in.content = SMTPGW_CONTENT_BINARY + 1;
     CHECK_EQ(smtpgw_spool_add_outgoing(sp, &in, (const uint8_t *)"x", 1, NULL),
              SMTPGW_ERR_SPOOL_INVAL);
     sample(&in);
@@ -802,7 +803,7 @@ TEST(corrupt_envelopes_are_quarantined_and_logged)
         {"\nflags=", "\nflagz=", NULL},
         {"\nend=\n", "\n", NULL},
         {"\nend=\n", "\nend=\nfrom=x\n", NULL},
-        {"\npriority=3", "\npriority=16", NULL},
+        {"\npriority=3", "\npriority=256", NULL},
         {"\nrcpt.dest=1", "\nrcpt.dest=2", NULL},
         {"\nrcpt.state=open", "\nrcpt.state=opened", NULL},
         {"\ndest.state=acked", "\ndest.state=gone", NULL},
