@@ -219,8 +219,9 @@ static bool conn_flush(struct conn *c)
     return true;
 }
 
-/* conn_update - after the engine ran: close, back-pressure, flush, timer */
-static void conn_update(struct conn *c)
+/* conn_update - after the engine ran: close, back-pressure, flush, timer;
+ * false if the connection was destroyed (the peer is gone) */
+static bool conn_update(struct conn *c)
 {
     sync_stats(c);
     if (smtpgw_session_state(c->sess) == SMTPGW_ST_CLOSED && !c->closing) {
@@ -231,10 +232,11 @@ static void conn_update(struct conn *c)
     if (!c->closing && (c->out.len >= c->srv->max_output || waiting))
         ev_io_stop(c->srv->loop, &c->rio);
     if (!conn_flush(c))
-        return;
+        return false;
     if (c->closing || (c->out.len < c->srv->max_output && !waiting))
         ev_io_start(c->srv->loop, &c->rio);
     arm_timer(c);
+    return true;
 }
 
 /* on_read - bytes from the client into the engine */
@@ -330,6 +332,16 @@ static int glue_message(void *user, const struct smtpgw_txn *txn, char *qid, siz
     return srv->ucb.message(srv->user, txn, qid, qcap, text, tcap);
 }
 
+/* peek_end - reading stops while a message waits for its answer: whether
+ * the client's input has ended (EOF: a close or a half-close) or the
+ * connection was reset meanwhile, without taking any byte */
+static bool peek_end(struct conn *c)
+{
+    char b;
+    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 /* smtpgw_server_message_done - answer a pending message of session id */
 int smtpgw_server_message_done(struct smtpgw_server *srv, uint64_t session, int code,
                                const char *queue_id, const char *text)
@@ -342,8 +354,11 @@ int smtpgw_server_message_done(struct smtpgw_server *srv, uint64_t session, int 
             continue;
         if (c->closing)
             return SMTPGW_ERR_CLOSED;
+        if (smtpgw_session_waiting(c->sess) && peek_end(c))
+            smtpgw_session_eof(c->sess, util_now_ms()); /* the engine judges: QUIT first or gone */
         int rc = smtpgw_session_message_done(c->sess, util_now_ms(), code, queue_id, text);
-        conn_update(c);
+        if (!conn_update(c))
+            return SMTPGW_ERR_CLOSED; /* the answer could not be sent: reset */
         return rc == SMTPGW_ERR_CLOSED ? rc : 0;
     }
     return SMTPGW_ERR_CLOSED;

@@ -119,6 +119,8 @@ struct smtpgw_session {
      * (SMTPGW_MESSAGE_PENDING): input that arrives meanwhile waits here */
     bool waiting;
     struct util_buf held;
+    bool input_ended; /* the client's input ended (EOF) while a message waited */
+    bool quit;        /* QUIT received */
 
     /* counters */
     uint64_t messages_accepted;
@@ -446,12 +448,23 @@ void smtpgw_session_shutdown(struct smtpgw_session *s, util_ms now)
     session_close(s, "shutdown");
 }
 
-/* smtpgw_session_eof - the client went away */
+/* smtpgw_session_eof - the client went away, or (while a message waits for
+ * its answer) its input ended: the answer and what it sent before the end
+ * are still due, and smtpgw_session_message_done judges whether it has
+ * gone (no QUIT) or only half-closed after QUIT */
 void smtpgw_session_eof(struct smtpgw_session *s, util_ms now)
 {
     (void)now;
     if (s->state == SMTPGW_ST_CLOSED)
         return;
+    if (s->waiting) {
+        if (!s->input_ended)
+            util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "smtpd-disconnect",
+                     "session=%llu peer=%s state=%s", (unsigned long long)s->id, s->txn.peer,
+                     smtpgw_session_state_name(s->state));
+        s->input_ended = true;
+        return;
+    }
     bool lost = s->in_txn;
     util_log(lost ? UTIL_LOG_NOTICE : UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "smtpd-disconnect",
              "session=%llu peer=%s state=%s%s", (unsigned long long)s->id, s->txn.peer,
@@ -1309,6 +1322,7 @@ static void proceed_noop(struct smtpgw_session *s, char *arg)
 static void proceed_quit(struct smtpgw_session *s, char *arg)
 {
     (void)arg;
+    s->quit = true;
     reply(s, 221, "2.0.0 %s Bye", s->hostname);
     session_close(s, "quit");
 }
@@ -1653,7 +1667,17 @@ bool smtpgw_session_waiting(const struct smtpgw_session *s)
 
 /* smtpgw_session_message_done - the answer to the message that returned
  * SMTPGW_MESSAGE_PENDING: code 0 (queued as queue_id) or a reply code with
- * text; then the input held meanwhile is processed */
+ * text; then the input held meanwhile is processed.
+ *
+ * The result says whether the client was there for its answer, not how
+ * the session goes on: a QUIT pipelined behind the final dot (Postfix's
+ * SMTP client sends it in the same segment) is held until now, answered
+ * 221 after the 250 and ends the session, and that is a success (0).
+ * SMTPGW_ERR_CLOSED only when the client has gone: the session ended
+ * before the answer (its input ended outside a message, an overflow, a
+ * shutdown), or its input ended while the message waited and nothing it
+ * sent before the end was a QUIT.  With more held behind a pipelined next
+ * message that waits in turn, that is judged when that one is answered. */
 int smtpgw_session_message_done(struct smtpgw_session *s, util_ms now, int code,
                                 const char *queue_id, const char *text)
 {
@@ -1667,13 +1691,20 @@ int smtpgw_session_message_done(struct smtpgw_session *s, util_ms now, int code,
     snprintf(t, sizeof t, "%s", text ? text : "");
     message_reply(s, code, qid, t);
     s->last_input = now;
-    if (s->held.len == 0)
+    if (s->held.len > 0) {
+        struct util_buf held = s->held; /* fed again: what still cannot be taken is held anew */
+        util_buf_init(&s->held, HELD_MAX);
+        smtpgw_session_input(s, now, held.data, held.len); /* may end the session: QUIT */
+        util_buf_free(&held);
+    }
+    if (!s->input_ended || s->quit || s->held.len > 0)
         return 0;
-    struct util_buf held = s->held; /* fed again: what still cannot be taken is held anew */
-    util_buf_init(&s->held, HELD_MAX);
-    int rc = smtpgw_session_input(s, now, held.data, held.len);
-    util_buf_free(&held);
-    return rc;
+    /* the client's input ended with no QUIT in it: it has gone */
+    if (!s->waiting && s->state != SMTPGW_ST_CLOSED) {
+        txn_clear(s);
+        session_set_state(s, SMTPGW_ST_CLOSED);
+    }
+    return SMTPGW_ERR_CLOSED;
 }
 
 /* ---- trace and relay control ------------------------------------------------------------- */

@@ -204,7 +204,10 @@ util_ms smtpgw_session_next_expiry(const struct smtpgw_session *s);
 void smtpgw_session_expire(struct smtpgw_session *s, util_ms now);
 /* smtpgw_session_shutdown - 421 4.3.2 (the service is stopping) and close */
 void smtpgw_session_shutdown(struct smtpgw_session *s, util_ms now);
-/* smtpgw_session_eof - the client went away (logged; an open transaction is dropped) */
+/* smtpgw_session_eof - the client went away (logged; an open transaction is dropped).
+ * While a message waits for its answer, only the client's input has ended:
+ * smtpgw_session_message_done still answers it, runs what was held, and
+ * says whether the client has gone */
 void smtpgw_session_eof(struct smtpgw_session *s, util_ms now);
 /* smtpgw_session_id - the id given to smtpgw_session_new */
 uint64_t smtpgw_session_id(const struct smtpgw_session *s);
@@ -213,7 +216,10 @@ bool smtpgw_session_waiting(const struct smtpgw_session *s);
 /* smtpgw_session_message_done - answer the message whose callback returned
  * SMTPGW_MESSAGE_PENDING: code 0 = queued as queue_id (250), else the
  * reply code and text as the callback would have returned them; then the
- * input held meanwhile is processed.  0, SMTPGW_ERR_CLOSED, or
+ * input held meanwhile is processed.  0 when the answer was given, even if
+ * held input then ends the session (a QUIT pipelined behind the final dot:
+ * 250, then 221); SMTPGW_ERR_CLOSED if the client has gone (the session
+ * ended before the answer, or its input ended with no QUIT); or
  * UTIL_ERR_INVAL when nothing waits */
 int smtpgw_session_message_done(struct smtpgw_session *s, util_ms now, int code,
                                 const char *queue_id, const char *text);

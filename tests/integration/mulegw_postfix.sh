@@ -7,8 +7,11 @@
 # A message goes into Postfix A with smtplib for user@bravo.example; it must
 # land in B's virtual mailbox (Maildir) with its body intact and a
 # "Received: ... with MULE" trace field, and A's maillog must show the relay
-# to mulegw alpha with status=sent.  Needs root (postfix start) and the
-# postfix package: otherwise it is skipped (77).
+# to mulegw alpha with status=sent.  Postfix's SMTP client pipelines QUIT
+# behind the final dot: mulegw answers the message 250 after its group
+# commit, then the QUIT 221, and must not take Postfix for a client that
+# left before its 250 (no "queued-client-gone" in any gateway log).  Needs
+# root (postfix start) and the postfix package: otherwise it is skipped (77).
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 PY=${PYTHON3:-python3}
 need "$PY"
@@ -150,6 +153,13 @@ assert_grep postfix_a "relay=127\.0\.0\.1\[127\.0\.0\.1\]:$GWA, .*status=sent"
 assert_grep postfix_b 'to=<user@bravo\.example>, relay=virtual, .*status=sent'
 assert_grep gw_alpha 'smtpgw queued qid=[0-9A-F]+ from=<sender@alpha\.example>'
 assert_grep gw_bravo 'smtpgw received qid=[0-9A-F]+ src=0\.0\.0\.1 '
+# Postfix got its 250 and then its 221: no message counted as left before its answer
+assert_grep gw_alpha 'smtpgw smtpd-close session=[0-9]+ peer=127\.0\.0\.1 state=helo reason=quit'
+for n in alpha bravo; do
+    if grep -q 'queued-client-gone' "$T/gw_$n.log"; then
+        fail "mulegw $n: $(grep 'queued-client-gone' "$T/gw_$n.log")"
+    fi
+done
 for n in alpha bravo; do
     kill -0 "$(eval echo \$gw_${n}_pid)" || fail "mulegw $n died"
 done

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """smtp_clients.py - SMTP clients for the integration tests of the SMTP
 server (tests/integration/smtp_server.sh, smtp_bad_input.sh): a well-behaved
-smtplib session with every extension, and the bad ones of the issue (10 kB
-lines, bare LF, 5000 RCPTs, pipelined garbage, a client vanishing mid-BDAT,
-200 idle connections, a client that never reads).
+smtplib session with every extension, Postfix's way of ending a message
+(QUIT pipelined behind the final dot, optionally a half-close after it),
+and the bad ones of the issue (10 kB lines, bare LF, 5000 RCPTs, pipelined
+garbage, a client vanishing mid-BDAT, 200 idle connections, a client that
+never reads).
 
 Usage: smtp_clients.py CHECK HOST PORT [ARGS...]; exit 0 if CHECK passed,
 1 with a message otherwise.  Every check has its own socket timeouts, so a
@@ -208,6 +210,32 @@ def send_utf8(host, port):
     print("utf8 ok")
 
 
+def dot_quit(host, port, shut="0"):
+    """As Postfix's SMTP client: QUIT in the same send as the final dot, then
+    (shut=1) shutdown(SHUT_WR).  The server must answer the message with 250
+    and only then the QUIT with 221, and close."""
+    r = session(host, port)
+    r.send(b"MAIL FROM:<ops@hq.example.mil>\r\nRCPT TO:<a@ship.example.mil>\r\nDATA\r\n")
+    r.expect(250, "2.1.0")
+    r.expect(250, "2.1.5")
+    r.expect(354)
+    r.send(b"Subject: dot and QUIT in one segment\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+    if shut == "1":
+        r.s.shutdown(socket.SHUT_WR)
+    c, lines = r.reply()
+    if c != 250 or "2.0.0 Ok: queued as " not in lines[0]:
+        die("after the dot: expected 250 first, got %d %r" % (c, lines))
+    c, rest = r.reply()
+    if c != 221:
+        die("after the 250: expected 221, got %d %r" % (c, rest))
+    if not r.eof():
+        die("not closed after QUIT")
+    if r.buf:
+        die("more after the 221: %r" % r.buf)
+    r.close()
+    print("dot quit%s ok qid=%s" % (" shut" if shut == "1" else "", lines[0].split()[-1]))
+
+
 def check_outsider(host, port):
     r = Raw(host, port)
     r.expect(554, "5.7.1")
@@ -406,8 +434,8 @@ def main():
     check, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     args = sys.argv[4:]
     fn = {"ehlo": check_ehlo, "data": send_data, "bdat": send_bdat, "refusals": check_refusals,
-          "utf8": send_utf8, "outsider": check_outsider, "long_lines": long_lines,
-          "bare_lf": bare_lf, "many_rcpts": many_rcpts, "garbage": garbage,
+          "utf8": send_utf8, "dot_quit": dot_quit, "outsider": check_outsider,
+          "long_lines": long_lines, "bare_lf": bare_lf, "many_rcpts": many_rcpts, "garbage": garbage,
           "vanish": vanish_mid_bdat, "never_reads": never_reads, "idle": idle,
           "max_sessions": too_many_sessions}[check]
     fn(host, port, *args)

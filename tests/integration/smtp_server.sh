@@ -7,7 +7,11 @@
 # one by BDAT with BODY=BINARYMIME (every octet intact); relay denied for a
 # domain with no HF route and for a local one; a client outside the
 # networks gets 554 5.7.1 (RFC 5321 3.1) and may only QUIT; limits on
-# recipients and size; SMTPUTF8; IPv6 when the host has it.
+# recipients and size; SMTPUTF8; IPv6 when the host has it.  QUIT sent in
+# the same segment as the final dot (as Postfix's SMTP client does), with
+# and without a half-close after it, gets 250 then 221 - also when the
+# message is answered after a group commit as mulegw does (the tool's -P),
+# and then answering it succeeds (the client did not leave before its 250).
 . "$top_srcdir/tests/integration/lib.sh"
 need python3
 TOOL="$top_builddir/tests/unit/smtpgw_server_tool"
@@ -29,6 +33,8 @@ $CLIENT data 127.0.0.1 "$port" || fail "DATA"
 $CLIENT bdat 127.0.0.1 "$port" || fail "BDAT"
 $CLIENT refusals 127.0.0.1 "$port" || fail "refusals and limits"
 $CLIENT utf8 127.0.0.1 "$port" || fail "SMTPUTF8"
+$CLIENT dot_quit 127.0.0.1 "$port" || fail "QUIT behind the final dot"
+$CLIENT dot_quit 127.0.0.1 "$port" 1 || fail "QUIT behind the final dot, then a half-close"
 if [ -n "$v6" ]; then
     port6=$(sed -n 's/^listener 1 port=\([0-9]*\).*/\1/p' "$T/gw.log")
     $CLIENT data ::1 "$port6" || fail "DATA over IPv6"
@@ -79,6 +85,35 @@ port2=$(sed -n 's/^ready port=\([0-9]*\).*/\1/p' "$T/gw2.log")
 $CLIENT outsider 127.0.0.1 "$port2" || fail "client outside the networks"
 assert_grep gw2 'smtpd-refused session=1 peer=127.0.0.1'
 [ -z "$(ls "$T/spool2")" ] || fail "an outsider's message was spooled"
+
+# answers after a group commit (-P, as mulegw): QUIT pipelined behind the
+# final dot waits for the 250, and answering reports the client present
+mkdir -p "$T/spool3"
+start gwp "$TOOL" -d "$T/spool3" -P -n 127.0.0.0/8 -H mx.test -r ship.example.mil \
+    -r '*.fleet.example.mil'
+wait_for gwp '^ready port=[0-9]+'
+portp=$(sed -n 's/^ready port=\([0-9]*\).*/\1/p' "$T/gwp.log")
+$CLIENT data 127.0.0.1 "$portp" || fail "DATA, answered after the commit"
+$CLIENT bdat 127.0.0.1 "$portp" || fail "BDAT, answered after the commit"
+$CLIENT dot_quit 127.0.0.1 "$portp" > "$T/dq.out" ||
+    fail "QUIT behind the final dot, answered after the commit: $(cat "$T/dq.out")"
+$CLIENT dot_quit 127.0.0.1 "$portp" 1 > "$T/dqs.out" ||
+    fail "QUIT behind the final dot and a half-close, answered after the commit: $(cat "$T/dqs.out")"
+cat "$T/dq.out" "$T/dqs.out"
+for f in dq dqs; do
+    qid=$(sed -n 's/.* ok qid=\([0-9A-F]*\)$/\1/p' "$T/$f.out")
+    [ -n "$qid" ] || fail "no queue id in $(cat "$T/$f.out")"
+    # the tool prints the answer's outcome after the 221 and the close went out
+    wait_for gwp "^answered session=[0-9]+ qid=$qid "
+    assert_grep gwp "^answered session=[0-9]+ qid=$qid code=0 rc=0\$"
+done
+assert_count 4 gwp '^answered session=[0-9]+ qid=[0-9A-F]+ code=0 rc=0$'
+assert_count 0 gwp '^answered .* rc=-'
+n=$(find "$T/spool3" -name '*.msg' | wc -l)
+[ "$n" -eq 4 ] || fail "spool3 holds $n messages, want 4"
+kill -TERM "$gwp_pid"
+wait_exit "$gwp_pid" || fail "the -P tool exited $?"
+assert_grep gwp '^stats open=0 total=4 refused=0 accepted=4 rejected=0'
 
 # stats, then a clean shutdown
 kill -USR1 "$gw_pid"

@@ -1109,13 +1109,161 @@ TEST(pending_message_bounds_held_input_and_survives_the_client_leaving)
     CHECK_EQ(smtpgw_session_state(s), SMTPGW_ST_CLOSED);
     CHECK(smtpgw_session_memory(s) < 600u * 1024);
     smtpgw_session_free(s);
-    /* the client goes away while its message is committed */
+    /* the client goes away while its message is committed (no QUIT): the
+     * answer says so and the session ends */
     s = open_session(&t, &lim);
     feed(s, "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nx\r\n.\r\n");
     CHECK(smtpgw_session_waiting(s));
+    int closed = t.closed;
     smtpgw_session_eof(s, 2500);
-    CHECK_EQ(smtpgw_session_state(s), SMTPGW_ST_CLOSED);
     CHECK_EQ(smtpgw_session_message_done(s, 3000, 0, "Q", NULL), SMTPGW_ERR_CLOSED);
+    CHECK_EQ(smtpgw_session_state(s), SMTPGW_ST_CLOSED);
+    CHECK_EQ(t.closed, closed); /* as for any EOF: no close callback */
+    smtpgw_session_free(s);
+    tctx_free(&t);
+}
+
+/* Postfix's SMTP client pipelines QUIT behind the final dot, in the same
+ * segment, and then waits for the 250 before it calls the message sent.
+ * The QUIT is held (not executed) until the message is answered; then
+ * the 250 and the 221 go out in that order, and answering the message is
+ * a success: the client did not leave before its 250. */
+TEST(pending_message_with_pipelined_quit_gets_250_then_221)
+{
+    static const char head[] = "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n";
+    static const char tail[] = "Subject: t\r\n\r\nbody\r\n.\r\nQUIT\r\n";
+    static const char want[] = "250 2.0.0 Ok: queued as Q1\r\n221 2.0.0 mx.test Bye\r\n";
+    struct smtpgw_limits lim = lim_test();
+    struct tctx t;
+    tctx_init(&t);
+    t.defer = true;
+    struct smtpgw_session *s = open_session(&t, &lim);
+    feed(s, head);
+    CHECK(strstr(out_str(&t), "354 ") != NULL);
+    size_t before = t.out.len;
+    CHECK_EQ(smtpgw_session_input(s, 2000, S(tail)), 0); /* dot and QUIT in one read */
+    CHECK(smtpgw_session_waiting(s));
+    CHECK_EQ(t.messages, 1);
+    CHECK_EQ(t.out.len, before); /* neither the 250 nor the 221 before the commit */
+    CHECK_EQ(t.closed, 0);
+    CHECK(smtpgw_session_state(s) != SMTPGW_ST_CLOSED); /* QUIT not executed yet */
+    CHECK_EQ(smtpgw_session_message_done(s, 3000, 0, "Q1", NULL), 0);
+    CHECK_STR(out_str(&t) + before, want);
+    CHECK_EQ(smtpgw_session_state(s), SMTPGW_ST_CLOSED);
+    CHECK_EQ(t.closed, 1);
+    uint64_t acc, rej;
+    smtpgw_session_counters(s, &acc, &rej);
+    CHECK_EQ(acc, 1);
+    CHECK_EQ(rej, 0);
+    smtpgw_session_free(s);
+    tctx_free(&t);
+
+    /* the same however the tail is cut: QUIT in the read of the dot or after it */
+    for (size_t cut = 1; cut < sizeof tail - 1; cut++) {
+        tctx_init(&t);
+        t.defer = true;
+        s = open_session(&t, &lim);
+        feed(s, head);
+        before = t.out.len;
+        smtpgw_session_input(s, 2000, tail, cut);
+        smtpgw_session_input(s, 2000, tail + cut, sizeof tail - 1 - cut);
+        CHECK(smtpgw_session_waiting(s));
+        CHECK_EQ(t.out.len, before);
+        CHECK_EQ(smtpgw_session_message_done(s, 3000, 0, "Q1", NULL), 0);
+        CHECK_STR(out_str(&t) + before, want);
+        CHECK_EQ(t.closed, 1);
+        smtpgw_session_free(s);
+        tctx_free(&t);
+    }
+
+    /* a refusal is answered before the QUIT too */
+    tctx_init(&t);
+    t.defer = true;
+    s = open_session(&t, &lim);
+    feed(s, head);
+    before = t.out.len;
+    feed(s, tail);
+    CHECK_EQ(smtpgw_session_message_done(s, 3000, 451, NULL, "4.3.0 Could not store"), 0);
+    CHECK_STR(out_str(&t) + before, "451 4.3.0 Could not store\r\n221 2.0.0 mx.test Bye\r\n");
+    smtpgw_session_free(s);
+    tctx_free(&t);
+}
+
+/* The client's input ends (EOF: a half-close or a close) while its
+ * message waits.  With QUIT sent first it still gets its 250 and the 221
+ * (the glue writes them if the socket takes them); without QUIT it has
+ * gone, and answering says so. */
+TEST(pending_message_and_the_end_of_the_client_input)
+{
+    static const char head[] = "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n";
+    struct smtpgw_limits lim = lim_test();
+    struct tctx t;
+    /* QUIT, then shutdown(SHUT_WR) */
+    tctx_init(&t);
+    t.defer = true;
+    struct smtpgw_session *s = open_session(&t, &lim);
+    feed(s, head);
+    size_t before = t.out.len;
+    feed(s, "x\r\n.\r\nQUIT\r\n");
+    smtpgw_session_eof(s, 2500);
+    CHECK(smtpgw_session_waiting(s));
+    CHECK_EQ(t.out.len, before);
+    CHECK_EQ(smtpgw_session_message_done(s, 3000, 0, "Q1", NULL), 0);
+    CHECK_STR(out_str(&t) + before, "250 2.0.0 Ok: queued as Q1\r\n221 2.0.0 mx.test Bye\r\n");
+    CHECK_EQ(smtpgw_session_state(s), SMTPGW_ST_CLOSED);
+    CHECK_EQ(t.closed, 1);
+    smtpgw_session_free(s);
+    tctx_free(&t);
+
+    /* no QUIT: the client has gone (the 250 may not reach it) */
+    tctx_init(&t);
+    t.defer = true;
+    s = open_session(&t, &lim);
+    feed(s, head);
+    feed(s, "x\r\n.\r\nNOOP\r\n");
+    smtpgw_session_eof(s, 2500);
+    CHECK_EQ(smtpgw_session_message_done(s, 3000, 0, "Q1", NULL), SMTPGW_ERR_CLOSED);
+    CHECK_EQ(smtpgw_session_state(s), SMTPGW_ST_CLOSED);
+    CHECK(!smtpgw_session_waiting(s));
+    CHECK_EQ(smtpgw_session_next_expiry(s), UTIL_MS_NEVER);
+    CHECK_EQ(smtpgw_session_input(s, 3000, S("QUIT\r\n")), SMTPGW_ERR_CLOSED);
+    CHECK(strstr(out_str(&t), "221 ") == NULL);
+    smtpgw_session_free(s);
+    tctx_free(&t);
+
+    /* no QUIT, a pipelined second message: each answer says the client has gone */
+    tctx_init(&t);
+    t.defer = true;
+    s = open_session(&t, &lim);
+    feed(s, head);
+    feed(s, "x\r\n.\r\nMAIL FROM:<c@x.test>\r\nRCPT TO:<d@y.test>\r\nDATA\r\ny\r\n.\r\n");
+    smtpgw_session_eof(s, 2500);
+    CHECK_EQ(smtpgw_session_message_done(s, 3000, 0, "Q1", NULL), SMTPGW_ERR_CLOSED);
+    CHECK(smtpgw_session_waiting(s)); /* the second message, read before the end, waits */
+    CHECK_EQ(t.messages, 2);
+    CHECK_EQ(smtpgw_session_message_done(s, 3000, 0, "Q2", NULL), SMTPGW_ERR_CLOSED);
+    CHECK_EQ(smtpgw_session_state(s), SMTPGW_ST_CLOSED);
+    smtpgw_session_free(s);
+    tctx_free(&t);
+
+    /* the same with QUIT behind the second message: both answers reach it */
+    tctx_init(&t);
+    t.defer = true;
+    s = open_session(&t, &lim);
+    feed(s, head);
+    before = t.out.len;
+    feed(s, "x\r\n.\r\nMAIL FROM:<c@x.test>\r\nRCPT TO:<d@y.test>\r\nDATA\r\ny\r\n.\r\nQUIT\r\n");
+    smtpgw_session_eof(s, 2500);
+    CHECK_EQ(smtpgw_session_message_done(s, 3000, 0, "Q1", NULL), 0);
+    CHECK(smtpgw_session_waiting(s));
+    CHECK_EQ(smtpgw_session_message_done(s, 3000, 0, "Q2", NULL), 0);
+    CHECK_STR(out_str(&t) + before, "250 2.0.0 Ok: queued as Q1\r\n"
+                                    "250 2.1.0 Sender ok\r\n"
+                                    "250 2.1.5 Recipient ok\r\n"
+                                    "354 End data with <CR><LF>.<CR><LF>\r\n"
+                                    "250 2.0.0 Ok: queued as Q2\r\n"
+                                    "221 2.0.0 mx.test Bye\r\n");
+    CHECK_EQ(smtpgw_session_state(s), SMTPGW_ST_CLOSED);
     smtpgw_session_free(s);
     tctx_free(&t);
 }
@@ -1522,6 +1670,8 @@ int main(void)
     RUN(pipelining_keeps_the_order);
     RUN(pending_message_is_answered_later_and_pipelined_input_waits);
     RUN(pending_message_bounds_held_input_and_survives_the_client_leaving);
+    RUN(pending_message_with_pipelined_quit_gets_250_then_221);
+    RUN(pending_message_and_the_end_of_the_client_input);
     RUN(bdat_chunks_and_last);
     RUN(bdat_binarymime);
     RUN(bdat_errors_consume_the_chunk);

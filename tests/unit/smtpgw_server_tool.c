@@ -8,7 +8,13 @@
  *
  * Usage: smtpgw_server_tool -d DIR [-l ADDR:PORT]... [-n CIDR]...
  *            [-r DOMAIN]... [-L DOMAIN]... [-m MAXSIZE] [-R MAXRCPTS]
- *            [-s MAXSESSIONS] [-t IDLE_MS] [-b MAXBAD] [-H HOSTNAME] [-u] [-v]
+ *            [-s MAXSESSIONS] [-t IDLE_MS] [-b MAXBAD] [-H HOSTNAME] [-P] [-u] [-v]
+ *
+ * -P answers as mulegw does after its group commit: the message callback
+ * stores the message, returns SMTPGW_MESSAGE_PENDING, and the answer goes
+ * out with smtpgw_server_message_done() at the end of the loop pass (an
+ * ev_prepare watcher), which prints "answered session=N qid=Q code=C
+ * rc=R" (rc non-zero: the server says the client left before its answer).
  *
  * Prints "listener I port=N" for each listener and then "ready port=N
  * sanitizer=0|1" on stdout once listening (N of the first listener); SIGUSR1 prints "stats open=..
@@ -26,7 +32,8 @@
 
 #include "smtp-gw/smtpgw.h"
 
-#define MAX_LIST 16
+#define MAX_LIST    16
+#define MAX_ANSWERS 256 /* pending answers of one loop pass */
 
 /* whether AddressSanitizer is on (the RSS bound of the tests allows for its shadow) */
 #if defined(__SANITIZE_ADDRESS__)
@@ -40,6 +47,14 @@
 #define SANITIZED 0
 #endif
 
+/* A message stored, its answer not given yet (-P). */
+struct answer {
+    uint64_t session;
+    int code;
+    char qid[SMTPGW_MAX_QUEUE_ID];
+    char text[128];
+};
+
 struct tool {
     const char *dir;
     struct mule_routes routes;
@@ -47,6 +62,9 @@ struct tool {
     unsigned seq;
     struct smtpgw_server *srv;
     struct ev_loop *loop;
+    bool pending; /* -P */
+    struct answer answers[MAX_ANSWERS];
+    size_t n_answers;
 };
 
 /* tool_rcpt_check - relay control by the routes */
@@ -73,9 +91,9 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* tool_message - spool the message: payload to a temporary file, fsync, rename */
-static int tool_message(void *user, const struct smtpgw_txn *txn, char *qid, size_t qcap,
-                        char *text, size_t tcap)
+/* spool_message - the message durably: payload to a temporary file, fsync, rename */
+static int spool_message(void *user, const struct smtpgw_txn *txn, char *qid, size_t qcap,
+                         char *text, size_t tcap)
 {
     struct tool *t = user;
     if (strncmp(txn->mail_from, "tempfail@", 9) == 0) {
@@ -118,6 +136,45 @@ static int tool_message(void *user, const struct smtpgw_txn *txn, char *qid, siz
     return 0;
 }
 
+/* tool_message - spool the message and answer now, or (-P) after the loop pass */
+static int tool_message(void *user, const struct smtpgw_txn *txn, char *qid, size_t qcap,
+                        char *text, size_t tcap)
+{
+    struct tool *t = user;
+    int code = spool_message(user, txn, qid, qcap, text, tcap);
+    if (!t->pending || t->n_answers == MAX_ANSWERS)
+        return code;
+    struct answer *a = &t->answers[t->n_answers++];
+    a->session = txn->session;
+    a->code = code;
+    snprintf(a->qid, sizeof a->qid, "%s", code == 0 ? qid : "");
+    snprintf(a->text, sizeof a->text, "%s", code == 0 ? "" : text);
+    return SMTPGW_MESSAGE_PENDING;
+}
+
+/* on_prepare - the answers of this loop pass (as mulegw's group commit);
+ * answering may hand over a pipelined client's next message: again */
+static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct tool *t = w->data;
+    while (t->n_answers > 0) {
+        struct answer now[MAX_ANSWERS];
+        size_t n = t->n_answers;
+        memcpy(now, t->answers, n * sizeof now[0]);
+        t->n_answers = 0;
+        for (size_t i = 0; i < n; i++) {
+            int rc = smtpgw_server_message_done(t->srv, now[i].session, now[i].code, now[i].qid,
+                                                now[i].text);
+            printf("answered session=%llu qid=%s code=%d rc=%d\n",
+                   (unsigned long long)now[i].session, now[i].qid[0] ? now[i].qid : "-",
+                   now[i].code, rc);
+        }
+        fflush(stdout);
+    }
+}
+
 /* print_stats - one line on stdout */
 static void print_stats(struct tool *t)
 {
@@ -153,7 +210,7 @@ static int usage(void)
     fprintf(stderr,
             "usage: smtpgw_server_tool -d DIR [-l ADDR:PORT]... [-n CIDR]... [-r DOMAIN]...\n"
             "       [-L DOMAIN]... [-m MAXSIZE] [-R MAXRCPTS] [-s MAXSESSIONS]\n"
-            "       [-t IDLE_MS] [-b MAXBAD] [-H HOSTNAME] [-u] [-v]\n");
+            "       [-t IDLE_MS] [-b MAXBAD] [-H HOSTNAME] [-P] [-u] [-v]\n");
     return 2;
 }
 
@@ -171,7 +228,7 @@ int main(int argc, char **argv)
     int opt;
     long long v;
     uint64_t u;
-    while ((opt = getopt(argc, argv, "d:l:n:r:L:m:R:s:t:b:H:uv")) != -1) {
+    while ((opt = getopt(argc, argv, "d:l:n:r:L:m:R:s:t:b:H:Puv")) != -1) {
         switch (opt) {
         case 'd': t.dir = optarg; break;
         case 'l':
@@ -218,6 +275,7 @@ int main(int argc, char **argv)
             cfg.limits.max_bad_commands = (unsigned)v;
             break;
         case 'H': t.hostname = optarg; break;
+        case 'P': t.pending = true; break;
         case 'u': cfg.limits.smtputf8 = true; break;
         case 'v': util_log_set_level(UTIL_LOG_DEBUG); break;
         default: return usage();
@@ -246,6 +304,10 @@ int main(int argc, char **argv)
         printf("listener %zu port=%d\n", i, smtpgw_server_port(t.srv, i));
     printf("ready port=%d sanitizer=%d\n", smtpgw_server_port(t.srv, 0), SANITIZED);
     fflush(stdout);
+    ev_prepare answer;
+    ev_prepare_init(&answer, on_prepare);
+    answer.data = &t;
+    ev_prepare_start(t.loop, &answer);
     ev_signal sterm, sint, susr1;
     ev_signal_init(&sterm, on_term, SIGTERM);
     ev_signal_init(&sint, on_term, SIGINT);
