@@ -146,13 +146,20 @@ static struct gwe_flight *flight_find(struct smtpgw_gateway *gw, uint64_t handle
     return NULL;
 }
 
-/* in_flight - whether P_MUL is sending message msgid (0: any) of qid */
+/* in_flight - whether P_MUL is sending message msgid of qid */
 static bool in_flight(const struct smtpgw_gateway *gw, const char *qid, uint32_t msgid)
 {
     for (const struct gwe_flight *f = gw->flights; f; f = f->next)
-        if (strcmp(f->qid, qid) == 0 && (msgid == 0 || f->msgid == msgid))
+        if (strcmp(f->qid, qid) == 0 && f->msgid == msgid)
             return true;
     return false;
+}
+
+/* env_flying - whether P_MUL is sending any message of env (env->user
+ * counts its flights: the engine's own field, not stored) */
+static bool env_flying(const struct smtpgw_envelope *env)
+{
+    return env->user != NULL;
 }
 
 /* delivery_find - the running LAN delivery of qid (and the link to it), or NULL */
@@ -285,7 +292,7 @@ void gwe_maybe_remove(struct smtpgw_gateway *gw, struct smtpgw_envelope *env)
         if (s == SMTPGW_RCPT_OPEN || s == SMTPGW_RCPT_FAILED || s == SMTPGW_RCPT_RELAY)
             return;
     }
-    if (env->queue == SMTPGW_Q_OUTGOING && in_flight(gw, env->qid, 0))
+    if (env_flying(env))
         return;
     if (delivery_find(gw, env->qid, NULL))
         return;
@@ -519,6 +526,7 @@ static int submit_group(struct smtpgw_gateway *gw, int64_t now, struct smtpgw_en
         snprintf(f->qid, sizeof f->qid, "%s", env->qid);
         f->next = gw->flights;
         gw->flights = f;
+        env->user = (void *)((uintptr_t)env->user + 1);
     }
     char exp[UTIL_TIME_ISO_LEN];
     gwe_log(gw, UTIL_LOG_NOTICE, "submitted",
@@ -536,7 +544,7 @@ int gwe_submit(struct smtpgw_gateway *gw, int64_t now, struct smtpgw_envelope *e
     if (env->queue != SMTPGW_Q_OUTGOING || (env->flags & SMTPGW_ENV_HOLD) || !gw->cb.bearer_ready(gw->user))
         return 0;
     if (env->expiry <= now) {
-        if (!in_flight(gw, env->qid, 0)) {
+        if (!env_flying(env)) {
             expire_outgoing(gw, now, env);
             gwe_maybe_remove(gw, env);
         }
@@ -624,6 +632,8 @@ void smtpgw_gateway_on_message_done(struct smtpgw_gateway *gw, int64_t now, uint
     struct smtpgw_envelope *env = gw->sp->find(gw->sph, qid);
     if (!env)
         return;
+    if (env->user)
+        env->user = (void *)((uintptr_t)env->user - 1);
     if (failed)
         gwe_finish_failed(gw, now, env, "4.4.7", "x-mule; delivery time expired");
     env = gw->sp->find(gw->sph, qid);
@@ -765,7 +775,7 @@ static void settle(struct smtpgw_gateway *gw, int64_t now, struct smtpgw_envelop
 {
     char qid[SMTPGW_QID_LEN];
     snprintf(qid, sizeof qid, "%s", env->qid);
-    bool busy = delivery_find(gw, qid, NULL) || (env->queue == SMTPGW_Q_OUTGOING && in_flight(gw, qid, 0));
+    bool busy = env_flying(env) || delivery_find(gw, qid, NULL);
     if (gwe_count_state(env, SMTPGW_RCPT_RELAY))
         gwe_relay_pending(gw, now, env);
     if (!busy && (env = gw->sp->find(gw->sph, qid)) && gwe_count_state(env, SMTPGW_RCPT_FAILED))
@@ -803,7 +813,7 @@ int64_t smtpgw_gateway_next_expiry(struct smtpgw_gateway *gw, int64_t now)
             if (env->flags & SMTPGW_ENV_HOLD)
                 continue;
             t = UTIL_MIN(t, gwe_delay_due(gw, env));
-            bool busy = delivery_find(gw, env->qid, NULL) || in_flight(gw, env->qid, 0);
+            bool busy = env_flying(env) || delivery_find(gw, env->qid, NULL);
             if (!busy && gwe_count_state(env, SMTPGW_RCPT_FAILED))
                 t = UTIL_MIN(t, now); /* a DSN owed */
             if (q == SMTPGW_Q_INCOMING) {
@@ -811,7 +821,7 @@ int64_t smtpgw_gateway_next_expiry(struct smtpgw_gateway *gw, int64_t now)
                     t = UTIL_MIN(t, now);
                 if (smtpgw_envelope_open_rcpts(env) && !delivery_find(gw, env->qid, NULL))
                     t = UTIL_MIN(t, env->next_attempt);
-            } else if (!in_flight(gw, env->qid, 0)) {
+            } else if (!env_flying(env)) {
                 t = UTIL_MIN(t, env->expiry);
             }
         }
@@ -856,7 +866,7 @@ static int retry_one(struct smtpgw_gateway *gw, int64_t now, struct smtpgw_envel
         gw->sp->update(gw->sph, e);
         return 1;
     }
-    if (in_flight(gw, e->qid, 0))
+    if (env_flying(e))
         return 0; /* P_MUL is at it: its own retransmissions */
     gwe_submit(gw, now, e);
     return 1;
@@ -882,7 +892,7 @@ static int drop_one(struct smtpgw_gateway *gw, int64_t now, struct smtpgw_envelo
     char qid[SMTPGW_QID_LEN];
     snprintf(qid, sizeof qid, "%s", e->qid);
     gwe_log(gw, UTIL_LOG_NOTICE, "operator-drop", "qid=%s queue=%s", qid, smtpgw_queue_name(e->queue));
-    if (e->queue == SMTPGW_Q_OUTGOING && in_flight(gw, qid, 0)) {
+    if (env_flying(e)) {
         /* P_MUL cancels it: dest_done (CANCELLED) fails the recipients,
          * message_done sends the DSN and removes it */
         for (struct gwe_flight *f = gw->flights, *next; f; f = next) {
