@@ -116,6 +116,30 @@ TEST(caller_buffer_limit_is_kept)
     free(z);
 }
 
+TEST(head_of_a_bomb_is_kept_and_bounded)
+{
+    /* what the receiver reads of a message too big to take: its first bytes */
+    size_t zlen;
+    uint8_t *z = zeros_stream(10u * 1024 * 1024, &zlen);
+    struct util_buf out;
+    util_buf_init(&out, 0);
+    util_buf_append(&out, "x", 1); /* appended after what is there */
+    CHECK_EQ(mule_inflate_head(z, zlen, 4096, &out), MULE_ERR_TOO_BIG);
+    CHECK_EQ(out.len, 4097);
+    CHECK(out.cap <= 4097 + 64 * 1024);
+    CHECK_EQ(out.data[0], 'x');
+    CHECK_EQ(out.data[4096], 0);
+    util_buf_free(&out);
+    free(z);
+    /* a stream shorter than the head: all of it, and no error */
+    z = zeros_stream(1000, &zlen);
+    util_buf_init(&out, 0);
+    CHECK_EQ(mule_inflate_head(z, zlen, 4096, &out), 0);
+    CHECK_EQ(out.len, 1000);
+    util_buf_free(&out);
+    free(z);
+}
+
 /* main - the bomb tests first, while the RSS high-water mark is low */
 int main(void)
 {
@@ -123,5 +147,6 @@ int main(void)
     RUN(one_kilobyte_stream_over_the_limit);
     RUN(hundred_megabytes_under_one_megabyte_limit);
     RUN(caller_buffer_limit_is_kept);
+    RUN(head_of_a_bomb_is_kept_and_bounded);
     return harness_done();
 }
