@@ -10,8 +10,9 @@
  *  - a message bigger than this node takes (max_message_size, also a
  *    "zlib bomb"): its envelope is read from the first bytes, and a failed
  *    DSN (5.3.4) for this node's recipients is spooled before the ack;
- *  - a message with no recipient of ours whose every recipient another
- *    node's route serves.
+ *  - a message addressed to this node of which no recipient is this
+ *    node's by its routes (the sender's routes disagree): every recipient
+ *    gets a failed DSN (5.4.4), spooled before the ack.
  * What is not (the sender retransmits, and bounces it when it expires):
  *  - what cannot be read as MULE at all (algorithm, content type, BER,
  *    zlib, envelope): there is no return path to send a DSN to;
@@ -88,9 +89,10 @@ static bool unrouted(const struct smtpgw_gateway *gw, const char *addr)
     return !mule_domain_is_local(&gw->cfg.mule->routes, dom) && !mule_route_lookup(&gw->cfg.mule->routes, dom);
 }
 
-/* rx_states - each recipient's state from the routes; the number ours */
-static size_t rx_states(struct smtpgw_gateway *gw, const struct rx *x, struct smtpgw_spool_rcpt *rr, char *diag,
-                        size_t dcap)
+/* rx_states - each recipient's state from the routes; *misrouted when
+ * none was this node's (all bounced); 0, or UTIL_ERR_NOMEM */
+static int rx_states(struct smtpgw_gateway *gw, const struct rx *x, struct smtpgw_spool_rcpt *rr, char *diag,
+                     size_t dcap, bool *misrouted)
 {
     size_t n = x->me.n_rcpts;
     const char **addrs = calloc(n, sizeof *addrs);
@@ -98,13 +100,13 @@ static size_t rx_states(struct smtpgw_gateway *gw, const struct rx *x, struct sm
     if (!addrs || !disp) {
         free(addrs);
         free(disp);
-        return 0;
+        return UTIL_ERR_NOMEM;
     }
     for (size_t i = 0; i < n; i++)
         addrs[i] = x->me.rcpts[i].addr;
     struct mule_rx_ctx ctx = {gw->cfg.self, x->m->source_id, x->m->dests, x->m->ndests};
     mule_route_receive(&gw->cfg.mule->routes, &ctx, addrs, n, disp);
-    size_t ours = 0, n_unrouted = 0;
+    size_t ours = 0;
     for (size_t i = 0; i < n; i++) {
         rr[i].addr = x->me.rcpts[i].addr;
         rr[i].params = x->me.rcpts[i].params;
@@ -120,18 +122,23 @@ static size_t rx_states(struct smtpgw_gateway *gw, const struct rx *x, struct sm
         default: rr[i].state = SMTPGW_RCPT_SKIP; break;
         }
         ours += rr[i].state != SMTPGW_RCPT_SKIP;
-        n_unrouted += rr[i].state == SMTPGW_RCPT_SKIP && unrouted(gw, addrs[i]);
     }
-    /* addressed to us and nothing ours: a recipient no node's route here
-     * serves is ours to bounce (else the sender's ack would lose it) */
-    if (ours == 0 && n_unrouted)
-        for (size_t i = 0; i < n; i++)
-            if (rr[i].state == SMTPGW_RCPT_SKIP && unrouted(gw, addrs[i])) {
-                rr[i].state = SMTPGW_RCPT_FAILED;
-                snprintf(rr[i].status, sizeof rr[i].status, "5.4.4");
-                rr[i].diag = "x-mule; no route to the recipient's domain at the receiving HF node";
-                ours++;
-            }
+    /* addressed to us and nothing ours: the sender's routes and ours
+     * disagree (a relay without `via` naming itself, a domain unknown
+     * here).  Acknowledging would drop the message; not acknowledging
+     * would bounce it only at expiry: every recipient fails now, with a
+     * DSN.  (With the same routes on both sides a node always has at
+     * least one recipient in what is addressed to it.) */
+    *misrouted = ours == 0;
+    if (ours == 0)
+        for (size_t i = 0; i < n; i++) {
+            rr[i].state = SMTPGW_RCPT_FAILED;
+            snprintf(rr[i].status, sizeof rr[i].status, "5.4.4");
+            rr[i].diag = unrouted(gw, addrs[i])
+                             ? "x-mule; no route to the recipient's domain at the receiving HF node"
+                             : "x-mule; the receiving HF node is neither the destination nor a relay "
+                               "(route via itself) of the recipient's domain";
+        }
     if (x->too_big) {
         snprintf(diag, dcap, "x-mule; the message is larger than HF node %s takes (%zu bytes)",
                  gwe_node_str(gw->cfg.self), gw->cfg.mule->max_message_size);
@@ -144,7 +151,7 @@ static size_t rx_states(struct smtpgw_gateway *gw, const struct rx *x, struct sm
     }
     free(addrs);
     free(disp);
-    return ours;
+    return 0;
 }
 
 /* smtpgw_gateway_on_pmul_message - a complete P_MUL message arrived */
@@ -172,12 +179,12 @@ int smtpgw_gateway_on_pmul_message(struct smtpgw_gateway *gw, int64_t now, const
         goto out;
     }
     char diag[160];
-    size_t ours = rx_states(gw, &x, rr, diag, sizeof diag);
-    if (ours == 0) {
-        gwe_log(gw, UTIL_LOG_INFO, "not-ours", "%s rcpts=%zu", x.ids, n);
-        rc = gw->sp->record_delivered(gw->sph, m->source_id, m->message_id, m->expiry);
+    bool misrouted = false;
+    rc = rx_states(gw, &x, rr, diag, sizeof diag, &misrouted);
+    if (rc < 0)
         goto out;
-    }
+    if (misrouted)
+        gwe_log(gw, UTIL_LOG_WARN, "misrouted", "%s rcpts=%zu", x.ids, n);
     /* the trace field every copy of this message carries, then the message */
     struct mule_trace tr = {NULL, m->source_id, m->message_id, gw->cfg.hostname, n == 1 ? rr[0].addr : NULL,
                             gwe_mail_date(gw, now)};

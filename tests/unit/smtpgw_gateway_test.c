@@ -745,6 +745,27 @@ TEST(sender_refuses_what_the_far_node_cannot_take)
     node_free(&c);
 }
 
+TEST(misrouted_message_is_bounced_not_acked_and_dropped)
+{
+    /* alpha relays delta.example through bravo, but bravo's route for it
+     * does not name bravo as the relay: nothing in it is bravo's */
+    struct node a, b, c;
+    net3(&a, &b, &c);
+    node_free(&b);
+    node_init(&b, "bravo", 2, "bravo.example", "alpha.example=1", "charlie.example=3", "delta.example=4", NULL);
+    const char *dl[] = {"dan@delta.example"};
+    CHECK_EQ(smtp_in(&a, T0, "alice@alpha.example", "", dl, NULL, 1, "m13@alpha", 10), 0);
+    struct node *to_b[] = {&b};
+    CHECK_EQ(carry(&a, to_b, 1, T0 + 5, false), 1);
+    CHECK_EQ(log_count(&b, "misrouted"), 1);
+    CHECK_EQ(log_count(&b, "action=failed"), 1);
+    CHECK_EQ(b.n_sent, 1); /* the DSN back to alpha, nothing to delta */
+    CHECK_EQ(b.sent[0].dests[0], 1);
+    node_free(&a);
+    node_free(&b);
+    node_free(&c);
+}
+
 TEST(not_mule_is_not_acknowledged)
 {
     struct node a, b, c;
@@ -937,6 +958,7 @@ int main(void)
     RUN(far_550_bounces_back_over_hf_at_once);
     RUN(too_big_for_the_receiver_is_a_failed_dsn_not_a_silent_ack);
     RUN(sender_refuses_what_the_far_node_cannot_take);
+    RUN(misrouted_message_is_bounced_not_acked_and_dropped);
     RUN(not_mule_is_not_acknowledged);
     RUN(every_pmul_priority_is_taken);
     RUN(expired_destination_bounces_once);
