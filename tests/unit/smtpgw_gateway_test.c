@@ -863,6 +863,72 @@ TEST(deliverby_notify_deadline_sends_a_delay_dsn)
     node_free(&c);
 }
 
+TEST(operator_drop_hold_release_retry)
+{
+    struct node a, b, c;
+    net3(&a, &b, &c);
+    a.bearer_up = false; /* nothing leaves: the operator acts on the queue */
+    CHECK_EQ(smtp_in(&a, T0, "alice@alpha.example", "", bob, NULL, 1, "m14@alpha", 10), 0);
+    CHECK_EQ(smtp_in(&a, T0, "alice@alpha.example", "", bob, NULL, 1, "m15@alpha", 10), 0);
+    struct smtpgw_envelope *e1 = smtpgw_spool_first(a.sp, SMTPGW_Q_OUTGOING);
+    struct smtpgw_envelope *e2 = smtpgw_spool_next(a.sp, e1);
+    char q1[SMTPGW_QID_LEN], q2[SMTPGW_QID_LEN];
+    snprintf(q1, sizeof q1, "%s", e1->qid);
+    snprintf(q2, sizeof q2, "%s", e2->qid);
+    CHECK_EQ(smtpgw_gateway_hold(a.gw, T0 + 1, q1), 1);
+    CHECK_EQ(smtpgw_gateway_hold(a.gw, T0 + 1, q1), SMTPGW_ERR_CTL_STATE);
+    CHECK_EQ(smtpgw_gateway_drop(a.gw, T0 + 1, "NOSUCHQID"), SMTPGW_ERR_CTL_NOTFOUND);
+    a.bearer_up = true;
+    smtpgw_gateway_tick(a.gw, T0 + 2);
+    CHECK_EQ(a.n_sent, 1); /* the held one stays */
+    CHECK_EQ(smtpgw_gateway_release(a.gw, T0 + 3, q1), 1);
+    CHECK_EQ(a.n_sent, 2);
+    CHECK_EQ(smtpgw_gateway_retry(a.gw, T0 + 4, q2), 0); /* P_MUL is at it */
+    /* drop in flight: P_MUL cancels; its dest_done fails it with a DSN */
+    CHECK_EQ(smtpgw_gateway_drop(a.gw, T0 + 5, q2), 1);
+    CHECK(a.sent[0].cancelled || a.sent[1].cancelled);
+    for (size_t i = 0; i < a.n_sent; i++)
+        if (a.sent[i].cancelled) {
+            smtpgw_gateway_on_dest_done(a.gw, T0 + 5, a.sent[i].handle, a.sent[i].msgid, 2, PMUL_DEST_CANCELLED);
+            smtpgw_gateway_on_message_done(a.gw, T0 + 5, a.sent[i].handle, a.sent[i].msgid, 0, 1);
+        }
+    node_pass(&a);
+    CHECK_EQ(log_count(&a, "action=failed"), 1);
+    CHECK(smtpgw_spool_find(a.sp, q2) == NULL);
+    CHECK(smtpgw_spool_find(a.sp, q1) != NULL);
+    node_free(&a);
+    node_free(&b);
+    node_free(&c);
+}
+
+TEST(lan_deferrals_retry_then_bounce_at_max_age)
+{
+    struct node a, b, c;
+    net3(&a, &b, &c);
+    b.cfg.retry.first_s = 60;
+    b.cfg.retry.max_s = 600;
+    b.cfg.retry.max_age_s = 3600;
+    b.cfg.delay_warning = 0;
+    node_restart(&b);
+    struct sink sb = {.code = 451};
+    CHECK_EQ(smtp_in(&a, T0, "alice@alpha.example", "", bob, NULL, 1, "m16@alpha", 10), 0);
+    struct node *to_b[] = {&b};
+    carry(&a, to_b, 1, T0, false);
+    size_t sessions = 0;
+    for (int64_t t = T0; t <= T0 + 4000; t += 30) {
+        smtpgw_gateway_tick(b.gw, t);
+        sessions += lan(&b, &sb, t);
+    }
+    /* 60, 120, 240, 480, 600, 600... after the first: retried, never faster than retry_first */
+    CHECK(sessions >= 5 && sessions <= 10);
+    CHECK_EQ(log_count(&b, "action=failed"), 1); /* bounced once at max_age */
+    CHECK_EQ(b.n_sent, 1);
+    CHECK_EQ(count(&b, SMTPGW_Q_INCOMING), 0);
+    node_free(&a);
+    node_free(&b);
+    node_free(&c);
+}
+
 /* one transfer alpha -> bravo -> bravo's LAN, with faults; the copies at
  * the sink, the failed DSNs alpha's LAN got, and whether a kill landed
  * between the LAN MTA's 250 and its record */
@@ -964,6 +1030,8 @@ int main(void)
     RUN(expired_destination_bounces_once);
     RUN(delay_dsn_once_after_the_warning_time);
     RUN(deliverby_notify_deadline_sends_a_delay_dsn);
+    RUN(operator_drop_hold_release_retry);
+    RUN(lan_deferrals_retry_then_bounce_at_max_age);
     RUN(fault_matrix_each_spool_operation_failing_once);
     RUN(fault_matrix_each_gateway_killed_after_each_operation);
     for (size_t i = 0; i < ntops; i++) {
