@@ -693,6 +693,7 @@ void smtpgw_gateway_on_rcpt_result(struct smtpgw_gateway *gw, int64_t now, struc
 /* smtpgw_gateway_on_delivery_done - a delivery session ended: retry, bounce or finish */
 void smtpgw_gateway_on_delivery_done(struct smtpgw_gateway *gw, int64_t now, struct smtpgw_envelope *env, int err)
 {
+    gw->tick_wanted = true; /* a slot is free */
     struct gwe_delivery *const *link = NULL;
     struct gwe_delivery *dl = delivery_find(gw, env->qid, &link);
     if (dl) {
@@ -786,9 +787,16 @@ static void settle(struct smtpgw_gateway *gw, int64_t now, struct smtpgw_envelop
         gwe_maybe_remove(gw, env);
 }
 
+/* smtpgw_gateway_tick_wanted - whether an event made work due at once */
+bool smtpgw_gateway_tick_wanted(const struct smtpgw_gateway *gw)
+{
+    return gw->tick_wanted;
+}
+
 /* smtpgw_gateway_tick - do what is due */
 void smtpgw_gateway_tick(struct smtpgw_gateway *gw, int64_t now)
 {
+    gw->tick_wanted = false;
     for (int q = 0; q < SMTPGW_Q_COUNT; q++)
         for (struct smtpgw_envelope *env = gw->sp->first(gw->sph, (enum smtpgw_queue)q); env;) {
             struct smtpgw_envelope *next = gw->sp->next(gw->sph, env);

@@ -184,6 +184,11 @@ unsigned smtpgw_gateway_deliveries(const struct smtpgw_gateway *gw);
  * copies not yet spooled, delay DSNs, expiry, LAN deliveries */
 void smtpgw_gateway_tick(struct smtpgw_gateway *gw, int64_t now);
 
+/* smtpgw_gateway_tick_wanted - whether an event made work due at once (a
+ * DSN or a message for the LAN spooled, a delivery finished): the glue
+ * ticks at the end of its loop pass (cheap; cleared by the tick) */
+bool smtpgw_gateway_tick_wanted(const struct smtpgw_gateway *gw);
+
 /* smtpgw_gateway_next_expiry - the earliest `now` at which tick has
  * something to do (INT64_MAX: nothing; <= now: at once) */
 int64_t smtpgw_gateway_next_expiry(struct smtpgw_gateway *gw, int64_t now);

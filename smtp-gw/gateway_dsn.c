@@ -73,9 +73,10 @@ static int spool_dsn(struct smtpgw_gateway *gw, int64_t now, const struct smtpgw
             env->qid, action_name(action), m, env->from, r ? "hf" : "lan", made ? made->qid : "-",
             rc == 0 ? "" : " error=", rc == 0 ? "" : smtpgw_spool_strerror(rc));
     /* over HF it travels at once, like any message; to the LAN it is due
-     * at once (smtpgw_gateway_next_expiry says so to the glue) */
+     * at once (smtpgw_gateway_tick_wanted says so to the glue) */
     if (rc == 0 && made && r)
         gwe_submit(gw, now, made);
+    gw->tick_wanted |= rc == 0;
     return rc;
 }
 

@@ -40,6 +40,7 @@ struct smtpgw_gateway {
     size_t n_acks;
     uint32_t emcon[GWE_MAX_EMCON];
     size_t n_emcon;
+    bool tick_wanted; /* something became due now (smtpgw_gateway_tick_wanted) */
 };
 
 /* gwe_log - format one event line and pass it to the log callback */

@@ -220,6 +220,7 @@ int smtpgw_gateway_on_pmul_message(struct smtpgw_gateway *gw, int64_t now, const
            n_bounce = gwe_count_state(in, SMTPGW_RCPT_FAILED);
     gwe_log(gw, UTIL_LOG_NOTICE, "received", "qid=%s %s from=<%s> local=%zu relay=%zu bounce=%zu bytes=%zu%s", in->qid,
             x.ids, x.me.from, n_local, n_relay, n_bounce, x.msg_len, x.too_big ? " too_big=yes" : "");
+    gw->tick_wanted = true; /* for the LAN at once */
     char qid[SMTPGW_QID_LEN];
     snprintf(qid, sizeof qid, "%s", in->qid);
     if (n_relay)

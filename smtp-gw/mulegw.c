@@ -298,8 +298,8 @@ static void gw_sync(struct gw *gw)
 }
 
 /* gw_on_prepare - libev: the loop is about to wait: reap finished
- * deliveries, do what the engine says is due now (once per pass: what
- * stays due waits for the next event or tick), then the group commit */
+ * deliveries, do what an event made due at once (once per pass; what is
+ * due by time waits for the periodic tick), then the group commit */
 static void gw_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     struct gw *gw = w->data;
@@ -307,9 +307,8 @@ static void gw_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     (void)revents;
     gw_reap_deliveries(gw);
     gw_sync(gw);
-    int64_t now = gw_now(gw);
-    if (!gw->stopping && smtpgw_gateway_next_expiry(gw->engine, now) <= now) {
-        smtpgw_gateway_tick(gw->engine, now);
+    if (!gw->stopping && smtpgw_gateway_tick_wanted(gw->engine)) {
+        smtpgw_gateway_tick(gw->engine, gw_now(gw));
         gw_reap_deliveries(gw);
         gw_sync(gw);
     }
