@@ -41,6 +41,7 @@ struct smtpgw_gateway {
     uint32_t emcon[GWE_MAX_EMCON];
     size_t n_emcon;
     bool tick_wanted; /* something became due now (smtpgw_gateway_tick_wanted) */
+    int64_t relay_fail_logged; /* when relay-spool-failed was last logged */
 };
 
 /* gwe_log - format one event line and pass it to the log callback */

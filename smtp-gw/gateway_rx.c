@@ -323,8 +323,12 @@ int gwe_relay_pending(struct smtpgw_gateway *gw, int64_t now, struct smtpgw_enve
     struct smtpgw_envelope *out = NULL;
     rc = gw->sp->add_copy(gw->sph, in, &env, SMTPGW_Q_OUTGOING, &out);
     if (rc < 0) {
-        gwe_log(gw, UTIL_LOG_ERR, "relay-spool-failed", "qid=%s src=%s msgid=%u error=\"%s\" (kept: tried again)",
-                in->qid, gwe_node_str(in->src_node), in->src_msgid, smtpgw_spool_strerror(rc));
+        /* tried again at every tick; said once a minute (engine time) */
+        if (now >= gw->relay_fail_logged + 60) {
+            gw->relay_fail_logged = now;
+            gwe_log(gw, UTIL_LOG_ERR, "relay-spool-failed", "qid=%s src=%s msgid=%u error=\"%s\" (kept: tried again)",
+                    in->qid, gwe_node_str(in->src_node), in->src_msgid, smtpgw_spool_strerror(rc));
+        }
         goto out;
     }
     gwe_log(gw, UTIL_LOG_NOTICE, "relay", "qid=%s from_qid=%s src=%s msgid=%u rcpts=%zu", out->qid, in->qid,

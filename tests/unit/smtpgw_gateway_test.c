@@ -65,9 +65,6 @@ struct node {
     bool bearer_up;
 };
 
-static char *tops[256];
-static size_t ntops;
-
 /* newdir - a fresh directory path for a spool (not created) */
 static void newdir(char *out, size_t cap)
 {
@@ -77,8 +74,6 @@ static void newdir(char *out, size_t cap)
     char *d = mkdtemp(tmpl);
     if (!d)
         abort();
-    if (ntops < UTIL_ARRAY_LEN(tops))
-        tops[ntops++] = strdup(d);
     snprintf(out, cap, "%s/spool", d);
 }
 
@@ -315,7 +310,7 @@ static void node_restart(struct node *n)
     node_open(n);
 }
 
-/* node_free - close and forget */
+/* node_free - close, forget, and remove its directory */
 static void node_free(struct node *n)
 {
     smtpgw_gateway_free(n->gw);
@@ -323,6 +318,11 @@ static void node_free(struct node *n)
     mule_routes_free(&n->mule.routes);
     for (size_t i = 0; i < n->n_sent; i++)
         free(n->sent[i].data);
+    char *slash = strrchr(n->dir, '/');
+    if (slash) {
+        *slash = '\0'; /* the mkdtemp directory above spool/ */
+        nftw(n->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
 }
 
 /* sync_noop - group commit callback (nothing is staged in these tests) */
@@ -1034,9 +1034,5 @@ int main(void)
     RUN(lan_deferrals_retry_then_bounce_at_max_age);
     RUN(fault_matrix_each_spool_operation_failing_once);
     RUN(fault_matrix_each_gateway_killed_after_each_operation);
-    for (size_t i = 0; i < ntops; i++) {
-        nftw(tops[i], rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-        free(tops[i]);
-    }
     return harness_done();
 }
