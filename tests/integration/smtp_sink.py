@@ -6,8 +6,11 @@ exactly as received after dot-unstuffing) and DIR/N.json (the envelope:
 mail from and its parameters, recipients and theirs, whether BDAT was
 used), and announced as a line "MSG N from=<...> rcpts=a,b bdat=0|1".
 
-  smtp_sink.py --portfile F --dir D [--no-chunking] [--reject ADDR=550]...
+  smtp_sink.py --portfile F --dir D [--no-chunking] [--no-dsn] [--reject ADDR=550]...
                [--hold-first]
+
+--no-dsn: do not advertise DSN (RFC 3461), as an MTA without it: a relay
+handing it a message with NOTIFY must report "relayed" itself.
 
 --hold-first: the first message's final dot (or BDAT LAST) gets no reply:
 the sink prints "HOLD" and waits; when the client goes away (killed) it
@@ -37,6 +40,8 @@ class Session:
     async def run(self):
         self.reply("220 sink.test ESMTP ready")
         ext = ["8BITMIME", "SIZE 104857600", "DSN", "PIPELINING", "ENHANCEDSTATUSCODES", "MT-PRIORITY", "DELIVERBY"]
+        if self.args.no_dsn:
+            ext.remove("DSN")
         if not self.args.no_chunking:
             ext += ["CHUNKING", "BINARYMIME"]
         while True:
@@ -153,6 +158,7 @@ async def main():
     ap.add_argument("--portfile", required=True)
     ap.add_argument("--dir", required=True)
     ap.add_argument("--no-chunking", action="store_true")
+    ap.add_argument("--no-dsn", action="store_true")
     ap.add_argument("--reject", action="append", default=[])
     ap.add_argument("--hold-first", action="store_true")
     args = ap.parse_args()
