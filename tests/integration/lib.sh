@@ -209,3 +209,32 @@ id = 0.0.0.3
 address = 0.0.0.3
 CONF
 }
+
+# free_port - a TCP port on 127.0.0.1 that nothing uses right now, for a
+# server that cannot be told port 0 (Postfix) or must be known before it
+# starts.  Not what bind 0 gives: that comes from the ephemeral range,
+# where every outgoing connection of the tests running alongside takes its
+# port too, and one of them could take it before the server binds it; a
+# random free port below that range instead.
+free_port() {
+    python3 - <<'PYEOF'
+import random, socket
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    low = 32768
+for _ in range(1000):
+    port = random.randrange(10000, max(low, 10001))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+else:
+    raise SystemExit("no free port below the ephemeral range")
+PYEOF
+}

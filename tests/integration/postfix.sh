@@ -22,33 +22,7 @@ pf_cleanup() {
 }
 trap pf_cleanup EXIT
 
-# free_port - a TCP port on 127.0.0.1 that nothing listens on right now
-# (Postfix cannot be told port 0.  A port the kernel hands out for bind 0
-# comes from the ephemeral range, where every outgoing connection of the
-# tests running alongside also takes its port, so one of them could take
-# it before Postfix binds it: pick a free one below that range.)
-free_port() {
-    "$PY" - <<'PYEOF'
-import random, socket
-try:
-    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-except (OSError, ValueError, IndexError):
-    low = 32768
-for _ in range(1000):
-    port = random.randrange(10000, max(low, 10001))
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(port)
-    break
-else:
-    raise SystemExit("no free port below the ephemeral range")
-PYEOF
-}
+# (free_port is lib.sh's: Postfix cannot be told port 0)
 
 # pf_setup DIR NAME PORT - main.cf and master.cf of a private instance whose
 # smtpd listens on 127.0.0.1:PORT; no local delivery to system users

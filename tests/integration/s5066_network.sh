@@ -24,7 +24,7 @@ CAT="$top_builddir/s5066/s5066cat"
 [ -x "$CAT" ] || fail "no $CAT"
 
 # a fixed free port for alpha: its client starts before the simulator
-PA=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PA=$(free_port)
 
 cat > "$T/net.conf" <<CONF
 [channel]

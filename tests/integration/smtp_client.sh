@@ -88,7 +88,7 @@ assert_grep tool3b '^rcpt c@lan.example code=250 '
 expect_data "$T/sink2/1.eml" "$T/m3"
 
 # 4. nobody listening: a temporary failure for every recipient
-closed=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+closed=$(free_port)
 "$TOOL" -s "$T/spool4" -H 127.0.0.1 -P "$closed" -t 2000 -r x@lan.example -r y@lan.example "$T/m3" \
     > "$T/tool4.log" 2>&1 || fail "delivery 4 did not run to its end"
 assert_count 2 tool4 '^rcpt [xy]@lan.example code=451 status=4.4.1 reply="451 4.4.1 cannot connect'
@@ -99,7 +99,7 @@ assert_grep tool4 'smtpgw deliver-connect-failed qid='
 SMTP_SINK=$(command -v smtp-sink || ls /usr/sbin/smtp-sink 2>/dev/null || true)
 if [ -n "$SMTP_SINK" ]; then
     mkdir -p "$T/dump"
-    sport=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    sport=$(free_port)
     start smtpsink "$SMTP_SINK" -u "$(id -un)" -d "$T/dump/%M." "127.0.0.1:$sport" 10
     # ready once it accepts connections
     "$PY" - "$sport" <<'EOF' || fail "smtp-sink did not start"
