@@ -12,7 +12,11 @@
 #  3. a zlib bomb: 1 MB of one repeated character, about 1 kB compressed,
 #     inflating beyond bravo's limit
 # Expected for 2 and 3: one failed DSN each at alpha's sink to the envelope
-# sender, and no copy at bravo's sink.  Prints the counts and the DSN time.
+# sender, and no copy at bravo's sink.
+#  4. alpha restarted with [node bravo] max_message_size = 32k: a 40 kB
+#     message is refused with 552 5.3.4, at RCPT after MAIL SIZE=, and
+#     after DATA without SIZE.
+# Prints the counts, the DSN time and the 552 replies.
 #   GW_SEED, GW_SCALE, GW_VERBOSE=1, KEEP_TEST_DIR=1
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 PY=${PYTHON3:-python3}
@@ -85,6 +89,27 @@ def scenario():
     n = len(failed_dsns(net, rec, "reject@bravo.example"))
     if n != 1:
         problems.append("%d failed DSNs for reject@bravo.example (want 1)" % n)
+    # 4. alpha told bravo's limit ([node bravo] max_message_size): refused
+    #    at SMTP time with 552 5.3.4, at RCPT with SIZE= and after DATA without
+    net.conf["alpha"]["node bravo"]["max_message_size"] = "32k"
+    net.kill_gw("alpha", gw_net.signal.SIGTERM)
+    net.restart_gw("alpha")
+    big = ("From: <a@alpha.example>\r\nSubject: big\r\nMessage-ID: <lim552@alpha.example>\r\n\r\n" +
+           ("x" * 76 + "\r\n") * 520)  # about 40 kB
+    with gw_net.smtplib.SMTP("127.0.0.1", net.gws["alpha"].smtp_port, timeout=30) as c:
+        c.ehlo()
+        code, _ = c.mail("a@alpha.example", ["SIZE=%d" % len(big)])
+        rcode, rtext = c.rcpt("bob@bravo.example")
+        c.rset()
+        code2, _ = c.mail("a@alpha.example")  # no SIZE: the size is known after DATA
+        rcode2, _ = c.rcpt("bob@bravo.example")
+        dcode, dtext = c.data(big.encode())
+    print("# alpha with [node bravo] max_message_size = 32k: RCPT after SIZE=%d: %d %s; DATA of %d bytes: %d %s"
+          % (len(big), rcode, rtext.decode(), len(big), dcode, dtext.decode()), flush=True)
+    if code != 250 or rcode != 552 or b"5.3.4" not in rtext:
+        problems.append("RCPT after MAIL SIZE= over the far limit: %d %s (want 552 5.3.4)" % (rcode, rtext))
+    if code2 != 250 or rcode2 != 250 or dcode != 552 or b"5.3.4" not in dtext:
+        problems.append("DATA over the far limit: %d %s (want 552 5.3.4)" % (dcode, dtext))
     if problems:
         raise gw_net.Failure("; ".join(problems))
 
