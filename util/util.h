@@ -359,6 +359,25 @@ int64_t util_wall_s(void);
 #define UTIL_TIME_ISO_LEN 32
 char *util_time_iso(int64_t unix_s, char *buf, size_t len);
 
+/* ---- rate limit for lines a peer can trigger (ratelimit.c) ------------------- */
+
+/* One per peer and kind of complaint: at most `burst` lines per `window`
+ * ms; the first line allowed after a quiet spell reports how many were
+ * suppressed meanwhile (log it as suppressed=N).  No clock: now is passed
+ * in, so engines use it with their own time. */
+struct util_ratelimit {
+    util_ms window_start; /* start of the current window */
+    unsigned lines;       /* lines allowed in it */
+    unsigned suppressed;  /* lines refused since the last allowed one */
+    bool started;
+};
+
+/* util_ratelimit_allow - whether one more line may be logged at now (at
+ * most burst per window ms); *suppressed (may be NULL) gets the number
+ * refused since the last allowed line when it returns true, else 0 */
+bool util_ratelimit_allow(struct util_ratelimit *r, util_ms now, unsigned burst, util_ms window,
+                          unsigned *suppressed);
+
 /* ---- deterministic PRNG ------------------------------------------------ */
 
 /* xoshiro256** seeded with splitmix64: the same seed gives the same

@@ -806,6 +806,25 @@ TEST(fsync_all_flushes_every_descriptor_and_reports_each_failure)
     rmdir(dir);
 }
 
+TEST(ratelimit_allows_a_burst_per_window_and_counts_the_rest)
+{
+    struct util_ratelimit r;
+    memset(&r, 0, sizeof r);
+    unsigned sup = 99;
+    CHECK(util_ratelimit_allow(&r, 1000, 2, 60000, &sup));
+    CHECK_EQ(sup, 0);
+    CHECK(util_ratelimit_allow(&r, 1001, 2, 60000, &sup));
+    for (int i = 0; i < 500; i++)
+        CHECK(!util_ratelimit_allow(&r, 1002 + (util_ms)i, 2, 60000, &sup));
+    CHECK_EQ(sup, 0);
+    CHECK(!util_ratelimit_allow(&r, 60999, 2, 60000, NULL)); /* still the same window */
+    CHECK(util_ratelimit_allow(&r, 61000, 2, 60000, &sup));   /* a new one: says what it held back */
+    CHECK_EQ(sup, 501);
+    CHECK(util_ratelimit_allow(&r, 61001, 2, 60000, &sup));
+    CHECK_EQ(sup, 0);
+    CHECK(util_ratelimit_allow(&r, 5, 2, 60000, &sup)); /* time going back restarts the window */
+}
+
 int main(void)
 {
     RUN(buf_grows_and_consumes);
@@ -831,5 +850,6 @@ int main(void)
     RUN(timerheap_orders_rearms_and_cancels);
     RUN(list_links_and_unlinks);
     RUN(fsync_all_flushes_every_descriptor_and_reports_each_failure);
+    RUN(ratelimit_allows_a_burst_per_window_and_counts_the_rest);
     return harness_done();
 }
