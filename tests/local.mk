@@ -39,3 +39,7 @@ include tests/ctl.mk
 include tests/wire.mk
 include tests/cli.mk
 include tests/gw.mk
+include tests/limits_pmul.mk
+include tests/limits_sis.mk
+include tests/limits_smtp.mk
+include tests/limits_sim.mk

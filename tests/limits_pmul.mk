@@ -1,0 +1,1 @@
+# tests/limits_pmul.mk - issue 13: bounded memory and fair intake (pmul)
