@@ -852,7 +852,17 @@ void s5066_channel_stats(const struct s5066_channel *ch, util_ms now,
  * below rank 15) is counted; at max_bad the client gets UNBIND_INDICATION
  * reason 3 and its connection is closed.  A sim extension: a rank-15
  * client's MANAGEMENT_MSG_REQUEST of type S5066_SIM_MGMT_EMCON with one
- * body byte (1 enter, 0 leave) puts the node in or out of EMCON. */
+ * body byte (1 enter, 0 leave) puts the node in or out of EMCON.
+ *
+ * Room for connections (s5066_simnode_admit, before attaching a TCP
+ * client): at most max_clients at once, and max_per_address from one
+ * client address (the host of "host:port").  At a limit the most idle
+ * connection of that address (or, the node's table being full, of the
+ * node) is closed to make room: one that has not bound first, then the one
+ * bound but silent longest (it gets UNBIND_INDICATION reason 2), oldest
+ * activity first; so a new client that binds is always served.  With
+ * refuse_when_full the newcomer is refused instead.  Connect lines and
+ * closed-for-room lines are rate-limited per address (per log_window). */
 #define S5066_SIM_MGMT_EMCON 1
 
 struct s5066_simnode_params {
@@ -865,6 +875,10 @@ struct s5066_simnode_params {
     uint16_t saps;         /* bit i set: SAP i may be bound (0xFFFF) */
     unsigned max_bad;      /* invalid primitives before UNBIND_INDICATION (5) */
     util_ms keepalive_min; /* answer KEEP_ALIVE at most this often (120 s) */
+    unsigned max_clients;     /* connections at once; 0: no limit (32) */
+    unsigned max_per_address; /* of them from one client address; 0: no limit (16) */
+    bool refuse_when_full;    /* refuse a newcomer instead of closing the most idle (false) */
+    util_ms log_window;       /* per-address log limits count lines per this long (60 s) */
 };
 
 /* s5066_simnode_params_default - the defaults in brackets above */
@@ -895,9 +909,21 @@ int s5066_simnode_index(const struct s5066_simnode *n);
 void s5066_simnode_set_emcon(struct s5066_simnode *n, util_ms now, bool emcon);
 /* s5066_simnode_clients - connections attached */
 size_t s5066_simnode_clients(const struct s5066_simnode *n);
-/* s5066_simnode_attach - a new client connection (peer: for logs); NULL on no memory */
+/* s5066_simnode_admit - room for a new connection from peer ("host:port"):
+ * true if there is, after closing the most idle connection of that host or
+ * of the node when one is at its limit (close callback); false when
+ * refuse_when_full refuses it, *why ("too-many-clients",
+ * "too-many-from-address") saying which limit */
+bool s5066_simnode_admit(struct s5066_simnode *n, util_ms now, const char *peer, const char **why);
+/* s5066_simnode_closed_for_room - connections closed to make room so far */
+uint64_t s5066_simnode_closed_for_room(const struct s5066_simnode *n);
+/* s5066_simnode_attach - a new client connection (peer: "host:port", the host
+ * counted against max_per_address, or any name); NULL on no memory */
 struct s5066_simclient *s5066_simnode_attach(struct s5066_simnode *n, util_ms now, void *conn,
                                              const char *peer);
+/* s5066_simclient_quiet - whether its connect line was held back by the per-address
+ * limit: then so are the other lines about its connection (at debug) */
+bool s5066_simclient_quiet(const struct s5066_simclient *c);
 /* s5066_simclient_detach - the connection is gone: release its SAP */
 void s5066_simclient_detach(struct s5066_simclient *c);
 /* s5066_simclient_input - one decoded primitive from the client */

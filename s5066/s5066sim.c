@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,6 +36,8 @@
 #define SIM_MAX_GROUPS   64
 #define SIM_ACCEPT_RETRY 1.0 /* seconds accept() rests after running out of descriptors */
 #define SIM_REFUSE_LOG_S 10  /* one connect-refused line per node in this many seconds */
+#define SIM_LOG_WINDOW_S 60  /* per-address log limits (connect, closed-for-room) per this long */
+#define SIM_ACCEPT_BATCH 8   /* accepts per loop pass: the reads of those accepted go first */
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -58,6 +61,8 @@ struct sim_conf {
     struct s5066_channel_params ch;
     double time_scale;
     unsigned max_clients;
+    unsigned max_per_address;
+    bool refuse_when_full;
     struct node_conf *nodes;
     size_t n_nodes;
 };
@@ -268,6 +273,15 @@ static int conf_load(const char *path, struct sim_conf *sc, struct util_conf **c
         sc->time_scale = d;
     if (util_conf_int(conf, c, "max_clients", 32, 1, 1024, &ll) == 0)
         sc->max_clients = (unsigned)ll;
+    if (util_conf_int(conf, c, "max_clients_per_address", 16, 1, 1024, &ll) == 0)
+        sc->max_per_address = (unsigned)ll;
+    const char *when_full;
+    util_conf_str(conf, c, "when_full", "close-idle", &when_full);
+    if (strcmp(when_full, "refuse") == 0)
+        sc->refuse_when_full = true;
+    else if (strcmp(when_full, "close-idle") != 0 && !util_conf_errcode(conf))
+        util_conf_fail(conf, c, "when_full", UTIL_ERR_RANGE,
+                       "'%s' is neither close-idle nor refuse", when_full);
     util_conf_str(conf, c, "listen", "127.0.0.1", &listen);
     if (!util_conf_errcode(conf) && !numeric_ip(listen))
         util_conf_fail(conf, c, "listen", UTIL_ERR_RANGE, "'%s' is not a numeric IP address",
@@ -565,9 +579,10 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
         char cut[48] = "";
         if (partial) /* it hung up in the middle of a primitive */
             snprintf(cut, sizeof cut, " partial_bytes=%zu", partial);
-        util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, c->serial ? "serial-hangup" : "peer-closed",
-                 "node=%s peer=%s%s%s%s", c->node->cf->name, c->peer, n < 0 ? " error=" : "",
-                 n < 0 ? strerror(errno) : "", cut);
+        util_log(s5066_simclient_quiet(c->client) ? UTIL_LOG_DEBUG : UTIL_LOG_INFO, UTIL_MOD_SIM,
+                 c->serial ? "serial-hangup" : "peer-closed", "node=%s peer=%s%s%s%s",
+                 c->node->cf->name, c->peer, n < 0 ? " error=" : "", n < 0 ? strerror(errno) : "",
+                 cut);
         c->dead = true;
         return;
     }
@@ -610,10 +625,10 @@ static struct conn *conn_new(struct node *n, int fd, bool serial, const char *pe
     return c;
 }
 
-/* node_refused - a connection refused (why: too many clients, out of
- * descriptors): logged with its peer unless a line was logged in the last
- * SIM_REFUSE_LOG_S, else counted for a summary line, so that a flood of
- * connections does not flood the log */
+/* node_refused - a connection refused (why: too many clients or from its
+ * address with when_full = refuse, out of descriptors): logged with its peer
+ * unless a line was logged in the last SIM_REFUSE_LOG_S, else counted for a
+ * summary line, so that a flood of connections does not flood the log */
 static void node_refused(struct node *n, const char *peer, const char *why)
 {
     util_ms now = util_now_ms();
@@ -628,7 +643,9 @@ static void node_refused(struct node *n, const char *peer, const char *why)
         return;
     }
     util_log(UTIL_LOG_WARN, UTIL_MOD_SIM, "connect-refused", "node=%s peer=%s why=%s max=%u",
-             n->cf->name, peer, why, n->sim->cf.max_clients);
+             n->cf->name, peer, why,
+             strcmp(why, "too-many-from-address") == 0 ? n->sim->cf.max_per_address
+                                                       : n->sim->cf.max_clients);
     n->refused_logged_at = now;
 }
 
@@ -691,12 +708,14 @@ static int accept_shed(struct node *n)
     return 0;
 }
 
-/* on_accept - new client connections on a node's port */
+/* on_accept - new client connections on a node's port: SIM_ACCEPT_BATCH per
+ * pass (the watcher has a lower priority than the connections'), so that a
+ * client accepted sends its BIND before more newcomers can take its room */
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)revents;
     struct node *n = w->data;
-    for (;;) {
+    for (int batch = 0; batch < SIM_ACCEPT_BATCH; batch++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int fd = accept(n->lfd, (struct sockaddr *)&ss, &sl);
@@ -733,8 +752,9 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             close(fd);
             continue;
         }
-        if (s5066_simnode_clients(n->sn) >= n->sim->cf.max_clients) {
-            node_refused(n, peer, "too-many-clients");
+        const char *why = "too-many-clients";
+        if (!s5066_simnode_admit(n->sn, vnow(n->sim), peer, &why)) {
+            node_refused(n, peer, why);
             close(fd);
             continue;
         }
@@ -807,8 +827,8 @@ static void sim_stats(struct sim *s, const char *why)
                  "acks=%llu "
                  "retransmissions=%llu submitted=%llu ok=%llu failed=%llu expired=%llu "
                  "received=%llu lost=%llu "
-                 "corrupted=%llu queued=%zu queued_bytes=%zu emcon=%s flow=%s clients=%zu "
-                 "refused=%llu",
+                 "corrupted=%llu queued=%zu queued_bytes=%zu emcon=%s flow=%s "
+                 "closed_for_room=%llu clients=%zu refused=%llu",
                  n->cf->name, s5066_addr_format(&n->cf->addr, a, sizeof a),
                  (unsigned long long)st.bytes_on_air, (double)st.airtime / 1000.0, share,
                  (unsigned long long)st.bursts, (unsigned long long)st.acks,
@@ -817,6 +837,7 @@ static void sim_stats(struct sim *s, const char *why)
                  (unsigned long long)st.expired, (unsigned long long)st.received,
                  (unsigned long long)st.lost, (unsigned long long)st.corrupted, st.queued,
                  st.queued_bytes, st.emcon ? "yes" : "no", st.flow_off ? "off" : "on",
+                 (unsigned long long)s5066_simnode_closed_for_room(n->sn),
                  s5066_simnode_clients(n->sn), (unsigned long long)n->refused);
     }
 }
@@ -927,6 +948,7 @@ static int node_listen(struct node *n)
     n->lfd = fd;
     n->port = atoi(serv);
     ev_io_init(&n->accept_w, on_accept, fd, EV_READ);
+    ev_set_priority(&n->accept_w, -1);
     n->accept_w.data = n;
     ev_io_start(n->sim->loop, &n->accept_w);
     char a[S5066_ADDR_STRLEN];
@@ -935,6 +957,26 @@ static int node_listen(struct node *n)
              s5066_addr_format(&n->cf->addr, a, sizeof a), n->port, host, n->cf->n_groups,
              n->cf->emcon ? "yes" : "no", n->cf->mtu);
     return 0;
+}
+
+/* fd_limit - raise the soft descriptor limit to what max_clients on every
+ * node needs (with the connections closing and the listeners), so that the
+ * node's table fills, and its most idle connection makes room, before
+ * accept() runs out of descriptors; a warning when the hard limit is lower */
+static void fd_limit(const struct sim *s)
+{
+    rlim_t need = (rlim_t)s->n_nodes * (s->cf.max_clients + SIM_ACCEPT_BATCH + 1) + 32;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+    if (rl.rlim_cur == was || setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        rl.rlim_cur = was;
+    util_log(rl.rlim_cur >= need ? UTIL_LOG_INFO : UTIL_LOG_WARN, UTIL_MOD_SIM, "fd-limit",
+             "nofile=%llu was=%llu needed=%llu nodes=%zu max_clients=%u",
+             (unsigned long long)rl.rlim_cur, (unsigned long long)was, (unsigned long long)need,
+             s->n_nodes, s->cf.max_clients);
 }
 
 /* write_portfile - "name port" per TCP node, written whole (rename) */
@@ -1089,6 +1131,12 @@ int main(int argc, char **argv)
         np.mtu = (uint16_t)nc->mtu;
         np.saps = nc->saps;
         np.max_bad = nc->max_bad;
+        np.max_clients = s->cf.max_clients;
+        np.max_per_address = s->cf.max_per_address;
+        np.refuse_when_full = s->cf.refuse_when_full;
+        np.log_window = (util_ms)(SIM_LOG_WINDOW_S * 1000.0 * s->scale); /* real time */
+        if (np.log_window == 0)
+            np.log_window = 1;
         n->sn = s5066_simnode_new(s->ch, &np, &ncb, s);
         if (!n->sn) {
             fprintf(stderr, "s5066sim: node %s: cannot create\n", nc->name);
@@ -1107,6 +1155,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "s5066sim: cannot listen on every port (see the log)\n");
         return 1;
     }
+    fd_limit(s);
     if (portfile && write_portfile(s, portfile) < 0) {
         fprintf(stderr, "s5066sim: %s: %s\n", portfile, strerror(errno));
         return 1;

@@ -13,6 +13,11 @@
  * s5066_simclient_input(), primitives go out through the send callback,
  * and the U_PDUs go to the channel model (channel.c), whose deliver,
  * result and flow callbacks land here.
+ *
+ * Room for connections (s5066_simnode_admit): per node and per client
+ * address; at a limit the most idle connection (not bound, then bound and
+ * silent longest; A.2.1.5 UNBIND_INDICATION reason 2, inactivity, to a
+ * bound one) is closed so that a newcomer that binds is served.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,12 +25,28 @@
 
 #include "s5066/s5066.h"
 
+#define SN_HOST_MAX      48 /* a numeric IPv6 address and then some */
+#define SN_HOSTS         16 /* per-address log limiters kept per node (LRU) */
+#define SN_CONNECT_BURST 10 /* connect lines per address per log window */
+#define SN_CLOSED_BURST  5  /* closed-for-room lines per address per log window */
+
+/* The log limiters of one client address. */
+struct sn_host {
+    char host[SN_HOST_MAX]; /* "" when the slot is free */
+    util_ms used;
+    struct util_ratelimit connect;
+    struct util_ratelimit closed[2]; /* for room within the address, in a full table */
+};
+
 struct s5066_simclient {
     struct util_list link; /* in node->clients */
     struct s5066_simnode *node;
     void *conn;
     char peer[64];
-    uint64_t id; /* the tag of its U_PDUs in the channel */
+    char host[SN_HOST_MAX]; /* peer's address, counted against max_per_address */
+    util_ms active_at;      /* attached or last primitive from it */
+    bool quiet;             /* its connect line was held back: so is its disconnect line */
+    uint64_t id;            /* the tag of its U_PDUs in the channel */
     bool bound;
     uint8_t sap;
     uint8_t rank;
@@ -46,9 +67,12 @@ struct s5066_simnode {
     size_t n_clients;
     struct s5066_simclient *sap_owner[16];
     uint64_t next_id;
+    uint64_t closed_for_room;
+    struct sn_host hosts[SN_HOSTS];
 };
 
-/* s5066_simnode_params_default - MTU 2048, every SAP, 5 invalid primitives, 120 s keep-alive */
+/* s5066_simnode_params_default - MTU 2048, every SAP, 5 invalid primitives, 120 s
+ * keep-alive, 32 connections (16 per address), closing the most idle, 60 s log window */
 void s5066_simnode_params_default(struct s5066_simnode_params *p)
 {
     memset(p, 0, sizeof *p);
@@ -56,6 +80,9 @@ void s5066_simnode_params_default(struct s5066_simnode_params *p)
     p->saps = 0xFFFF;
     p->max_bad = 5;
     p->keepalive_min = 120000;
+    p->max_clients = 32;
+    p->max_per_address = 16;
+    p->log_window = 60000;
 }
 
 /* name - the node's name for logs */
@@ -144,7 +171,8 @@ struct s5066_simnode *s5066_simnode_new(struct s5066_channel *ch,
                                         const struct s5066_simnode_params *p,
                                         const struct s5066_simnode_callbacks *cb, void *user)
 {
-    if (!ch || !p || p->mtu == 0 || p->mtu > S5066_MAX_UPDU || p->max_bad == 0)
+    if (!ch || !p || p->mtu == 0 || p->mtu > S5066_MAX_UPDU || p->max_bad == 0 ||
+        p->log_window == 0)
         return NULL;
     struct s5066_simnode *n = calloc(1, sizeof *n);
     if (!n)
@@ -209,23 +237,160 @@ void s5066_simnode_set_emcon(struct s5066_simnode *n, util_ms now, bool emcon)
     }
 }
 
+/* ---- room for connections ------------------------------------------------------ */
+
+/* peer_host - the address of "host:port" (all of peer when it ends in no :port) */
+static void peer_host(const char *peer, char *out, size_t len)
+{
+    size_t n = strlen(peer);
+    const char *colon = strrchr(peer, ':');
+    if (colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1))
+        n = (size_t)(colon - peer);
+    if (n >= len)
+        n = len - 1;
+    memcpy(out, peer, n);
+    out[n] = '\0';
+}
+
+/* host_log - the log limiters of a client address (a free or the least recently used slot
+ * for a new one) */
+static struct sn_host *host_log(struct s5066_simnode *n, const char *host, util_ms now)
+{
+    struct sn_host *slot = NULL;
+    for (size_t i = 0; i < SN_HOSTS; i++) {
+        struct sn_host *h = &n->hosts[i];
+        if (h->host[0] && strcmp(h->host, host) == 0) {
+            h->used = now;
+            return h;
+        }
+        if (!slot || (slot->host[0] && (!h->host[0] || h->used < slot->used)))
+            slot = h;
+    }
+    memset(slot, 0, sizeof *slot);
+    snprintf(slot->host, sizeof slot->host, "%s", host);
+    slot->used = now;
+    return slot;
+}
+
+/* host_clients - connections from this client address */
+static unsigned host_clients(const struct s5066_simnode *n, const char *host)
+{
+    unsigned count = 0;
+    const struct util_list *it;
+    UTIL_LIST_FOREACH(it, &n->clients) {
+        const struct s5066_simclient *c = UTIL_CONTAINER_OF(it, struct s5066_simclient, link);
+        count += strcmp(c->host, host) == 0;
+    }
+    return count;
+}
+
+/* most_idle - the connection to close for room (of host, or of the node when NULL): one
+ * not bound before a bound one, then the longest silent, then the oldest */
+static struct s5066_simclient *most_idle(struct s5066_simnode *n, const char *host)
+{
+    struct s5066_simclient *best = NULL;
+    struct util_list *it;
+    UTIL_LIST_FOREACH(it, &n->clients) {
+        struct s5066_simclient *c = UTIL_CONTAINER_OF(it, struct s5066_simclient, link);
+        if (host && strcmp(c->host, host) != 0)
+            continue;
+        if (!best || (best->bound && !c->bound) ||
+            (best->bound == c->bound && c->active_at < best->active_at))
+            best = c;
+    }
+    return best;
+}
+
+/* close_for_room - close a connection to make room for a newcomer (a bound one gets
+ * UNBIND_INDICATION reason 2, inactivity); logged rate-limited per address, every bound
+ * one logged */
+static void close_for_room(struct s5066_simclient *c, util_ms now, const char *why,
+                           const char *newcomer)
+{
+    struct s5066_simnode *n = c->node;
+    n->closed_for_room++;
+    struct sn_host *h = host_log(n, c->host, now);
+    unsigned held = 0;
+    struct util_ratelimit *rl = &h->closed[strcmp(why, "table-full") == 0];
+    if (c->bound || util_ratelimit_allow(rl, now, SN_CLOSED_BURST, n->p.log_window, &held)) {
+        char sap[16] = "";
+        char sup[32] = "";
+        if (c->bound)
+            snprintf(sap, sizeof sap, " sap=%u", c->sap);
+        if (held)
+            snprintf(sup, sizeof sup, " suppressed=%u", held);
+        util_log(UTIL_LOG_WARN, UTIL_MOD_SIM, "closed-for-room",
+                 "node=%s peer=%s why=%s bound=%s%s idle_ms=%llu for=%s total=%llu%s", name(n),
+                 c->peer, why, c->bound ? "yes" : "no", sap,
+                 (unsigned long long)(now > c->active_at ? now - c->active_at : 0), newcomer,
+                 (unsigned long long)n->closed_for_room, sup);
+    }
+    if (c->bound)
+        send_reason(c, S5066_UNBIND_INDICATION, S5066_UNBIND_INACTIVITY);
+    void *conn = c->conn;
+    client_free(c);
+    if (n->cb.close)
+        n->cb.close(n->user, conn);
+}
+
+/* s5066_simnode_admit - room for a new connection from peer, closing the most idle if need be */
+bool s5066_simnode_admit(struct s5066_simnode *n, util_ms now, const char *peer, const char **why)
+{
+    char host[SN_HOST_MAX];
+    peer_host(peer ? peer : "-", host, sizeof host);
+    for (;;) {
+        bool host_full = n->p.max_per_address && host_clients(n, host) >= n->p.max_per_address;
+        bool table_full = n->p.max_clients && n->n_clients >= n->p.max_clients;
+        if (!host_full && !table_full)
+            return true;
+        const char *refusal = table_full ? "too-many-clients" : "too-many-from-address";
+        struct s5066_simclient *victim =
+            n->p.refuse_when_full ? NULL : most_idle(n, host_full ? host : NULL);
+        if (!victim) {
+            if (why)
+                *why = refusal;
+            return false;
+        }
+        close_for_room(victim, now, host_full ? "per-address" : "table-full", peer ? peer : "-");
+    }
+}
+
+/* s5066_simnode_closed_for_room - connections closed to make room so far */
+uint64_t s5066_simnode_closed_for_room(const struct s5066_simnode *n)
+{
+    return n->closed_for_room;
+}
+
 /* s5066_simnode_attach - a new client connection */
 struct s5066_simclient *s5066_simnode_attach(struct s5066_simnode *n, util_ms now, void *conn,
                                              const char *peer)
 {
-    (void)now;
     struct s5066_simclient *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->node = n;
     c->conn = conn;
     snprintf(c->peer, sizeof c->peer, "%s", peer ? peer : "-");
+    peer_host(c->peer, c->host, sizeof c->host);
+    c->active_at = now;
     c->id = ++n->next_id;
     util_list_push_back(&n->clients, &c->link);
     n->n_clients++;
-    util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, "connect", "node=%s peer=%s clients=%zu", name(n),
-             c->peer, n->n_clients);
+    unsigned held = 0;
+    struct sn_host *h = host_log(n, c->host, now);
+    c->quiet = !util_ratelimit_allow(&h->connect, now, SN_CONNECT_BURST, n->p.log_window, &held);
+    char sup[32] = "";
+    if (held)
+        snprintf(sup, sizeof sup, " suppressed=%u", held);
+    util_log(c->quiet ? UTIL_LOG_DEBUG : UTIL_LOG_INFO, UTIL_MOD_SIM, "connect",
+             "node=%s peer=%s clients=%zu%s", name(n), c->peer, n->n_clients, sup);
     return c;
+}
+
+/* s5066_simclient_quiet - whether the client's connect line was held back (rate limit) */
+bool s5066_simclient_quiet(const struct s5066_simclient *c)
+{
+    return c && c->quiet;
 }
 
 /* s5066_simclient_detach - the connection is gone: release its SAP */
@@ -237,8 +402,8 @@ void s5066_simclient_detach(struct s5066_simclient *c)
     if (c->bound)
         util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, "unbind", "node=%s peer=%s sap=%u why=disconnect",
                  name(n), c->peer, c->sap);
-    util_log(UTIL_LOG_INFO, UTIL_MOD_SIM, "disconnect", "node=%s peer=%s clients=%zu", name(n),
-             c->peer, n->n_clients - 1);
+    util_log(c->quiet ? UTIL_LOG_DEBUG : UTIL_LOG_INFO, UTIL_MOD_SIM, "disconnect",
+             "node=%s peer=%s clients=%zu", name(n), c->peer, n->n_clients - 1);
     client_free(c);
 }
 
@@ -283,11 +448,12 @@ static bool bad(struct s5066_simclient *c, const char *what, const char *type)
 /* s5066_simclient_error - one primitive from the client that did not decode */
 void s5066_simclient_error(struct s5066_simclient *c, util_ms now, int err)
 {
-    (void)now;
     char why[96];
     snprintf(why, sizeof why, "\"%s\"", s5066_strerror(err));
-    if (c)
-        bad(c, "undecodable", why);
+    if (!c)
+        return;
+    c->active_at = now;
+    bad(c, "undecodable", why);
 }
 
 /* ---- requests ------------------------------------------------------------------ */
@@ -319,6 +485,7 @@ static void on_bind(struct s5066_simclient *c, const struct s5066_bind_request *
         return;
     }
     c->bound = true;
+    c->quiet = false; /* a client, not one of a flood: its lines are logged again */
     c->sap = b->sap;
     c->rank = b->rank;
     c->service = b->service;
@@ -431,6 +598,7 @@ void s5066_simclient_input(struct s5066_simclient *c, util_ms now, const struct 
     struct s5066_simnode *n = c->node;
     const char *type = s5066_type_name(p->type);
     UTIL_TRACE(UTIL_MOD_SIM, "recv", "node=%s peer=%s type=%s", name(n), c->peer, type);
+    c->active_at = now;
     s5066_channel_run(n->ch, now);
     switch (p->type) {
     case S5066_BIND_REQUEST: on_bind(c, &p->u.bind_request); return;

@@ -3,11 +3,14 @@
 integration tests, written independently of the C codec: it builds and
 parses the S_Primitive bytes itself (90 EB | 00 | size:16 | type | body).
 
-    python3 sim_sis.py SCENARIO PORTFILE
+    python3 sim_sis.py SCENARIO PORTFILE [ARG...]
 
 Scenarios are the functions named scenario_*; each exits 0 on success and
 prints "FAIL: ..." and exits 1 otherwise.
 """
+import errno
+import os
+import select
 import socket
 import struct
 import sys
@@ -55,9 +58,10 @@ def unidata(dest, sap, data, prio=0, mode=1, confirm=1, min_retx=0, ttl=0):
 
 
 class Client:
-    def __init__(self, name, port):
+    def __init__(self, name, port, src=None):
         self.name = name
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT,
+                                             source_address=(src, 0) if src else None)
         self.buf = b""
 
     def send(self, data):
@@ -391,14 +395,193 @@ def scenario_oracle(ports):
         x.sock.close()
 
 
+class Flood:
+    """n idle TCP connections to port from the local address src, opened
+    non-blocking with at most 64 handshakes in flight; each is "open" until
+    the server closes it ("closed": it is then closed here too, to keep
+    descriptors).  Nothing is ever sent on them."""
+
+    def __init__(self, name, port, n, src):
+        self.name, self.port, self.n, self.src = name, port, n, src
+        self.started = 0
+        self.socks = {}  # fd -> (socket, start index)
+        self.state = {}  # start index -> "pending" | "open" | "closed"
+        self.poller = select.poll()
+
+    def count(self, what):
+        return sum(1 for v in self.state.values() if v == what)
+
+    def line(self):
+        return "%s: started=%d open=%d closed_by_server=%d pending=%d" % (
+            self.name, self.started, self.count("open"), self.count("closed"), self.count("pending"))
+
+    def _start(self):
+        while self.started < self.n and self.count("pending") < 64:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((self.src, 0))
+            s.setblocking(False)
+            rc = s.connect_ex(("127.0.0.1", self.port))
+            if rc not in (0, errno.EINPROGRESS):
+                fail("%s: connect: %s" % (self.name, os.strerror(rc)))
+            self.socks[s.fileno()] = (s, self.started)
+            self.state[self.started] = "pending"
+            self.poller.register(s, select.POLLOUT)
+            self.started += 1
+
+    def _close(self, fd):
+        s, i = self.socks.pop(fd)
+        self.state[i] = "closed"
+        self.poller.unregister(fd)
+        s.close()
+
+    def pump(self, timeout=0.05):
+        """start what is left to start, and note what the server did"""
+        self._start()
+        for fd, ev in self.poller.poll(timeout * 1000):
+            s, i = self.socks[fd]
+            if self.state[i] == "pending":
+                if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                    self._close(fd)
+                else:
+                    self.state[i] = "open"
+                    self.poller.modify(fd, select.POLLIN)
+                continue
+            try:
+                data = s.recv(4096)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if data:
+                fail("%s: the server sent %r to an idle connection" % (self.name, data[:16]))
+            self._close(fd)
+
+    def opened(self):
+        return [i for i, v in self.state.items() if v == "open"]
+
+    def closed(self):
+        return [i for i, v in self.state.items() if v == "closed"]
+
+
+def pump_until(floods, cond, what, timeout=30.0):
+    """pump every flood until cond() holds; fail after timeout seconds"""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            fail("%s not reached within %gs (%s)" % (what, timeout,
+                                                     "; ".join(f.line() for f in floods)))
+        for f in floods:
+            f.pump(0.02)
+
+
+def timed_bind(name, port, sap, src, bound_s):
+    """a client from src binds sap: BIND_ACCEPTED within bound_s seconds"""
+    t0 = time.monotonic()
+    c = Client(name, port, src)
+    c.send(bind(sap))
+    try:
+        body = c.expect(BIND_ACCEPTED, "BIND_ACCEPTED", timeout=bound_s)
+    except (EOFError, ConnectionResetError):
+        fail("%s: the simulator closed the connection instead of accepting the bind" % name)
+    ms = (time.monotonic() - t0) * 1000
+    if body[0] >> 4 != sap:
+        fail("%s: BIND_ACCEPTED for SAP %d, wanted %d" % (name, body[0] >> 4, sap))
+    return c, ms
+
+
+def send_and_check(tx, rx, dest, data, src_addr):
+    """an ARQ U_PDU with confirmation from tx reaches rx, once, and is confirmed"""
+    tx.send(unidata(dest, 2, data, mode=1, confirm=1))
+    ind = parse_indication(rx.expect(UNIDATA_INDICATION, "UNIDATA_INDICATION"))
+    if ind["updu"] != data or ind["src"] != src_addr:
+        fail("%s: indication %r" % (rx.name, ind))
+    res = parse_result(tx.expect(CONFIRM, "UNIDATA_REQUEST_CONFIRM"))
+    if res["updu"] != data:
+        fail("%s: confirm %r" % (tx.name, res))
+
+
+def scenario_idle_flood(ports, n="500", max_clients="32", per_address="16", bound_s="5"):
+    """hundreds of idle connections to alpha do not keep a client from
+    binding: the simulator closes the most idle connection (unbound,
+    oldest first) of the address at max_clients_per_address, or of the
+    node at max_clients; bound clients stay served.  Phase 1: n idle
+    connections from 127.0.0.1, then a client from 127.0.0.1 binds and a
+    U_PDU goes alpha -> bravo.  Phase 2 (when 127.0.0.2 and 127.0.0.3 can be
+    bound): n/2 idle connections from each fill the node's table; the
+    first client is still served and a second one still binds."""
+    n, max_clients, per, bound_s = int(n), int(max_clients), int(per_address), float(bound_s)
+    closed_total = 0
+    a = Flood("idle-127.0.0.1", ports["alpha"], n, "127.0.0.1")
+    pump_until([a], lambda: a.started == n and a.count("pending") == 0, "%d idle connections" % n)
+    print("ok - %d idle connections made to alpha (%d already closed by the simulator)"
+          % (n, a.count("closed")))
+    c1, ms = timed_bind("alpha-client", ports["alpha"], 2, "127.0.0.1", bound_s)
+    print("ok - alpha: bind accepted in %.0f ms with %d idle connections open" % (ms, a.count("open")))
+    # the oldest idle connections of 127.0.0.1 made room: per - 1 are left (with the client)
+    pump_until([a], lambda: a.count("open") == per - 1 and a.count("closed") == n - per + 1,
+               "%d idle connections left open" % (per - 1))
+    # oldest first (give or take the 64 handshakes in flight)
+    if min(a.opened()) < max(a.closed()) - 64:
+        fail("an idle connection started %d is open, one started %d was closed"
+             % (min(a.opened()), max(a.closed())))
+    print("ok - the simulator closed the %d oldest idle connections of 127.0.0.1, kept the newest %d"
+          % (a.count("closed"), a.count("open")))
+    b1, _ = bound_client("bravo-client", ports["bravo"], 2)
+    send_and_check(c1, b1, "0.0.0.2", b"through the idle crowd", "0.0.0.1")
+    print("ok - a U_PDU went alpha -> bravo and was confirmed")
+    closed_total = a.count("closed")
+
+    try:
+        for src in ("127.0.0.2", "127.0.0.3"):
+            socket.socket().bind((src, 0))
+    except OSError as e:
+        print("# 127.0.0.2/3 cannot be bound (%s): the full-table phase is skipped" % e)
+        print("idle connections opened=%d closed_for_room=%d" % (n, closed_total))
+        return
+    half = n // 2
+    b = Flood("idle-127.0.0.2", ports["alpha"], half, "127.0.0.2")
+    pump_until([a, b], lambda: b.started == half and b.count("pending") == 0 and
+               b.count("open") == per and b.count("closed") == half - per,
+               "127.0.0.2 held to %d connections" % per)
+    if a.count("open") != per - 1:
+        fail("127.0.0.2's connections closed 127.0.0.1's: %s" % a.line())
+    print("ok - 127.0.0.2: %d idle connections, %d kept (its own oldest closed), 127.0.0.1's untouched"
+          % (half, per))
+    # the table is full now (client + per-1 + per = max_clients): 127.0.0.3
+    # takes the oldest idle connections of the node: 127.0.0.1's, then 127.0.0.2's
+    c = Flood("idle-127.0.0.3", ports["alpha"], half, "127.0.0.3")
+    left_b = max_clients - 1 - per
+    pump_until([a, b, c], lambda: c.started == half and c.count("pending") == 0 and
+               c.count("open") == per and a.count("open") == 0 and b.count("open") == left_b,
+               "a full table giving up its oldest idle connections")
+    print("ok - table full: 127.0.0.3's connections closed the node's oldest idle ones "
+          "(127.0.0.1: %d open, 127.0.0.2: %d, 127.0.0.3: %d)"
+          % (a.count("open"), b.count("open"), c.count("open")))
+    c2, ms = timed_bind("alpha-client-2", ports["alpha"], 3, "127.0.0.1", bound_s)
+    print("ok - alpha: a second bind accepted in %.0f ms with the table full" % ms)
+    pump_until([a, b, c], lambda: b.count("open") == left_b - 1, "room made for the second client")
+    # both clients are served: the bound one was never taken for an idle one
+    send_and_check(c1, b1, "0.0.0.2", b"first client still bound", "0.0.0.1")
+    c2.send(unidata("0.0.0.2", 2, b"second client", mode=1, confirm=1))
+    ind = parse_indication(b1.expect(UNIDATA_INDICATION, "UNIDATA_INDICATION"))
+    if ind["updu"] != b"second client" or ind["src_sap"] != 3:
+        fail("bravo-client: %r" % ind)
+    c2.expect(CONFIRM, "UNIDATA_REQUEST_CONFIRM")
+    print("ok - both alpha clients still send to bravo")
+    closed_total = a.count("closed") + b.count("closed") + c.count("closed")
+    print("idle connections opened=%d closed_for_room=%d" % (n + 2 * half, closed_total))
+    for x in (c1, c2, b1):
+        x.sock.close()
+
+
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) < 3:
         print(__doc__)
         sys.exit(2)
     fn = globals().get("scenario_" + sys.argv[1])
     if not fn:
         fail("no scenario " + sys.argv[1])
-    fn(read_ports(sys.argv[2]))
+    fn(read_ports(sys.argv[2]), *sys.argv[3:])
     print("PASS: " + sys.argv[1])
 
 

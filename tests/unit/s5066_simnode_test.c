@@ -3,7 +3,11 @@
  * Annex A from the server side - BIND_ACCEPTED with the MTU, BIND_REJECTED
  * reasons 2 and 3, UNIDATA to CONFIRM / REJECTED (4 over the MTU, 5 no tx
  * mode), KEEP_ALIVE, UNBIND_INDICATION reason 3 after too many invalid
- * primitives, SUBNET_AVAILABILITY for EMCON, DATAFLOW_OFF/ON, tx mode 3.
+ * primitives, SUBNET_AVAILABILITY for EMCON, DATAFLOW_OFF/ON, tx mode 3;
+ * room for connections: per address and per node, the most idle connection
+ * (unbound first, then bound and silent longest: UNBIND_INDICATION reason 2)
+ * closed for a newcomer, or the newcomer refused, and the lines about it
+ * rate-limited per address.
  * What the server sends is encoded and decoded again, so the bytes are the
  * codec's.
  */
@@ -619,6 +623,230 @@ TEST(result_for_a_departed_client_is_dropped)
     net_free(&net);
 }
 
+/* ---- room for connections ------------------------------------------------------ */
+
+/* limits_net - one node 0.0.0.1 with these limits (and a second, 0.0.0.2, with the defaults) */
+static void limits_net(struct net *net, unsigned max_clients, unsigned per_address, bool refuse)
+{
+    struct s5066_channel_callbacks cb = {0};
+    s5066_simnode_channel_callbacks(&cb);
+    struct s5066_channel_params cp = default_params();
+    net->ch = s5066_channel_new(&cp, &cb, NULL);
+    CHECK(net->ch != NULL);
+    for (int i = 0; i < 2; i++) {
+        struct s5066_simnode_params p;
+        s5066_simnode_params_default(&p);
+        p.name = i == 0 ? "n1" : "n2";
+        p.addr = s5066_addr_make((uint32_t)i + 1, false);
+        if (i == 0) {
+            p.max_clients = max_clients;
+            p.max_per_address = per_address;
+            p.refuse_when_full = refuse;
+        }
+        net->node[i] = s5066_simnode_new(net->ch, &p, &CB, NULL);
+        CHECK(net->node[i] != NULL);
+    }
+    net->node[2] = NULL;
+}
+
+/* arrive - a connection from peer to node 0 at now, as s5066sim admits it: true if admitted */
+static bool arrive(struct net *net, struct conn *c, util_ms now, const char *peer)
+{
+    memset(c, 0, sizeof *c);
+    const char *why = NULL;
+    if (!s5066_simnode_admit(net->node[0], now, peer, &why))
+        return false;
+    c->client = s5066_simnode_attach(net->node[0], now, c, peer);
+    CHECK(c->client != NULL);
+    return true;
+}
+
+/* count - occurrences of needle in the lines logged */
+static int count(const char *needle)
+{
+    int k = 0;
+    for (const char *q = logged; (q = strstr(q, needle)) != NULL; q++)
+        k++;
+    return k;
+}
+
+TEST(room_per_address_oldest_idle_first)
+{
+    struct net net;
+    limits_net(&net, 16, 3, false);
+    static struct conn x[5], y[3], v[4];
+    CHECK(arrive(&net, &x[0], 0, "10.0.0.1:1000"));
+    CHECK(arrive(&net, &x[1], 1, "10.0.0.1:1001"));
+    CHECK(arrive(&net, &x[2], 2, "10.0.0.1:1002"));
+    logged[0] = 0;
+    /* the address is at its limit: its oldest idle connection makes room */
+    CHECK(arrive(&net, &x[3], 10, "10.0.0.1:1003"));
+    CHECK(x[0].closed);
+    CHECK(!x[1].closed && !x[2].closed);
+    CHECK_EQ(s5066_simnode_clients(net.node[0]), 3);
+    CHECK_EQ(s5066_simnode_closed_for_room(net.node[0]), 1);
+    CHECK_CONTAINS(logged, "sim closed-for-room node=n1 peer=10.0.0.1:1000 why=per-address "
+                           "bound=no idle_ms=10 for=10.0.0.1:1003 total=1");
+    nothing(&x[0]); /* never bound: no UNBIND_INDICATION */
+    /* activity counts: x[1] speaks, so x[2] is now the most idle */
+    struct s5066_prim k;
+    s5066_prim_init(&k, S5066_KEEP_ALIVE);
+    input(&x[1], 20, &k);
+    CHECK(arrive(&net, &x[4], 30, "10.0.0.1:1004"));
+    CHECK(x[2].closed);
+    CHECK(!x[1].closed && !x[3].closed);
+    /* another address has its own share: nothing closed */
+    for (int i = 0; i < 3; i++) {
+        char peer[32];
+        snprintf(peer, sizeof peer, "10.0.0.2:%d", 2000 + i);
+        CHECK(arrive(&net, &y[i], 40, peer));
+    }
+    CHECK(!x[1].closed && !x[3].closed && !x[4].closed);
+    CHECK_EQ(s5066_simnode_clients(net.node[0]), 6);
+    CHECK_EQ(s5066_simnode_closed_for_room(net.node[0]), 2);
+    /* an IPv6 peer: the address is all before the port */
+    for (int i = 0; i < 4; i++) {
+        char peer[32];
+        snprintf(peer, sizeof peer, "::1:%d", 3000 + i);
+        CHECK(arrive(&net, &v[i], 50 + (util_ms)i, peer));
+    }
+    CHECK(v[0].closed && !v[1].closed);
+    CHECK(!x[1].closed && !y[0].closed);
+    net_free(&net);
+}
+
+TEST(room_unbound_before_bound_then_silent_longest)
+{
+    struct net net;
+    limits_net(&net, 8, 3, false);
+    static struct conn a, b, c, d, e;
+    CHECK(arrive(&net, &a, 0, "10.0.0.1:1"));
+    do_bind(&a, 0, 2, 0, S5066_TX_ARQ, 0);
+    expect(&a, S5066_BIND_ACCEPTED);
+    CHECK(arrive(&net, &b, 100, "10.0.0.1:2"));
+    CHECK(arrive(&net, &c, 200, "10.0.0.1:3"));
+    /* a bound client, silent longest, stays: the unbound ones go first */
+    CHECK(arrive(&net, &d, 300, "10.0.0.1:4"));
+    CHECK(b.closed && !a.closed && !c.closed);
+    do_bind(&c, 310, 3, 0, S5066_TX_ARQ, 0);
+    expect(&c, S5066_BIND_ACCEPTED);
+    do_bind(&d, 320, 4, 0, S5066_TX_ARQ, 0);
+    expect(&d, S5066_BIND_ACCEPTED);
+    /* all bound: the one silent longest gets UNBIND_INDICATION 2 (inactivity), logged */
+    logged[0] = 0;
+    CHECK(arrive(&net, &e, 400, "10.0.0.1:5"));
+    CHECK(a.closed && !c.closed && !d.closed);
+    struct s5066_prim p = expect(&a, S5066_UNBIND_INDICATION);
+    CHECK_EQ(p.u.reason.reason, S5066_UNBIND_INACTIVITY);
+    nothing(&a);
+    CHECK_CONTAINS(logged, "sim closed-for-room node=n1 peer=10.0.0.1:1 why=per-address bound=yes "
+                           "sap=2 idle_ms=400 for=10.0.0.1:5 total=2");
+    /* its SAP is free for the newcomer, who is served */
+    do_bind(&e, 400, 2, 0, S5066_TX_ARQ, 0);
+    expect(&e, S5066_BIND_ACCEPTED);
+    struct conn r;
+    memset(&r, 0, sizeof r);
+    r.client = s5066_simnode_attach(net.node[1], 400, &r, "10.0.0.9:1");
+    do_bind(&r, 400, 2, 0, S5066_TX_ARQ, 0);
+    expect(&r, S5066_BIND_ACCEPTED);
+    unidata(&e, 500, "0.0.0.2", 2, S5066_TX_ARQ, 0, (const uint8_t *)"made room", 9);
+    run(&net, 500);
+    p = expect(&r, S5066_UNIDATA_INDICATION);
+    CHECK_MEM(p.u.ind.updu, p.u.ind.updu_len, "made room", 9);
+    net_free(&net);
+}
+
+TEST(room_in_a_full_table_from_the_node_oldest_idle)
+{
+    struct net net;
+    limits_net(&net, 4, 3, false);
+    static struct conn x[3], y, z, w;
+    for (int i = 0; i < 3; i++) {
+        char peer[32];
+        snprintf(peer, sizeof peer, "10.0.0.1:%d", 1000 + i);
+        CHECK(arrive(&net, &x[i], (util_ms)i, peer));
+    }
+    CHECK(arrive(&net, &y, 5, "10.0.0.2:1"));
+    do_bind(&x[0], 6, 2, 0, S5066_TX_ARQ, 0); /* bound: not the first to go */
+    expect(&x[0], S5066_BIND_ACCEPTED);
+    logged[0] = 0;
+    CHECK(arrive(&net, &z, 10, "10.0.0.3:1"));
+    CHECK(x[1].closed);
+    CHECK(!x[0].closed && !x[2].closed && !y.closed);
+    CHECK_CONTAINS(logged, "peer=10.0.0.1:1001 why=table-full bound=no idle_ms=9 for=10.0.0.3:1");
+    CHECK(arrive(&net, &w, 11, "10.0.0.3:2"));
+    CHECK(x[2].closed && !y.closed);
+    CHECK_EQ(s5066_simnode_clients(net.node[0]), 4);
+    CHECK_EQ(s5066_simnode_closed_for_room(net.node[0]), 2);
+    net_free(&net);
+}
+
+TEST(room_refused_when_asked)
+{
+    struct net net;
+    limits_net(&net, 2, 1, true);
+    struct conn a, b, c;
+    const char *why = NULL;
+    CHECK(arrive(&net, &a, 0, "10.0.0.1:1"));
+    CHECK(!s5066_simnode_admit(net.node[0], 1, "10.0.0.1:2", &why));
+    CHECK_STR(why, "too-many-from-address");
+    CHECK(arrive(&net, &b, 2, "10.0.0.2:1"));
+    CHECK(!s5066_simnode_admit(net.node[0], 3, "10.0.0.3:1", &why));
+    CHECK_STR(why, "too-many-clients");
+    CHECK(!a.closed && !b.closed);
+    CHECK_EQ(s5066_simnode_closed_for_room(net.node[0]), 0);
+    /* room again once one leaves */
+    s5066_simclient_detach(b.client);
+    CHECK(arrive(&net, &c, 4, "10.0.0.3:1"));
+    net_free(&net);
+}
+
+TEST(room_lines_rate_limited_per_address)
+{
+    struct net net;
+    limits_net(&net, 32, 1, false);
+    util_log_set_level(UTIL_LOG_INFO);
+    logged[0] = 0;
+    static struct conn x[41];
+    for (int i = 0; i <= 20; i++) {
+        char peer[32];
+        snprintf(peer, sizeof peer, "10.0.0.1:%d", 1000 + i);
+        CHECK(arrive(&net, &x[i], (util_ms)i, peer));
+    }
+    CHECK_EQ(s5066_simnode_closed_for_room(net.node[0]), 20);
+    CHECK_EQ(count("sim closed-for-room"), 5);
+    CHECK_EQ(count("sim connect "), 10);
+    CHECK_EQ(count("sim disconnect"), 0); /* a connection closed for room: its line says so */
+    /* another address has its own allowance */
+    struct conn y;
+    CHECK(arrive(&net, &y, 30, "10.0.0.2:1"));
+    CHECK_CONTAINS(logged, "sim connect node=n1 peer=10.0.0.2:1 clients=2");
+    /* a minute later: the next lines say how many were held back */
+    logged[0] = 0;
+    char peer[32];
+    snprintf(peer, sizeof peer, "10.0.0.1:%d", 2000);
+    CHECK(arrive(&net, &x[21], 60020, peer));
+    CHECK_CONTAINS(logged, "sim connect node=n1 peer=10.0.0.1:2000 clients=2 suppressed=11");
+    CHECK_CONTAINS(logged, "sim closed-for-room node=n1 peer=10.0.0.1:1020 why=per-address");
+    CHECK_CONTAINS(logged, "total=21 suppressed=15");
+    CHECK(!s5066_simclient_quiet(x[21].client));
+    /* past the allowance again, a connection is quiet (so is the glue's line about it) ... */
+    for (int i = 22; i <= 31; i++) {
+        snprintf(peer, sizeof peer, "10.0.0.1:%d", 2000 + i);
+        CHECK(arrive(&net, &x[i], 60000 + (util_ms)i, peer));
+    }
+    CHECK(s5066_simclient_quiet(x[31].client));
+    /* ... until it binds: a client, whose lines are logged again */
+    do_bind(&x[31], 60100, 2, 0, S5066_TX_ARQ, 0);
+    expect(&x[31], S5066_BIND_ACCEPTED);
+    CHECK(!s5066_simclient_quiet(x[31].client));
+    logged[0] = 0;
+    s5066_simclient_detach(x[31].client);
+    CHECK_CONTAINS(logged, "sim disconnect node=n1 peer=10.0.0.1:2031 clients=1");
+    util_log_set_level(UTIL_LOG_NOTICE);
+    net_free(&net);
+}
+
 int main(void)
 {
     util_log_set_level(UTIL_LOG_NOTICE);
@@ -633,5 +861,10 @@ int main(void)
     RUN(dataflow_off_and_on);
     RUN(tx_mode_3_indication_with_errors);
     RUN(result_for_a_departed_client_is_dropped);
+    RUN(room_per_address_oldest_idle_first);
+    RUN(room_unbound_before_bound_then_silent_longest);
+    RUN(room_in_a_full_table_from_the_node_oldest_idle);
+    RUN(room_refused_when_asked);
+    RUN(room_lines_rate_limited_per_address);
     return harness_done();
 }
