@@ -13,15 +13,25 @@
  * An engine: no I/O, no clock.  Every timer sits in one util_timerheap;
  * pacing at the bearer's rate adds one more deadline.  The glue calls
  * pmul_engine_timeout() at pmul_engine_next_expiry().
+ *
+ * The receiver holds only what arrived (issue 13): a message's fragments
+ * sit in runs of 32 sequence numbers, only the runs that hold any, so no
+ * array is sized by a peer's Sequence_Number or Total_Number_of_PDUs; every
+ * record (messages, fragments, destination lists, duplicate records,
+ * originators, the tables) is counted in bytes against rx_max_total; a
+ * message leaves its slot as soon as it is delivered, refused or known not
+ * to be for us, and a compact duplicate record stays; at a limit, room is
+ * made from the originator holding the largest share (two heaps keep them
+ * in order: of all, of orphans), orphans first; and what a peer can make us
+ * log is rate-limited per originator and kind (util_ratelimit).
  */
 #include "pmul/pmul.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define RX_BUCKETS 4096
-#define SRC_BUCKETS 256
 #define DATA_HDR PMUL_HDR_LEN
 #define MAX_ACK_ENTRIES 64
 #define MAX_ACK_RANGES 1024
@@ -42,8 +52,6 @@ struct eng_timer {
     uint8_t kind;
     void *owner;
 };
-
-enum { RX_COLLECTING = 0, RX_DELIVERED, RX_DISCARDED, RX_NOT_FOR_US };
 
 struct tx_dest {
     uint32_t id, msn;
@@ -84,26 +92,69 @@ struct tx_msg {
     struct eng_timer t_rt, t_emcon, t_expiry, t_forget;
 };
 
-struct rx_msg {
-    struct util_list hlink;  /* hash bucket */
+/* Receive state (issue 13).  Everything below is counted, in bytes, in
+ * st.rx_state against rx_max_total: what it allocates plus ALLOC_COST per
+ * block and TIMER_COST per armed timer.  Nothing is sized by a peer's claim
+ * (Total_Number_of_PDUs, Sequence_Number, counts) before the data is here. */
+#define ALLOC_COST 16 /* what the allocator adds to every block */
+#define TIMER_COST 8  /* an armed timer's slot in the heap */
+#define RX_RUN     32 /* sequence numbers per run of fragments */
+#define TABLE_MIN  64 /* buckets a hash table starts with */
+
+/* The kinds of an incoming record: a message being collected (struct
+ * rx_msg), or what is left of a finished one (struct rx_dup). */
+enum { RX_COLLECTING = 0, RX_DELIVERED, RX_DISCARDED, RX_NOT_FOR_US, RX_REFUSED };
+
+/* What incoming messages and duplicate records share: the (Source_ID,
+ * Message_ID) key and what an acknowledgement needs. */
+struct rx_ent {
+    struct util_list hlink;  /* e->rx_table bucket */
     struct util_list rlink;  /* e->ack_ready */
-    bool ready;
+    struct eng_timer ack;    /* T_RX_ACK: time to acknowledge */
+    struct eng_timer life;   /* T_RX_LIFE: forget it */
     uint32_t src, msgid;
-    uint8_t state;
-    bool have_addr, for_us, was_for_us, finished, ack_wanted;
-    uint16_t total;
+    int64_t expiry; /* Expiry_Time, UNIX s (0: not known yet) */
+    uint8_t kind;   /* RX_COLLECTING (an rx_msg) or a finished kind (an rx_dup) */
     uint8_t prio;
-    int64_t expiry;
+    bool ready;    /* on e->ack_ready */
+    bool finished; /* the sender has our ack (Ack-Ack, or a retransmission without us) */
+    uint16_t acks_sent;
+};
+
+/* A compact duplicate record: a delivered (or refused, discarded, not for
+ * us) message, until Expiry_Time + rx_keep_done.  A delivered one answers
+ * retransmissions with a complete ack; a refused one lets the message be
+ * collected again when the sender retransmits it. */
+struct rx_dup {
+    struct rx_ent h;
+    struct util_list fifo; /* e->dups, oldest first */
+};
+
+/* Fragments of sequence numbers base+1 .. base+RX_RUN that arrived, in
+ * order, each as length:16 | bytes.  A message holds only the runs that
+ * hold something, sorted by base. */
+struct rx_run {
+    uint16_t base;
+    uint32_t bits; /* bit i: base+1+i is here */
+    uint32_t used, cap;
+    uint8_t *buf;
+};
+
+/* An incoming message being collected: one slot of rx_max_messages. */
+struct rx_msg {
+    struct rx_ent h;
+    struct util_list plink; /* its source's orphans or addressed list, oldest first */
+    struct src_state *src;
+    bool have_addr, for_us; /* for_us: an Address_PDU named us (else an orphan) */
+    uint16_t total;
     uint32_t msn;
-    uint8_t **frag;
-    uint16_t *flen;
-    uint32_t fcap;
-    uint32_t *dests; /* Destination_IDs named by its Address_PDU(s), bounded */
-    uint16_t ndests;
-    uint32_t have;
-    size_t bytes;
-    unsigned acks_sent;
-    struct eng_timer ack, life;
+    struct rx_run *runs;
+    uint16_t nruns, runs_cap;
+    uint32_t *dests; /* Destination_IDs named by its Address_PDU(s), at most RX_MAX_DESTS */
+    uint16_t ndests, dests_cap;
+    uint32_t have; /* Data_PDUs held */
+    size_t bytes;  /* their data bytes */
+    size_t cost;   /* receive state it counts */
 };
 
 /* Message_Sequence_Numbers lo..hi from one originator have not arrived. */
@@ -112,16 +163,41 @@ struct src_gap {
     util_ms final_at; /* opened + gap_wait: then it is lost for good */
 };
 
-/* An originator that addressed us: for loss detection (ACP 142 5.3.3). */
+/* Kinds of warnings a peer can trigger, each rate-limited per source. */
+enum { RL_LIMIT = 0, RL_EVICTED, RL_MEMORY, RL_TOTAL, RL_REFUSED, RL_DISCARDED, RL_GAP, RL_KINDS };
+
+/* An originator: what it holds of the receive limits (its share decides
+ * whose messages go first when room is needed), its sequence gaps (ACP 142
+ * 5.3.3) and its warnings' rate limits.  Idle (collecting nothing) it is
+ * on e->src_idle and may be forgotten; busy it is in e->heap. */
 struct src_state {
-    struct util_list link; /* hash bucket */
-    struct util_list lru;  /* e->src_lru, least recently heard first */
+    struct util_list link; /* e->src_table bucket */
+    struct util_list lru;  /* e->src_idle while idle, least recently heard first */
     uint32_t src;
+    struct util_list orphans;   /* its messages without an Address_PDU naming us, oldest first */
+    struct util_list addressed; /* its other messages, oldest first */
+    size_t nmsgs, norphans;     /* messages being collected, of which orphans */
+    size_t cost, orphan_cost;   /* their receive state, of which orphans' */
+    size_t hi[2];               /* its places in e->heap[0] and [1] (busy only) */
     uint32_t last_msn;     /* highest Message_Sequence_Number seen for us */
     struct src_gap *gaps;  /* open gaps by final_at (PMUL_RX_MAX_GAPS + 1 slots), or NULL */
     size_t ngaps;
     struct eng_timer t_gap; /* at gaps[0].final_at */
+    struct util_ratelimit *rl; /* RL_KINDS, from its first warning (if it fits: RL_COST) */
 };
+
+/* A hash table of util_list nodes that doubles when it holds more entries
+ * than buckets (and there is room under rx_max_total). */
+struct eng_table {
+    struct util_list *b;
+    size_t nb, n;
+};
+
+#define MSG_COST  (sizeof(struct rx_msg) + ALLOC_COST + 2 * TIMER_COST)
+#define DUP_COST  (sizeof(struct rx_dup) + ALLOC_COST + 2 * TIMER_COST)
+#define SRC_COST  (sizeof(struct src_state) + ALLOC_COST + TIMER_COST)
+#define GAPS_COST ((PMUL_RX_MAX_GAPS + 1) * sizeof(struct src_gap) + ALLOC_COST)
+#define RL_COST   (RL_KINDS * sizeof(struct util_ratelimit) + ALLOC_COST)
 
 struct pmul_engine {
     struct pmul_params p;
@@ -136,17 +212,21 @@ struct pmul_engine {
     uint64_t next_handle;
     struct util_list tx_all;
     struct util_list sendq;
-    struct util_list rx_hash[RX_BUCKETS];
+    struct eng_table rx_table; /* rx_ent by (Source_ID, Message_ID) */
     struct util_list ack_ready;
-    struct util_list src_hash[SRC_BUCKETS];
-    struct util_list src_lru;
-    size_t rx_count;
+    struct util_list dups;      /* rx_dup, oldest first */
+    struct eng_table src_table; /* src_state by Source_ID */
+    struct util_list src_idle;  /* idle originators, least recently heard first */
+    size_t src_idle_n;
+    struct src_state **heap[2]; /* busy originators by share: [0] of all, [1] of orphans */
+    size_t heap_n, heap_cap;
+    struct util_ratelimit rl_all[RL_KINDS];
     struct pmul_engine_stats st;
     uint8_t *buf;
     size_t buf_len;
     struct pmul_ack_entry ack_ents[MAX_ACK_ENTRIES];
     struct pmul_range ack_ranges[MAX_ACK_RANGES];
-    struct rx_msg *ack_msgs[MAX_ACK_ENTRIES];
+    struct rx_ent *ack_msgs[MAX_ACK_ENTRIES];
 };
 
 /* pmul_dest_result_name - "acked", "expired", "cancelled" */
@@ -656,95 +736,603 @@ static int tx_emit_one(struct pmul_engine *e, util_ms now, struct tx_msg *m)
     return 0;
 }
 
-/* ---- receiver ---------------------------------------------------------------- */
+/* ---- receiver: accounting and limits ----------------------------------------- */
 
-/* rx_bucket - the hash bucket of (src, msgid) */
-static struct util_list *rx_bucket(struct pmul_engine *e, uint32_t src, uint32_t msgid)
+/* rx_state_add - count delta bytes more (or fewer) of receive state */
+static void rx_state_add(struct pmul_engine *e, long long delta)
 {
-    uint32_t h = src * 2654435761u ^ msgid * 2246822519u;
-    return &e->rx_hash[(h ^ (h >> 15)) & (RX_BUCKETS - 1)];
+    e->st.rx_state = (size_t)((long long)e->st.rx_state + delta);
+    if (e->st.rx_state > e->st.rx_state_peak)
+        e->st.rx_state_peak = e->st.rx_state;
 }
 
-/* rx_find - the incoming message (src, msgid), or NULL */
-static struct rx_msg *rx_find(struct pmul_engine *e, uint32_t src, uint32_t msgid)
+/* rx_room - whether bytes more fit under rx_max_total without making room */
+static bool rx_room(const struct pmul_engine *e, size_t bytes)
 {
-    struct util_list *b = rx_bucket(e, src, msgid), *it;
+    return e->st.rx_state + bytes <= e->p.rx_max_total;
+}
+
+/* eng_hash - a bucket hash of two 32-bit keys */
+static uint32_t eng_hash(uint32_t a, uint32_t b)
+{
+    uint32_t h = a * 2654435761u ^ b * 2246822519u;
+    return h ^ (h >> 15);
+}
+
+/* table_init - a table of TABLE_MIN buckets, counted; 0 or UTIL_ERR_NOMEM */
+static int table_init(struct pmul_engine *e, struct eng_table *t)
+{
+    t->b = malloc(TABLE_MIN * sizeof *t->b);
+    if (!t->b)
+        return UTIL_ERR_NOMEM;
+    t->nb = TABLE_MIN;
+    t->n = 0;
+    for (size_t i = 0; i < t->nb; i++)
+        util_list_init(&t->b[i]);
+    rx_state_add(e, (long long)(t->nb * sizeof *t->b + ALLOC_COST));
+    return 0;
+}
+
+/* table_free - release the buckets (the entries are gone) */
+static void table_free(struct pmul_engine *e, struct eng_table *t)
+{
+    if (t->b)
+        rx_state_add(e, -(long long)(t->nb * sizeof *t->b + ALLOC_COST));
+    free(t->b);
+    t->b = NULL;
+}
+
+/* table_need - the bytes one more entry may cost the table (its doubling) */
+static size_t table_need(const struct eng_table *t)
+{
+    return t->n + 1 > t->nb ? t->nb * sizeof *t->b : 0;
+}
+
+/* table_bucket - the bucket of hash h */
+static struct util_list *table_bucket(const struct eng_table *t, uint32_t h)
+{
+    return &t->b[h & (t->nb - 1)];
+}
+
+/* table_add - link node under hash h; the table doubles when it is fuller
+ * than its buckets and there is room (else the chains grow) */
+static void table_add(struct pmul_engine *e, struct eng_table *t, struct util_list *node,
+                      uint32_t h, uint32_t (*hash_of)(const struct util_list *))
+{
+    size_t extra = t->nb * sizeof *t->b;
+    struct util_list *nb;
+    if (t->n + 1 > t->nb && t->nb < ((size_t)1 << 26) && rx_room(e, extra) &&
+        (nb = malloc(2 * extra))) {
+        for (size_t i = 0; i < 2 * t->nb; i++)
+            util_list_init(&nb[i]);
+        struct util_list *old = t->b;
+        size_t oldn = t->nb;
+        t->b = nb;
+        t->nb *= 2;
+        for (size_t i = 0; i < oldn; i++)
+            while (!util_list_empty(&old[i])) {
+                struct util_list *x = old[i].next;
+                util_list_remove(x);
+                util_list_push_back(table_bucket(t, hash_of(x)), x);
+            }
+        free(old);
+        rx_state_add(e, (long long)extra);
+    }
+    util_list_push_back(table_bucket(t, h), node);
+    t->n++;
+}
+
+/* table_del - unlink node */
+static void table_del(struct eng_table *t, struct util_list *node)
+{
+    util_list_remove(node);
+    t->n--;
+}
+
+/* ent_hash - the hash of an rx_ent's table node */
+static uint32_t ent_hash(const struct util_list *node)
+{
+    const struct rx_ent *h = UTIL_CONTAINER_OF(node, const struct rx_ent, hlink);
+    return eng_hash(h->src, h->msgid);
+}
+
+/* src_hash - the hash of a src_state's table node */
+static uint32_t src_hash(const struct util_list *node)
+{
+    const struct src_state *s = UTIL_CONTAINER_OF(node, const struct src_state, link);
+    return eng_hash(s->src, 0);
+}
+
+/* src_share - how much of the receive limits s holds: of everything
+ * (which 0) or of orphans (1), the larger of its slots and bytes shares */
+static double src_share(const struct pmul_engine *e, const struct src_state *s, int which)
+{
+    double n = (double)(which ? s->norphans : s->nmsgs) / (double)e->p.rx_max_messages;
+    double c = (double)(which ? s->orphan_cost : s->cost) / (double)e->p.rx_max_total;
+    return n > c ? n : c;
+}
+
+/* heap_swap - swap two places of heap w */
+static void heap_swap(struct pmul_engine *e, int w, size_t i, size_t j)
+{
+    struct src_state **h = e->heap[w], *t = h[i];
+    h[i] = h[j];
+    h[j] = t;
+    h[i]->hi[w] = i;
+    h[j]->hi[w] = j;
+}
+
+/* heap_fix - restore heap w (largest share on top) after s's share changed */
+static void heap_fix(struct pmul_engine *e, int w, struct src_state *s)
+{
+    struct src_state **h = e->heap[w];
+    size_t i = s->hi[w];
+    double v = src_share(e, s, w);
+    while (i > 0 && src_share(e, h[(i - 1) / 2], w) < v) {
+        heap_swap(e, w, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        double vm = v;
+        if (l < e->heap_n && src_share(e, h[l], w) > vm) {
+            m = l;
+            vm = src_share(e, h[l], w);
+        }
+        if (r < e->heap_n && src_share(e, h[r], w) > vm)
+            m = r;
+        if (m == i)
+            break;
+        heap_swap(e, w, i, m);
+        i = m;
+    }
+}
+
+/* src_heaps_fix - s's shares changed */
+static void src_heaps_fix(struct pmul_engine *e, struct src_state *s)
+{
+    if (s->nmsgs) {
+        heap_fix(e, 0, s);
+        heap_fix(e, 1, s);
+    }
+}
+
+/* heap_need - the bytes making one more originator busy may cost the heaps */
+static size_t heap_need(const struct pmul_engine *e)
+{
+    return e->heap_n == e->heap_cap ? 2 * e->heap_cap * sizeof(void *) : 0;
+}
+
+/* heap_grow - room in the heaps for cap originators; 0 or UTIL_ERR_NOMEM */
+static int heap_grow(struct pmul_engine *e, size_t cap)
+{
+    for (int w = 0; w < 2; w++) {
+        struct src_state **h = realloc(e->heap[w], cap * sizeof *h);
+        if (!h)
+            return UTIL_ERR_NOMEM;
+        e->heap[w] = h;
+    }
+    rx_state_add(e, (long long)(2 * (cap - e->heap_cap) * sizeof(void *) +
+                                (e->heap_cap ? 0 : 2 * ALLOC_COST)));
+    e->heap_cap = cap;
+    return 0;
+}
+
+/* src_busy - s collects its first message: off the idle list, into the heaps */
+static bool src_busy(struct pmul_engine *e, struct src_state *s)
+{
+    if (e->heap_n == e->heap_cap && heap_grow(e, 2 * e->heap_cap) < 0)
+        return false;
+    util_list_remove(&s->lru);
+    util_list_init(&s->lru);
+    e->src_idle_n--;
+    for (int w = 0; w < 2; w++) {
+        s->hi[w] = e->heap_n;
+        e->heap[w][e->heap_n] = s;
+    }
+    e->heap_n++;
+    heap_fix(e, 0, s);
+    heap_fix(e, 1, s);
+    return true;
+}
+
+/* src_idle - s collects nothing any more: out of the heaps, most recent on the idle list */
+static void src_idle(struct pmul_engine *e, struct src_state *s)
+{
+    size_t last = --e->heap_n;
+    for (int w = 0; w < 2; w++) {
+        size_t i = s->hi[w];
+        if (i != last) {
+            heap_swap(e, w, i, last);
+            heap_fix(e, w, e->heap[w][i]);
+        }
+    }
+    util_list_push_back(&e->src_idle, &s->lru);
+    e->src_idle_n++;
+}
+
+/* src_find - the originator's record, or NULL */
+static struct src_state *src_find(const struct pmul_engine *e, uint32_t src)
+{
+    struct util_list *b = table_bucket(&e->src_table, eng_hash(src, 0)), *it;
     UTIL_LIST_FOREACH(it, b) {
-        struct rx_msg *m = UTIL_CONTAINER_OF(it, struct rx_msg, hlink);
-        if (m->src == src && m->msgid == msgid)
-            return m;
+        struct src_state *s = UTIL_CONTAINER_OF(it, struct src_state, link);
+        if (s->src == src)
+            return s;
     }
     return NULL;
 }
 
-/* rx_free_frags - release the fragments held */
-static void rx_free_frags(struct pmul_engine *e, struct rx_msg *m)
+/* src_touch - s was heard: the idle list keeps the least recently heard first */
+static void src_touch(struct pmul_engine *e, struct src_state *s)
 {
-    if (m->frag) {
-        for (uint32_t i = 0; i < m->fcap; i++)
-            free(m->frag[i]);
-    }
-    free(m->frag);
-    free(m->flen);
-    m->frag = NULL;
-    m->flen = NULL;
-    m->fcap = 0;
-    m->have = 0;
-    e->st.rx_bytes -= m->bytes;
-    m->bytes = 0;
-}
-
-/* rx_unready - take m off the list of acks ready to go */
-static void rx_unready(struct rx_msg *m)
-{
-    if (m->ready) {
-        util_list_remove(&m->rlink);
-        m->ready = false;
+    if (!s->nmsgs) {
+        util_list_remove(&s->lru);
+        util_list_push_back(&e->src_idle, &s->lru);
     }
 }
 
-/* rx_destroy - forget an incoming message */
-static void rx_destroy(struct pmul_engine *e, struct rx_msg *m)
+/* src_forget - drop an idle originator's record and its open gaps */
+static void src_forget(struct pmul_engine *e, struct src_state *s)
 {
-    rx_free_frags(e, m);
-    rx_unready(m);
-    util_list_remove(&m->hlink);
-    util_timerheap_cancel(&e->timers, &m->ack.t);
-    util_timerheap_cancel(&e->timers, &m->life.t);
+    util_timerheap_cancel(&e->timers, &s->t_gap.t);
+    e->st.gaps_open -= s->ngaps;
+    e->st.sources--;
+    table_del(&e->src_table, &s->link);
+    util_list_remove(&s->lru);
+    e->src_idle_n--;
+    if (s->gaps)
+        rx_state_add(e, -(long long)GAPS_COST);
+    if (s->rl)
+        rx_state_add(e, -(long long)RL_COST);
+    rx_state_add(e, -(long long)SRC_COST);
+    free(s->gaps);
+    free(s->rl);
+    free(s);
+}
+
+/* src_new - a record for an originator (the caller made room for SRC_COST);
+ * beyond PMUL_RX_MAX_SOURCES idle ones, the one heard least recently goes */
+static struct src_state *src_new(struct pmul_engine *e, uint32_t src)
+{
+    if (e->src_idle_n >= PMUL_RX_MAX_SOURCES) {
+        struct src_state *old = UTIL_CONTAINER_OF(e->src_idle.next, struct src_state, lru);
+        util_log(UTIL_LOG_DEBUG, UTIL_MOD_PMUL, "sequence-forgotten",
+                 "src=" PMUL_ID_FMT " last_msn=%lu open_gaps=%zu", PMUL_ID_ARGS(old->src),
+                 (unsigned long)old->last_msn, old->ngaps);
+        src_forget(e, old);
+    }
+    struct src_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->src = src;
+    util_list_init(&s->orphans);
+    util_list_init(&s->addressed);
+    eng_timer_init(&s->t_gap, T_SRC_GAP, s);
+    table_add(e, &e->src_table, &s->link, eng_hash(src, 0), src_hash);
+    util_list_push_back(&e->src_idle, &s->lru);
+    e->src_idle_n++;
+    e->st.sources++;
+    rx_state_add(e, (long long)SRC_COST);
+    return s;
+}
+
+/* eng_peer_allow - whether a line of `kind` that src triggered may be
+ * logged at `level` now: at most PMUL_LOG_BURST per source and kind and
+ * PMUL_LOG_BURST_ALL per kind per PMUL_LOG_WINDOW_MS.  sup gets
+ * " suppressed=N" when lines were held back since the last one (else ""),
+ * to end the line with. */
+static bool eng_peer_allow(struct pmul_engine *e, util_ms now, uint32_t src, int kind,
+                           enum util_log_level level, char sup[24])
+{
+    sup[0] = 0;
+    if (!util_log_enabled(level, UTIL_MOD_PMUL))
+        return false;
+    struct src_state *s = src_find(e, src);
+    unsigned held = 0, held_all = 0;
+    if (s && !s->rl && rx_room(e, RL_COST) && (s->rl = calloc(RL_KINDS, sizeof *s->rl)))
+        rx_state_add(e, (long long)RL_COST);
+    if (s && !s->rl)
+        s = NULL; /* no room for its own limits: the shared ones only */
+    if (s && !util_ratelimit_allow(&s->rl[kind], now, PMUL_LOG_BURST, PMUL_LOG_WINDOW_MS, &held)) {
+        e->st.log_suppressed++;
+        return false;
+    }
+    if (!util_ratelimit_allow(&e->rl_all[kind], now, PMUL_LOG_BURST_ALL, PMUL_LOG_WINDOW_MS,
+                              &held_all)) {
+        if (s) /* the source's next line counts this one too */
+            s->rl[kind].suppressed += held + 1;
+        e->st.log_suppressed++;
+        return false;
+    }
+    if (!s)
+        held = held_all;
+    if (held)
+        snprintf(sup, 24, " suppressed=%u", held);
+    return true;
+}
+
+/* ---- receiver: incoming records ------------------------------------------------ */
+
+/* rx_find - the incoming record (src, msgid), or NULL */
+static struct rx_ent *rx_find(struct pmul_engine *e, uint32_t src, uint32_t msgid)
+{
+    struct util_list *b = table_bucket(&e->rx_table, eng_hash(src, msgid)), *it;
+    UTIL_LIST_FOREACH(it, b)
+    {
+        struct rx_ent *h = UTIL_CONTAINER_OF(it, struct rx_ent, hlink);
+        if (h->src == src && h->msgid == msgid)
+            return h;
+    }
+    return NULL;
+}
+
+/* rx_msg_of - the message of a record that is being collected, else NULL */
+static struct rx_msg *rx_msg_of(struct rx_ent *h)
+{
+    return h && h->kind == RX_COLLECTING ? UTIL_CONTAINER_OF(h, struct rx_msg, h) : NULL;
+}
+
+/* rx_ent_init - the shared part of a new record, linked into the table */
+static void rx_ent_init(struct pmul_engine *e, struct rx_ent *h, uint32_t src, uint32_t msgid,
+                        int kind)
+{
+    h->src = src;
+    h->msgid = msgid;
+    h->kind = (uint8_t)kind;
+    util_list_init(&h->rlink);
+    eng_timer_init(&h->ack, T_RX_ACK, h);
+    eng_timer_init(&h->life, T_RX_LIFE, h);
+    table_add(e, &e->rx_table, &h->hlink, eng_hash(src, msgid), ent_hash);
+}
+
+/* rx_unready - take a record off the list of acks ready to go */
+static void rx_unready(struct rx_ent *h)
+{
+    if (h->ready) {
+        util_list_remove(&h->rlink);
+        h->ready = false;
+    }
+}
+
+/* rx_ent_unlink - the shared part of forgetting a record */
+static void rx_ent_unlink(struct pmul_engine *e, struct rx_ent *h)
+{
+    rx_unready(h);
+    table_del(&e->rx_table, &h->hlink);
+    util_timerheap_cancel(&e->timers, &h->ack.t);
+    util_timerheap_cancel(&e->timers, &h->life.t);
+}
+
+/* rx_account - m costs delta bytes more (or fewer) */
+static void rx_account(struct pmul_engine *e, struct rx_msg *m, long long delta)
+{
+    m->cost = (size_t)((long long)m->cost + delta);
+    m->src->cost = (size_t)((long long)m->src->cost + delta);
+    if (!m->for_us)
+        m->src->orphan_cost = (size_t)((long long)m->src->orphan_cost + delta);
+    rx_state_add(e, delta);
+    src_heaps_fix(e, m->src);
+}
+
+/* rx_msg_destroy - forget an incoming message and give up its slot */
+static void rx_msg_destroy(struct pmul_engine *e, struct rx_msg *m)
+{
+    struct src_state *s = m->src;
+    rx_ent_unlink(e, &m->h);
+    for (uint16_t i = 0; i < m->nruns; i++)
+        free(m->runs[i].buf);
+    free(m->runs);
     free(m->dests);
-    free(m);
-    e->rx_count--;
+    util_list_remove(&m->plink);
+    rx_account(e, m, -(long long)m->cost);
+    if (!m->for_us) {
+        s->norphans--;
+        e->st.rx_orphans--;
+    }
+    e->st.rx_bytes -= m->bytes;
     e->st.rx_active--;
+    if (--s->nmsgs == 0)
+        src_idle(e, s);
+    else
+        src_heaps_fix(e, s);
+    free(m);
 }
 
-/* rx_create - a new incoming message record, or NULL at the limit */
-static struct rx_msg *rx_create(struct pmul_engine *e, util_ms now, uint32_t src, uint32_t msgid)
+/* rx_dup_destroy - forget a duplicate record */
+static void rx_dup_destroy(struct pmul_engine *e, struct rx_dup *d)
 {
-    if (e->rx_count >= e->p.rx_max_messages) {
-        if (e->st.rx_refused++ == 0)
-            util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "rx-limit",
-                     "messages=%zu src=" PMUL_ID_FMT " msgid=%u", e->rx_count, PMUL_ID_ARGS(src),
-                     msgid);
+    rx_ent_unlink(e, &d->h);
+    util_list_remove(&d->fifo);
+    e->st.rx_dups--;
+    rx_state_add(e, -(long long)DUP_COST);
+    free(d);
+}
+
+/* rx_ent_destroy - forget a record of either kind */
+static void rx_ent_destroy(struct pmul_engine *e, struct rx_ent *h)
+{
+    struct rx_msg *m = rx_msg_of(h);
+    if (m)
+        rx_msg_destroy(e, m);
+    else
+        rx_dup_destroy(e, UTIL_CONTAINER_OF(h, struct rx_dup, h));
+}
+
+/* rx_oldest - s's oldest orphan (orphans_only) or message, other than pin */
+static struct rx_msg *rx_oldest(struct src_state *s, bool orphans_only, const struct rx_msg *pin)
+{
+    struct util_list *lists[2] = {&s->orphans, &s->addressed};
+    for (int k = 0; k < (orphans_only ? 1 : 2); k++) {
+        struct util_list *it;
+        UTIL_LIST_FOREACH(it, lists[k])
+        {
+            struct rx_msg *m = UTIL_CONTAINER_OF(it, struct rx_msg, plink);
+            if (m != pin)
+                return m;
+        }
+    }
+    return NULL;
+}
+
+/* rx_evict - drop an incoming message to make room for one from `for_src` */
+static void rx_evict(struct pmul_engine *e, util_ms now, struct rx_msg *m, uint32_t for_src)
+{
+    e->st.rx_evicted++;
+    char sup[24];
+    if (eng_peer_allow(e, now, m->h.src, RL_EVICTED, UTIL_LOG_WARN, sup))
+        util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "rx-evicted",
+                 "src=" PMUL_ID_FMT " msgid=%u kind=%s had=%u bytes=%zu for=" PMUL_ID_FMT
+                 " messages=%zu state=%zu%s",
+                 PMUL_ID_ARGS(m->h.src), m->h.msgid, m->for_us ? "incomplete" : "orphan", m->have,
+                 m->bytes, PMUL_ID_ARGS(for_src), e->st.rx_active, e->st.rx_state, sup);
+    rx_msg_destroy(e, m);
+}
+
+/* rx_make_room - room for `slots` more messages and `bytes` more bytes of
+ * receive state, for something from for_src: first the oldest orphan of
+ * the originator holding the largest share of orphans, then (bytes) the
+ * oldest duplicate record, then, unless the newcomer is an orphan itself,
+ * the oldest message of the originator holding the largest share of all.
+ * `pin` (the message being added to) is never dropped.  false: no room. */
+static bool rx_make_room(struct pmul_engine *e, util_ms now, const struct rx_msg *pin, bool orphan,
+                         size_t slots, size_t bytes, uint32_t for_src)
+{
+    for (;;) {
+        bool slots_short = slots && e->st.rx_active + slots > e->p.rx_max_messages;
+        bool bytes_short = !rx_room(e, bytes);
+        if (!slots_short && !bytes_short)
+            return true;
+        struct rx_msg *v = e->heap_n ? rx_oldest(e->heap[1][0], true, pin) : NULL;
+        if (v) {
+            rx_evict(e, now, v, for_src);
+            continue;
+        }
+        if (bytes_short && !util_list_empty(&e->dups)) {
+            struct rx_dup *d = UTIL_CONTAINER_OF(e->dups.next, struct rx_dup, fifo);
+            util_log(UTIL_LOG_DEBUG, UTIL_MOD_PMUL, "rx-dup-evicted",
+                     "src=" PMUL_ID_FMT " msgid=%u for=" PMUL_ID_FMT, PMUL_ID_ARGS(d->h.src),
+                     d->h.msgid, PMUL_ID_ARGS(for_src));
+            e->st.rx_evicted++;
+            rx_dup_destroy(e, d);
+            continue;
+        }
+        if (orphan || !e->heap_n || !(v = rx_oldest(e->heap[0][0], false, pin)))
+            return false;
+        rx_evict(e, now, v, for_src);
+    }
+}
+
+/* rx_limited - something of (src, msgid) did not fit the receive limits */
+static void rx_limited(struct pmul_engine *e, util_ms now, uint32_t src, uint32_t msgid,
+                       const char *what)
+{
+    e->st.rx_limited++;
+    char sup[24];
+    if (eng_peer_allow(e, now, src, RL_LIMIT, UTIL_LOG_WARN, sup))
+        util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "rx-limit",
+                 "src=" PMUL_ID_FMT " msgid=%u what=%s messages=%zu state=%zu%s", PMUL_ID_ARGS(src),
+                 msgid, what, e->st.rx_active, e->st.rx_state, sup);
+}
+
+/* rx_dup_new - a duplicate record (the caller made room for DUP_COST), alive until `until` */
+static struct rx_dup *rx_dup_new(struct pmul_engine *e, uint32_t src, uint32_t msgid, int kind,
+                                 uint8_t prio, int64_t expiry, util_ms until)
+{
+    struct rx_dup *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    rx_ent_init(e, &d->h, src, msgid, kind);
+    d->h.prio = prio;
+    d->h.expiry = expiry;
+    util_list_push_back(&e->dups, &d->fifo);
+    e->st.rx_dups++;
+    rx_state_add(e, (long long)DUP_COST);
+    eng_arm(e, &d->h.life, until);
+    return d;
+}
+
+/* rx_keep_until - when a finished record of a message expiring then goes */
+static util_ms rx_keep_until(const struct pmul_engine *e, util_ms now, int64_t expiry)
+{
+    if (!expiry)
+        return now + e->p.rx_orphan_time;
+    return UTIL_MAX(eng_mono_of_wall(e, expiry) + e->p.rx_keep_done, now + 1000);
+}
+
+/* rx_finish - a message leaves collecting: it gives up its slot at once and
+ * only a duplicate record of `kind` is left, until `until` */
+static struct rx_dup *rx_finish(struct pmul_engine *e, struct rx_msg *m, int kind, util_ms until)
+{
+    uint32_t src = m->h.src, msgid = m->h.msgid;
+    uint8_t prio = m->h.prio;
+    int64_t expiry = m->h.expiry;
+    rx_msg_destroy(e, m); /* frees more than the record takes */
+    return rx_dup_new(e, src, msgid, kind, prio, expiry, until);
+}
+
+/* rx_create - a new incoming message, or NULL at the limits (logged) */
+static struct rx_msg *rx_create(struct pmul_engine *e, util_ms now, uint32_t src, uint32_t msgid,
+                                bool orphan)
+{
+    struct src_state *s = src_find(e, src);
+    if (!s && rx_make_room(e, now, NULL, orphan, 0, SRC_COST + table_need(&e->src_table), src))
+        s = src_new(e, src);
+    size_t need = MSG_COST + table_need(&e->rx_table) + heap_need(e);
+    if (!s || !rx_make_room(e, now, NULL, orphan, 1, need, src)) {
+        rx_limited(e, now, src, msgid, orphan ? "orphan" : "message");
         return NULL;
     }
     struct rx_msg *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
-    m->src = src;
-    m->msgid = msgid;
-    util_list_init(&m->rlink);
-    eng_timer_init(&m->ack, T_RX_ACK, m);
-    eng_timer_init(&m->life, T_RX_LIFE, m);
-    util_list_push_back(rx_bucket(e, src, msgid), &m->hlink);
-    e->rx_count++;
-    e->st.rx_active++;
-    eng_arm(e, &m->life, now + e->p.rx_orphan_time);
-    if (e->cb.already_delivered && e->cb.already_delivered(e->user, src, msgid)) {
-        m->state = RX_DELIVERED;
-        e->st.duplicates++;
+    if (!s->nmsgs && !src_busy(e, s)) {
+        free(m);
+        return NULL;
     }
+    rx_ent_init(e, &m->h, src, msgid, RX_COLLECTING);
+    m->src = s;
+    util_list_push_back(&s->orphans, &m->plink);
+    s->nmsgs++;
+    s->norphans++;
+    e->st.rx_active++;
+    e->st.rx_orphans++;
+    rx_account(e, m, (long long)MSG_COST);
+    eng_arm(e, &m->h.life, now + e->p.rx_orphan_time);
     return m;
 }
+
+/* rx_set_for_us - an Address_PDU names us: m is an orphan no more */
+static void rx_set_for_us(struct pmul_engine *e, struct rx_msg *m)
+{
+    if (m->for_us)
+        return;
+    struct src_state *s = m->src;
+    s->orphan_cost -= m->cost;
+    s->norphans--;
+    e->st.rx_orphans--;
+    m->for_us = true;
+    util_list_remove(&m->plink);
+    util_list_push_back(&s->addressed, &m->plink);
+    src_heaps_fix(e, s);
+}
+
+/* rx_already - whether a new (src, msgid) is one the application delivered
+ * before (a restart, or its duplicate record was pushed out): then *dup is
+ * a new duplicate record for it (NULL if none fits) */
+static bool rx_already(struct pmul_engine *e, util_ms now, uint32_t src, uint32_t msgid,
+                       struct rx_dup **dup)
+{
+    *dup = NULL;
+    if (!e->cb.already_delivered || !e->cb.already_delivered(e->user, src, msgid))
+        return false;
+    e->st.duplicates++;
+    if (rx_make_room(e, now, NULL, false, 0, DUP_COST + table_need(&e->rx_table), src))
+        *dup = rx_dup_new(e, src, msgid, RX_DELIVERED, 0, 0, now + e->p.rx_orphan_time);
+    return true;
+}
+
+/* ---- receiver: sequence gaps ------------------------------------------------------ */
 
 /* src_arm - the originator's timer at its oldest open gap, or none */
 static void src_arm(struct pmul_engine *e, struct src_state *s)
@@ -764,46 +1352,54 @@ static void src_gap_remove(struct pmul_engine *e, struct src_state *s, size_t i)
     if (!s->ngaps) {
         free(s->gaps);
         s->gaps = NULL;
+        rx_state_add(e, -(long long)GAPS_COST);
     }
 }
 
-/* src_gap_final - gap i is lost for good: warn once, report once, forget it */
-static void src_gap_final(struct pmul_engine *e, struct src_state *s, size_t i)
+/* src_gap_final - gap i is lost for good: warn (rate-limited), report once, forget it */
+static void src_gap_final(struct pmul_engine *e, util_ms now, struct src_state *s, size_t i)
 {
     struct src_gap g = s->gaps[i];
     src_gap_remove(e, s, i);
     e->st.gaps++;
-    util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "sequence-gap",
-             "src=" PMUL_ID_FMT " expected_msn=%lu got_msn=%lu missing=%lu", PMUL_ID_ARGS(s->src),
-             (unsigned long)g.lo, (unsigned long)g.hi + 1, (unsigned long)(g.hi - g.lo) + 1);
+    char sup[24];
+    if (eng_peer_allow(e, now, s->src, RL_GAP, UTIL_LOG_WARN, sup))
+        util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "sequence-gap",
+                 "src=" PMUL_ID_FMT " expected_msn=%lu got_msn=%lu missing=%lu%s",
+                 PMUL_ID_ARGS(s->src), (unsigned long)g.lo, (unsigned long)g.hi + 1,
+                 (unsigned long)(g.hi - g.lo) + 1, sup);
     if (e->cb.gap)
         e->cb.gap(e->user, s->src, g.lo, g.hi + 1);
 }
 
 /* src_gap_bound - beyond PMUL_RX_MAX_GAPS open gaps the oldest is final now */
-static void src_gap_bound(struct pmul_engine *e, struct src_state *s)
+static void src_gap_bound(struct pmul_engine *e, util_ms now, struct src_state *s)
 {
     while (s->ngaps > PMUL_RX_MAX_GAPS)
-        src_gap_final(e, s, 0);
+        src_gap_final(e, now, s, 0);
 }
 
-/* src_gap_open - messages lo..hi have not arrived (one entry, whatever the size) */
+/* src_gap_open - messages lo..hi have not arrived (one entry, whatever the
+ * size); the table is counted and needs room under rx_max_total */
 static void src_gap_open(struct pmul_engine *e, util_ms now, struct src_state *s, uint32_t lo,
                          uint32_t hi)
 {
-    if (!s->gaps && !(s->gaps = malloc((PMUL_RX_MAX_GAPS + 1) * sizeof *s->gaps)))
-        return; /* no memory: this gap goes unnoticed */
+    if (!s->gaps) {
+        if (!rx_room(e, GAPS_COST) || !(s->gaps = malloc((PMUL_RX_MAX_GAPS + 1) * sizeof *s->gaps)))
+            return; /* no room: this gap goes unnoticed */
+        rx_state_add(e, (long long)GAPS_COST);
+    }
     struct src_gap *g = &s->gaps[s->ngaps++];
     g->lo = lo;
     g->hi = hi;
     g->final_at = now + e->p.gap_wait; /* >= every open one's: the table stays in order */
     e->st.gaps_open++;
-    src_gap_bound(e, s);
+    src_gap_bound(e, now, s);
     src_arm(e, s);
 }
 
 /* src_gap_close - msn, missing until now, arrived: its gap shrinks, splits or closes */
-static bool src_gap_close(struct pmul_engine *e, struct src_state *s, uint32_t msn)
+static bool src_gap_close(struct pmul_engine *e, util_ms now, struct src_state *s, uint32_t msn)
 {
     for (size_t i = 0; i < s->ngaps; i++) {
         struct src_gap *g = &s->gaps[i];
@@ -824,7 +1420,7 @@ static bool src_gap_close(struct pmul_engine *e, struct src_state *s, uint32_t m
             g->hi = msn - 1;
             s->ngaps++;
             e->st.gaps_open++;
-            src_gap_bound(e, s);
+            src_gap_bound(e, now, s);
         }
         src_arm(e, s);
         return true;
@@ -832,67 +1428,162 @@ static bool src_gap_close(struct pmul_engine *e, struct src_state *s, uint32_t m
     return false;
 }
 
-/* src_forget - drop an originator's record and its open gaps */
-static void src_forget(struct pmul_engine *e, struct src_state *s)
-{
-    util_timerheap_cancel(&e->timers, &s->t_gap.t);
-    e->st.gaps_open -= s->ngaps;
-    e->st.sources--;
-    util_list_remove(&s->link);
-    util_list_remove(&s->lru);
-    free(s->gaps);
-    free(s);
-}
-
-/* rx_src - the per-originator record (for sequence gaps), created on demand;
- * at PMUL_RX_MAX_SOURCES the one heard least recently makes room */
-static struct src_state *rx_src(struct pmul_engine *e, uint32_t src)
-{
-    struct util_list *b = &e->src_hash[(src * 2654435761u >> 24) & (SRC_BUCKETS - 1)], *it;
-    UTIL_LIST_FOREACH(it, b) {
-        struct src_state *s = UTIL_CONTAINER_OF(it, struct src_state, link);
-        if (s->src == src) {
-            util_list_remove(&s->lru);
-            util_list_push_back(&e->src_lru, &s->lru);
-            return s;
-        }
-    }
-    if (e->st.sources >= PMUL_RX_MAX_SOURCES) {
-        struct src_state *old = UTIL_CONTAINER_OF(e->src_lru.next, struct src_state, lru);
-        util_log(UTIL_LOG_DEBUG, UTIL_MOD_PMUL, "sequence-forgotten",
-                 "src=" PMUL_ID_FMT " last_msn=%lu open_gaps=%zu", PMUL_ID_ARGS(old->src),
-                 (unsigned long)old->last_msn, old->ngaps);
-        src_forget(e, old);
-    }
-    struct src_state *s = calloc(1, sizeof *s);
-    if (!s)
-        return NULL;
-    s->src = src;
-    eng_timer_init(&s->t_gap, T_SRC_GAP, s);
-    util_list_push_back(b, &s->link);
-    util_list_push_back(&e->src_lru, &s->lru);
-    e->st.sources++;
-    return s;
-}
-
 /* rx_note_msn - our Message_Sequence_Number in a message from src: a jump
  * opens a gap, a number missing until now closes (part of) one; repeats
- * change nothing, so every Address_PDU naming us may be noted */
+ * change nothing, so every Address_PDU naming us may be noted.  A new
+ * originator is recorded only if it fits under rx_max_total as it is. */
 static void rx_note_msn(struct pmul_engine *e, util_ms now, uint32_t src, uint32_t msn)
 {
     if (msn == 0)
         return;
-    struct src_state *s = rx_src(e, src);
-    if (!s)
+    struct src_state *s = src_find(e, src);
+    if (s)
+        src_touch(e, s);
+    else if (!rx_room(e, SRC_COST + table_need(&e->src_table)) || !(s = src_new(e, src)))
         return;
     if (msn > s->last_msn) {
         if (s->last_msn && msn - s->last_msn > 1)
             src_gap_open(e, now, s, s->last_msn + 1, msn - 1);
         s->last_msn = msn;
-    } else if (src_gap_close(e, s, msn)) {
+    } else if (src_gap_close(e, now, s, msn)) {
         util_log(UTIL_LOG_DEBUG, UTIL_MOD_PMUL, "sequence-late",
                  "src=" PMUL_ID_FMT " msn=%lu last_msn=%lu open_gaps=%zu", PMUL_ID_ARGS(src),
                  (unsigned long)msn, (unsigned long)s->last_msn, s->ngaps);
+    }
+}
+
+/* ---- receiver: fragments ------------------------------------------------------------ */
+
+/* rx_run_find - the index of the run starting at base, or where it would go (*found false) */
+static size_t rx_run_find(const struct rx_msg *m, uint16_t base, bool *found)
+{
+    size_t lo = 0, hi = m->nruns;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (m->runs[mid].base < base)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < m->nruns && m->runs[lo].base == base;
+    return lo;
+}
+
+/* rx_run_offset - where fragment bit `bit` of run r starts (or would) in its buffer */
+static size_t rx_run_offset(const struct rx_run *r, unsigned bit)
+{
+    size_t off = 0;
+    for (unsigned i = 0; i < bit; i++)
+        if (r->bits >> i & 1)
+            off += 2 + util_get_u16(r->buf + off);
+    return off;
+}
+
+/* rx_store - keep one fragment (making room for it); false if it is a
+ * duplicate, bogus or refused */
+static bool rx_store(struct pmul_engine *e, util_ms now, struct rx_msg *m, uint16_t seq,
+                     const uint8_t *d, size_t len)
+{
+    if (seq == 0 || (m->have_addr && seq > m->total))
+        return false;
+    uint16_t base = (uint16_t)((seq - 1) / RX_RUN * RX_RUN);
+    unsigned bit = (unsigned)(seq - 1) % RX_RUN;
+    bool found;
+    size_t i = rx_run_find(m, base, &found);
+    if (found && (m->runs[i].bits >> bit & 1))
+        return false; /* a duplicate */
+    if (m->bytes + len > e->p.rx_max_message) {
+        e->st.rx_limited++;
+        char sup[24];
+        if (eng_peer_allow(e, now, m->h.src, RL_MEMORY, UTIL_LOG_WARN, sup))
+            util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "rx-memory-limit",
+                     "src=" PMUL_ID_FMT " msgid=%u bytes=%zu max=%zu%s", PMUL_ID_ARGS(m->h.src),
+                     m->h.msgid, m->bytes, e->p.rx_max_message, sup);
+        return false;
+    }
+    /* what it costs: perhaps a bigger run array, a new or bigger run buffer */
+    size_t runs_cap = m->runs_cap, add = 0;
+    if (!found && m->nruns == m->runs_cap) {
+        runs_cap = m->runs_cap ? 2u * m->runs_cap : 1;
+        add += (runs_cap - m->runs_cap) * sizeof *m->runs + (m->runs_cap ? 0 : ALLOC_COST);
+    }
+    size_t used = found ? m->runs[i].used : 0, cap = found ? m->runs[i].cap : 0;
+    size_t need = used + 2 + len, ncap = cap;
+    if (need > cap) {
+        ncap = cap ? UTIL_MAX(need, cap + cap / 2) : need;
+        add += ncap - cap + (cap ? 0 : ALLOC_COST);
+    }
+    if (!rx_make_room(e, now, m, !m->for_us, 0, add, m->h.src)) {
+        rx_limited(e, now, m->h.src, m->h.msgid, "fragment");
+        return false;
+    }
+    if (runs_cap != m->runs_cap) {
+        struct rx_run *nr = realloc(m->runs, runs_cap * sizeof *nr);
+        if (!nr)
+            return false;
+        m->runs = nr;
+        rx_account(
+            e, m,
+            (long long)((runs_cap - m->runs_cap) * sizeof *nr + (m->runs_cap ? 0 : ALLOC_COST)));
+        m->runs_cap = (uint16_t)runs_cap;
+    }
+    if (!found) {
+        memmove(&m->runs[i + 1], &m->runs[i], (m->nruns - i) * sizeof *m->runs);
+        memset(&m->runs[i], 0, sizeof m->runs[i]);
+        m->runs[i].base = base;
+        m->nruns++;
+    }
+    struct rx_run *r = &m->runs[i];
+    if (ncap != cap) {
+        uint8_t *nb = realloc(r->buf, ncap);
+        if (!nb) {
+            if (!r->bits) { /* the run just made: take it out again */
+                memmove(&m->runs[i], &m->runs[i + 1], (m->nruns - i - 1) * sizeof *m->runs);
+                m->nruns--;
+            }
+            return false;
+        }
+        r->buf = nb;
+        r->cap = (uint32_t)ncap;
+        rx_account(e, m, (long long)(ncap - cap + (cap ? 0 : ALLOC_COST)));
+    }
+    size_t off = rx_run_offset(r, bit);
+    memmove(r->buf + off + 2 + len, r->buf + off, r->used - off);
+    util_put_u16(r->buf + off, (uint16_t)len);
+    if (len)
+        memcpy(r->buf + off + 2, d, len);
+    r->used = (uint32_t)need;
+    r->bits |= 1u << bit;
+    m->have++;
+    m->bytes += len;
+    e->st.rx_bytes += len;
+    return true;
+}
+
+/* rx_trim - drop the fragments beyond total (bogus: they came before the Address_PDU) */
+static void rx_trim(struct pmul_engine *e, struct rx_msg *m, uint16_t total)
+{
+    while (m->nruns) {
+        struct rx_run *r = &m->runs[m->nruns - 1];
+        if ((uint32_t)r->base + RX_RUN <= total)
+            break;
+        unsigned keep = r->base < total ? (unsigned)(total - r->base) : 0; /* bits 0..keep-1 stay */
+        size_t off = rx_run_offset(r, keep), pos = off;
+        for (unsigned b = keep; b < RX_RUN; b++)
+            if (r->bits >> b & 1) {
+                size_t l = util_get_u16(r->buf + pos);
+                pos += 2 + l;
+                m->have--;
+                m->bytes -= l;
+                e->st.rx_bytes -= l;
+            }
+        r->used = (uint32_t)off;
+        r->bits &= keep ? (uint32_t)((1ull << keep) - 1) : 0;
+        if (r->bits)
+            break;
+        rx_account(e, m, -(long long)(r->cap + ALLOC_COST));
+        free(r->buf);
+        m->nruns--;
     }
 }
 
@@ -902,94 +1593,94 @@ static bool rx_complete(const struct rx_msg *m)
     return m->have_addr && m->total > 0 && m->have == m->total;
 }
 
-/* rx_schedule_ack - acknowledge m after a random delay (sooner if already due) */
-static void rx_schedule_ack(struct pmul_engine *e, util_ms now, struct rx_msg *m, util_ms base)
+/* rx_missing_ranges - the missing Data_PDUs of m as at most max ranges */
+static size_t rx_missing_ranges(const struct rx_msg *m, struct pmul_range *r, size_t max)
 {
-    if (m->ready)
+    size_t n = 0;
+    if (!m->have_addr)
+        return 0;
+    uint32_t next = 1; /* the first number not yet accounted for */
+    for (uint16_t i = 0; i < m->nruns && n < max; i++) {
+        uint32_t bits = m->runs[i].bits;
+        while (bits && n < max) {
+            unsigned b = (unsigned)__builtin_ctz(bits);
+            bits &= bits - 1;
+            uint32_t seq = (uint32_t)m->runs[i].base + 1 + b;
+            if (seq > m->total)
+                break;
+            if (seq > next) {
+                r[n].lo = (uint16_t)next;
+                r[n].hi = (uint16_t)(seq - 1);
+                n++;
+            }
+            next = seq + 1;
+        }
+    }
+    if (n < max && next <= m->total) {
+        r[n].lo = (uint16_t)next;
+        r[n].hi = m->total;
+        n++;
+    }
+    return n;
+}
+
+/* ---- receiver: PDUs ------------------------------------------------------------------ */
+
+/* rx_schedule_ack - acknowledge after a random delay (sooner if already due) */
+static void rx_schedule_ack(struct pmul_engine *e, util_ms now, struct rx_ent *h, util_ms base)
+{
+    if (h->ready)
         return;
     util_ms delay = e->p.ack_delay_max ? util_rng_below(&e->rng, e->p.ack_delay_max + 1) : 0;
     util_ms when = now + base + delay;
-    if (util_timer_armed(&m->ack.t) && m->ack.t.expiry <= when)
+    if (util_timer_armed(&h->ack.t) && h->ack.t.expiry <= when)
         return;
-    eng_arm(e, &m->ack, when);
+    eng_arm(e, &h->ack, when);
 }
 
-/* rx_deliver - the message is complete: assemble, hand over, then acknowledge */
+/* rx_deliver - the message is complete: assemble, hand over, then
+ * acknowledge; either way it gives up its slot at once */
 static void rx_deliver(struct pmul_engine *e, util_ms now, struct rx_msg *m)
 {
     uint8_t *all = malloc(m->bytes ? m->bytes : 1);
     if (!all) {
         util_log(UTIL_LOG_ERR, UTIL_MOD_PMUL, "deliver-failed",
-                 "src=" PMUL_ID_FMT " msgid=%u error=\"out of memory\"", PMUL_ID_ARGS(m->src),
-                 m->msgid);
+                 "src=" PMUL_ID_FMT " msgid=%u error=\"out of memory\"", PMUL_ID_ARGS(m->h.src),
+                 m->h.msgid);
         return;
     }
     size_t off = 0;
-    for (uint32_t s = 1; s <= m->total; s++) {
-        memcpy(all + off, m->frag[s - 1], m->flen[s - 1]);
-        off += m->flen[s - 1];
+    for (uint16_t i = 0; i < m->nruns; i++) {
+        const struct rx_run *r = &m->runs[i];
+        for (size_t pos = 0; pos < r->used;) {
+            size_t l = util_get_u16(r->buf + pos);
+            memcpy(all + off, r->buf + pos + 2, l);
+            off += l;
+            pos += 2 + l;
+        }
     }
-    struct pmul_rx_message rx = {m->src, m->msgid, m->msn, m->prio, m->expiry, all, off, m->dests, m->ndests};
+    struct pmul_rx_message rx = {m->h.src, m->h.msgid, m->msn,   m->h.prio, m->h.expiry,
+                                 all,      off,        m->dests, m->ndests};
     int rc = e->cb.deliver ? e->cb.deliver(e->user, &rx) : 0;
     free(all);
-    rx_free_frags(e, m);
     if (rc < 0) {
-        /* not stored: no ack, the retransmissions will bring it again */
+        /* not stored: no ack; the retransmissions bring it again */
         e->st.rx_refused++;
-        util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "deliver-refused",
-                 "src=" PMUL_ID_FMT " msgid=%u rc=%d", PMUL_ID_ARGS(m->src), m->msgid, rc);
+        char sup[24];
+        if (eng_peer_allow(e, now, m->h.src, RL_REFUSED, UTIL_LOG_WARN, sup))
+            util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "deliver-refused",
+                     "src=" PMUL_ID_FMT " msgid=%u rc=%d%s", PMUL_ID_ARGS(m->h.src), m->h.msgid, rc,
+                     sup);
+        rx_finish(e, m, RX_REFUSED, rx_keep_until(e, now, m->h.expiry));
         return;
     }
-    m->state = RX_DELIVERED;
     e->st.messages_delivered++;
     util_log(UTIL_LOG_INFO, UTIL_MOD_PMUL, "delivered",
-             "src=" PMUL_ID_FMT " msgid=%u msn=%u bytes=%zu pdus=%u", PMUL_ID_ARGS(m->src),
-             m->msgid, m->msn, off, m->total);
-    rx_schedule_ack(e, now, m, 0);
-}
-
-/* rx_store - keep one fragment; false if refused */
-static bool rx_store(struct pmul_engine *e, struct rx_msg *m, uint16_t seq, const uint8_t *d, size_t len)
-{
-    if (seq == 0 || (m->have_addr && seq > m->total))
-        return false;
-    if (seq > m->fcap) {
-        uint32_t ncap = UTIL_MAX((uint32_t)seq, m->fcap ? m->fcap * 2 : 16);
-        if (m->have_addr)
-            ncap = UTIL_MIN(ncap, (uint32_t)m->total);
-        ncap = UTIL_MIN(ncap, 65535u);
-        uint8_t **nf = realloc(m->frag, ncap * sizeof *nf);
-        if (!nf)
-            return false;
-        m->frag = nf;
-        uint16_t *nl = realloc(m->flen, ncap * sizeof *nl);
-        if (!nl)
-            return false;
-        m->flen = nl;
-        memset(m->frag + m->fcap, 0, (ncap - m->fcap) * sizeof *nf);
-        memset(m->flen + m->fcap, 0, (ncap - m->fcap) * sizeof *nl);
-        m->fcap = ncap;
-    }
-    if (m->frag[seq - 1])
-        return false; /* a duplicate */
-    if (m->bytes + len > e->p.rx_max_message || e->st.rx_bytes + len > e->p.rx_max_total) {
-        if (e->st.rx_refused++ == 0 || !m->bytes)
-            util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "rx-memory-limit",
-                     "src=" PMUL_ID_FMT " msgid=%u bytes=%zu total=%zu", PMUL_ID_ARGS(m->src),
-                     m->msgid, m->bytes, e->st.rx_bytes);
-        return false;
-    }
-    uint8_t *copy = malloc(len ? len : 1);
-    if (!copy)
-        return false;
-    if (len)
-        memcpy(copy, d, len);
-    m->frag[seq - 1] = copy;
-    m->flen[seq - 1] = (uint16_t)len;
-    m->have++;
-    m->bytes += len;
-    e->st.rx_bytes += len;
-    return true;
+             "src=" PMUL_ID_FMT " msgid=%u msn=%u bytes=%zu pdus=%u", PMUL_ID_ARGS(m->h.src),
+             m->h.msgid, m->msn, off, m->total);
+    struct rx_dup *d = rx_finish(e, m, RX_DELIVERED, rx_keep_until(e, now, m->h.expiry));
+    if (d)
+        rx_schedule_ack(e, now, &d->h, 0);
 }
 
 /* rx_on_data - a Data_PDU */
@@ -997,29 +1688,37 @@ static void rx_on_data(struct pmul_engine *e, util_ms now, const struct pmul_pdu
 {
     if (p->source_id == e->p.node_id)
         return; /* our own, looped back */
-    struct rx_msg *m = rx_find(e, p->source_id, p->message_id);
-    if (!m && !(m = rx_create(e, now, p->source_id, p->message_id)))
+    struct rx_ent *h = rx_find(e, p->source_id, p->message_id);
+    if (h && h->kind == RX_REFUSED) {
+        rx_ent_destroy(e, h); /* the sender brings it again: collect it again */
+        h = NULL;
+    }
+    struct rx_dup *dup;
+    if (!h && rx_already(e, now, p->source_id, p->message_id, &dup))
         return;
-    if (m->state != RX_COLLECTING) {
-        if (m->state == RX_DELIVERED && m->for_us)
+    struct rx_msg *m = h ? rx_msg_of(h) : rx_create(e, now, p->source_id, p->message_id, true);
+    if (!m) {
+        if (h && h->kind == RX_DELIVERED)
             e->st.duplicates++;
         return;
     }
-    if (!rx_store(e, m, p->u.data.seq, p->u.data.data, p->u.data.len))
+    if (!rx_store(e, now, m, p->u.data.seq, p->u.data.data, p->u.data.len))
         return;
     if (!m->have_addr)
         return;
     if (rx_complete(m)) {
         rx_deliver(e, now, m);
-    } else if (m->for_us && !m->ready) {
+    } else if (m->for_us && !m->h.ready) {
         /* ACK_PDU_TIME after the last Data_PDU heard, report what is missing */
-        eng_arm(e, &m->ack, now + e->p.ack_pdu_time);
+        eng_arm(e, &m->h.ack, now + e->p.ack_pdu_time);
     }
 }
 
 /* rx_note_dests - remember the Destination_IDs an Address_PDU names (the
- * first one seen of each part; at most RX_MAX_DESTS), for the deliverer */
-static void rx_note_dests(struct rx_msg *m, const struct pmul_pdu *p)
+ * first one seen of each part; at most RX_MAX_DESTS), for the deliverer;
+ * the list grows with what is named, within the receive limits */
+static void rx_note_dests(struct pmul_engine *e, util_ms now, struct rx_msg *m,
+                          const struct pmul_pdu *p)
 {
     struct pmul_dest d;
     for (size_t i = 0; i < p->u.address.count && m->ndests < RX_MAX_DESTS; i++) {
@@ -1030,8 +1729,17 @@ static void rx_note_dests(struct rx_msg *m, const struct pmul_pdu *p)
             known = m->dests[j] == d.dest_id;
         if (known)
             continue;
-        if (!m->dests && !(m->dests = malloc(RX_MAX_DESTS * sizeof *m->dests)))
-            return;
+        if (m->ndests == m->dests_cap) {
+            size_t cap = m->dests_cap ? UTIL_MIN(2u * m->dests_cap, (unsigned)RX_MAX_DESTS) : 4;
+            size_t add = (cap - m->dests_cap) * sizeof *m->dests + (m->dests_cap ? 0 : ALLOC_COST);
+            uint32_t *nd;
+            if (!rx_make_room(e, now, m, !m->for_us, 0, add, m->h.src) ||
+                !(nd = realloc(m->dests, cap * sizeof *nd)))
+                return;
+            m->dests = nd;
+            m->dests_cap = (uint16_t)cap;
+            rx_account(e, m, (long long)add);
+        }
         m->dests[m->ndests++] = d.dest_id;
     }
 }
@@ -1041,16 +1749,15 @@ static void rx_on_address(struct pmul_engine *e, util_ms now, const struct pmul_
 {
     if (p->source_id == e->p.node_id)
         return;
-    struct rx_msg *m = rx_find(e, p->source_id, p->message_id);
     if (pmul_is_ack_ack(p)) {
-        if (m) {
-            m->finished = true;
-            rx_unready(m);
-            util_timerheap_cancel(&e->timers, &m->ack.t);
-            if (m->state == RX_COLLECTING && !m->for_us) {
-                rx_free_frags(e, m);
-                m->state = RX_NOT_FOR_US;
-            }
+        struct rx_ent *h = rx_find(e, p->source_id, p->message_id);
+        if (h) {
+            h->finished = true;
+            rx_unready(h);
+            util_timerheap_cancel(&e->timers, &h->ack.t);
+            struct rx_msg *m = rx_msg_of(h);
+            if (m && !m->for_us)
+                rx_finish(e, m, RX_NOT_FOR_US, rx_keep_until(e, now, m->h.expiry));
         }
         return;
     }
@@ -1065,142 +1772,138 @@ static void rx_on_address(struct pmul_engine *e, util_ms now, const struct pmul_
         }
     if (listed)
         rx_note_msn(e, now, p->source_id, msn);
-    if (m)
-        rx_note_dests(m, p);
     uint16_t total = p->u.address.total_pdus;
+    struct rx_ent *h = rx_find(e, p->source_id, p->message_id);
+    if (h && h->kind != RX_COLLECTING) {
+        if (!h->expiry && p->u.address.expiry) { /* it came from already_delivered */
+            h->expiry = p->u.address.expiry;
+            h->prio = p->priority;
+            eng_arm(e, &h->life, rx_keep_until(e, now, h->expiry));
+        }
+        if (h->kind == RX_DELIVERED) {
+            if (listed) {
+                h->finished = false;
+                rx_schedule_ack(e, now, h, 0); /* the sender lacks our ack */
+            } else if (p->map == 0) {
+                h->finished = true; /* a retransmission without us: the sender has our ack */
+                rx_unready(h);
+                util_timerheap_cancel(&e->timers, &h->ack.t);
+            }
+            return;
+        }
+        if (h->kind == RX_DISCARDED || !listed)
+            return;
+        rx_ent_destroy(e, h); /* not for us before, for us now: collect it */
+        h = NULL;
+    }
+    struct rx_msg *m = rx_msg_of(h);
     if (!m) {
         if (!listed)
             return; /* not for us and nothing collected: nothing to do */
-        if (!(m = rx_create(e, now, p->source_id, p->message_id)))
+        struct rx_dup *dup;
+        if (rx_already(e, now, p->source_id, p->message_id, &dup)) {
+            if (dup) { /* the sender lacks our ack */
+                dup->h.expiry = p->u.address.expiry;
+                dup->h.prio = p->priority;
+                eng_arm(e, &dup->h.life, rx_keep_until(e, now, dup->h.expiry));
+                rx_schedule_ack(e, now, &dup->h, 0);
+            }
             return;
-        rx_note_dests(m, p);
+        }
+        if (!(m = rx_create(e, now, p->source_id, p->message_id, false)))
+            return;
     }
+    rx_note_dests(e, now, m, p);
     if (!m->have_addr && total > 0) {
         m->have_addr = true;
         m->total = total;
-        m->prio = p->priority;
-        m->expiry = p->u.address.expiry;
-        /* fragments beyond the total are bogus */
-        for (uint32_t s = (uint32_t)total + 1; s <= m->fcap; s++)
-            if (m->frag[s - 1]) {
-                e->st.rx_bytes -= m->flen[s - 1];
-                m->bytes -= m->flen[s - 1];
-                free(m->frag[s - 1]);
-                m->frag[s - 1] = NULL;
-                m->have--;
-            }
-        util_ms life = eng_mono_of_wall(e, m->expiry) + e->p.rx_keep_done;
-        eng_arm(e, &m->life, UTIL_MAX(life, now + 1000));
+        m->h.prio = p->priority;
+        m->h.expiry = p->u.address.expiry;
+        rx_trim(e, m, total); /* fragments beyond the total are bogus */
+        eng_arm(e, &m->h.life, rx_keep_until(e, now, m->h.expiry));
     } else if (m->have_addr && total != m->total) {
         e->st.bad_pdus++;
-        util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "total-changed",
-                 "src=" PMUL_ID_FMT " msgid=%u was=%u now=%u", PMUL_ID_ARGS(m->src), m->msgid,
-                 m->total, total);
+        char sup[24];
+        if (eng_peer_allow(e, now, m->h.src, RL_TOTAL, UTIL_LOG_WARN, sup))
+            util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "total-changed",
+                     "src=" PMUL_ID_FMT " msgid=%u was=%u now=%u%s", PMUL_ID_ARGS(m->h.src),
+                     m->h.msgid, m->total, total, sup);
         return;
     }
     if (!listed) {
         if (p->map == 0) {
-            if (m->was_for_us) {
+            if (m->for_us) {
                 /* a retransmission without us: the sender has our ack */
-                m->finished = true;
-                rx_unready(m);
-                util_timerheap_cancel(&e->timers, &m->ack.t);
-            } else if (m->state == RX_COLLECTING) {
-                rx_free_frags(e, m);
-                m->state = RX_NOT_FOR_US;
+                m->h.finished = true;
+                rx_unready(&m->h);
+                util_timerheap_cancel(&e->timers, &m->h.ack.t);
+            } else {
+                rx_finish(e, m, RX_NOT_FOR_US, rx_keep_until(e, now, m->h.expiry));
             }
         }
         return;
     }
-    if (!m->was_for_us)
+    if (!m->for_us)
         m->msn = msn;
-    m->for_us = m->was_for_us = true;
-    m->finished = false;
-    if (m->state == RX_DISCARDED)
-        return;
-    if (m->state == RX_NOT_FOR_US)
-        m->state = RX_COLLECTING;
-    if (m->state == RX_DELIVERED) {
-        rx_schedule_ack(e, now, m, 0); /* the sender lacks our ack */
-        return;
-    }
+    rx_set_for_us(e, m);
+    m->h.finished = false;
     if (rx_complete(m)) {
         rx_deliver(e, now, m);
         return;
     }
     /* incomplete: the round's Data_PDUs follow; ack after a quiet ACK_PDU_TIME */
-    if (!m->ready)
-        eng_arm(e, &m->ack, now + e->p.ack_pdu_time);
+    if (!m->h.ready)
+        eng_arm(e, &m->h.ack, now + e->p.ack_pdu_time);
 }
 
-/* rx_on_discard - a Discard_Message_PDU */
+/* rx_on_discard - a Discard_Message_PDU: the partial copy goes, a short
+ * record stays (nothing is kept for a message never seen) */
 static void rx_on_discard(struct pmul_engine *e, util_ms now, const struct pmul_pdu *p)
 {
     if (p->source_id == e->p.node_id)
         return;
-    struct rx_msg *m = rx_find(e, p->source_id, p->message_id);
-    if (!m) {
-        if (!(m = rx_create(e, now, p->source_id, p->message_id)))
-            return;
-    }
-    if (m->state == RX_DELIVERED)
+    struct rx_ent *h = rx_find(e, p->source_id, p->message_id);
+    struct rx_msg *m = rx_msg_of(h);
+    if (!h || (!m && h->kind != RX_REFUSED))
         return;
-    if (m->state == RX_COLLECTING && m->for_us) {
+    if (!m || m->for_us) {
         e->st.discarded++;
-        util_log(UTIL_LOG_NOTICE, UTIL_MOD_PMUL, "discarded",
-                 "src=" PMUL_ID_FMT " msgid=%u had=%u of=%u", PMUL_ID_ARGS(m->src), m->msgid,
-                 m->have, m->total);
+        char sup[24];
+        if (eng_peer_allow(e, now, h->src, RL_DISCARDED, UTIL_LOG_NOTICE, sup))
+            util_log(UTIL_LOG_NOTICE, UTIL_MOD_PMUL, "discarded",
+                     "src=" PMUL_ID_FMT " msgid=%u had=%u of=%u%s", PMUL_ID_ARGS(h->src), h->msgid,
+                     m ? m->have : 0, m ? m->total : 0, sup);
     }
-    rx_free_frags(e, m);
-    m->state = RX_DISCARDED;
-    rx_unready(m);
-    util_timerheap_cancel(&e->timers, &m->ack.t);
-    eng_arm(e, &m->life, now + e->p.rx_keep_done);
-}
-
-/* rx_missing_ranges - the missing Data_PDUs of m as at most max ranges */
-static size_t rx_missing_ranges(const struct rx_msg *m, struct pmul_range *r, size_t max)
-{
-    size_t n = 0;
-    if (m->state != RX_COLLECTING || !m->have_addr)
-        return 0;
-    uint32_t s = 1;
-    while (s <= m->total && n < max) {
-        if (s <= m->fcap && m->frag[s - 1]) {
-            s++;
-            continue;
-        }
-        uint32_t lo = s;
-        while (s <= m->total && !(s <= m->fcap && m->frag[s - 1]))
-            s++;
-        r[n].lo = (uint16_t)lo;
-        r[n].hi = (uint16_t)(s - 1);
-        n++;
+    if (m) {
+        rx_finish(e, m, RX_DISCARDED, now + e->p.rx_keep_done);
+    } else {
+        h->kind = RX_DISCARDED;
+        eng_arm(e, &h->life, now + e->p.rx_keep_done);
     }
-    return n;
 }
 
 /* rx_send_acks - one Ack_PDU for the first ready originator, with every
  * ready message of that originator that fits */
 static int rx_send_acks(struct pmul_engine *e, util_ms now)
 {
-    struct rx_msg *first = UTIL_CONTAINER_OF(e->ack_ready.next, struct rx_msg, rlink);
+    struct rx_ent *first = UTIL_CONTAINER_OF(e->ack_ready.next, struct rx_ent, rlink);
     uint32_t src = first->src;
     size_t n = 0, nranges = 0, len = PMUL_ACK_HDR_LEN;
     struct util_list *it;
     UTIL_LIST_FOREACH(it, &e->ack_ready) {
-        struct rx_msg *m = UTIL_CONTAINER_OF(it, struct rx_msg, rlink);
-        if (m->src != src)
+        struct rx_ent *h = UTIL_CONTAINER_OF(it, struct rx_ent, rlink);
+        if (h->src != src)
             continue;
         if (n >= MAX_ACK_ENTRIES)
             break;
+        struct rx_msg *m = rx_msg_of(h);
         size_t room = UTIL_MIN((size_t)e->p.mm, MAX_ACK_RANGES - nranges);
         struct pmul_ack_entry *a = &e->ack_ents[n];
         memset(a, 0, sizeof *a);
-        a->source_id = m->src;
-        a->message_id = m->msgid;
+        a->source_id = h->src;
+        a->message_id = h->msgid;
         a->ranges = &e->ack_ranges[nranges];
-        a->nranges = rx_missing_ranges(m, &e->ack_ranges[nranges], room);
+        a->nranges = m ? rx_missing_ranges(m, &e->ack_ranges[nranges], room) : 0;
         size_t elen = pmul_ack_entry_len(a);
         while (a->nranges > 0 && len + elen > e->p.pdu_max) {
             a->nranges--;
@@ -1208,11 +1911,11 @@ static int rx_send_acks(struct pmul_engine *e, util_ms now)
         }
         if (len + elen > e->p.pdu_max)
             break;
-        if (m->state == RX_COLLECTING && a->nranges == 0)
+        if (m && a->nranges == 0)
             continue; /* cannot describe it within the PDU: next time */
         len += elen;
         nranges += a->nranges;
-        e->ack_msgs[n++] = m;
+        e->ack_msgs[n++] = h;
     }
     if (n == 0) {
         /* nothing describable now (MM or the PDU size): ask again later */
@@ -1238,15 +1941,17 @@ static int rx_send_acks(struct pmul_engine *e, util_ms now)
         return rc;
     e->st.acks_sent++;
     for (size_t i = 0; i < n; i++) {
-        struct rx_msg *m = e->ack_msgs[i];
-        rx_unready(m);
-        m->acks_sent++;
-        util_log(UTIL_LOG_DEBUG, UTIL_MOD_PMUL, "ack-sent", "to=%u msgid=%u missing_ranges=%zu complete=%s",
-                 m->src, m->msgid, e->ack_ents[i].nranges, m->state == RX_DELIVERED ? "yes" : "no");
-        if (m->state == RX_COLLECTING) {
+        struct rx_ent *h = e->ack_msgs[i];
+        rx_unready(h);
+        if (h->acks_sent < UINT16_MAX)
+            h->acks_sent++;
+        util_log(UTIL_LOG_DEBUG, UTIL_MOD_PMUL, "ack-sent",
+                 "to=" PMUL_ID_FMT " msgid=%u missing_ranges=%zu complete=%s", PMUL_ID_ARGS(h->src),
+                 h->msgid, e->ack_ents[i].nranges, h->kind == RX_COLLECTING ? "no" : "yes");
+        if (h->kind == RX_COLLECTING) {
             /* ask again after a quiet ACK_PDU_TIME, backing off, until expiry */
-            util_ms wait = e->p.ack_pdu_time * UTIL_MIN(m->acks_sent, 8u);
-            eng_arm(e, &m->ack, now + wait);
+            util_ms wait = e->p.ack_pdu_time * UTIL_MIN(h->acks_sent, 8u);
+            eng_arm(e, &h->ack, now + wait);
         }
     }
     return 0;
@@ -1329,24 +2034,23 @@ static void eng_on_timer(struct pmul_engine *e, util_ms now, struct eng_timer *t
         break;
     }
     case T_RX_ACK: {
-        struct rx_msg *m = t->owner;
-        if (m->finished || !m->for_us || (m->state != RX_COLLECTING && m->state != RX_DELIVERED))
+        struct rx_ent *h = t->owner;
+        struct rx_msg *m = rx_msg_of(h);
+        if (h->finished || (m ? !m->for_us : h->kind != RX_DELIVERED))
             break;
-        if (m->state == RX_COLLECTING && m->expiry && eng_wall_ms(e, now) > m->expiry * 1000)
+        if (m && h->expiry && eng_wall_ms(e, now) > h->expiry * 1000)
             break; /* expired: no point asking */
-        if (!m->ready) {
-            util_list_push_back(&e->ack_ready, &m->rlink);
-            m->ready = true;
+        if (!h->ready) {
+            util_list_push_back(&e->ack_ready, &h->rlink);
+            h->ready = true;
         }
         break;
     }
-    case T_RX_LIFE:
-        rx_destroy(e, t->owner);
-        break;
+    case T_RX_LIFE: rx_ent_destroy(e, t->owner); break;
     case T_SRC_GAP: {
         struct src_state *s = t->owner;
         while (s->ngaps && s->gaps[0].final_at <= now)
-            src_gap_final(e, s, 0);
+            src_gap_final(e, now, s, 0);
         src_arm(e, s);
         break;
     }
@@ -1404,12 +2108,14 @@ struct pmul_engine *pmul_engine_new(const struct pmul_params *p, const struct pm
     util_list_init(&e->tx_all);
     util_list_init(&e->sendq);
     util_list_init(&e->ack_ready);
-    for (size_t i = 0; i < RX_BUCKETS; i++)
-        util_list_init(&e->rx_hash[i]);
-    for (size_t i = 0; i < SRC_BUCKETS; i++)
-        util_list_init(&e->src_hash[i]);
-    util_list_init(&e->src_lru);
+    util_list_init(&e->dups);
+    util_list_init(&e->src_idle);
     e->next_handle = 1;
+    if (table_init(e, &e->rx_table) < 0 || table_init(e, &e->src_table) < 0 ||
+        heap_grow(e, 16) < 0) {
+        pmul_engine_free(e);
+        return NULL;
+    }
     return e;
 }
 
@@ -1420,12 +2126,17 @@ void pmul_engine_free(struct pmul_engine *e)
         return;
     while (!util_list_empty(&e->tx_all))
         tx_destroy(e, UTIL_CONTAINER_OF(e->tx_all.next, struct tx_msg, link));
-    for (size_t i = 0; i < RX_BUCKETS; i++)
-        while (!util_list_empty(&e->rx_hash[i]))
-            rx_destroy(e, UTIL_CONTAINER_OF(e->rx_hash[i].next, struct rx_msg, hlink));
-    for (size_t i = 0; i < SRC_BUCKETS; i++)
-        while (!util_list_empty(&e->src_hash[i]))
-            src_forget(e, UTIL_CONTAINER_OF(e->src_hash[i].next, struct src_state, link));
+    for (size_t i = 0; e->rx_table.b && i < e->rx_table.nb; i++)
+        while (!util_list_empty(&e->rx_table.b[i]))
+            rx_ent_destroy(e, UTIL_CONTAINER_OF(e->rx_table.b[i].next, struct rx_ent, hlink));
+    while (!util_list_empty(&e->src_idle)) /* every originator is idle now */
+        src_forget(e, UTIL_CONTAINER_OF(e->src_idle.next, struct src_state, lru));
+    table_free(e, &e->rx_table);
+    table_free(e, &e->src_table);
+    if (e->heap_cap)
+        rx_state_add(e, -(long long)(2 * (e->heap_cap * sizeof(void *) + ALLOC_COST)));
+    free(e->heap[0]);
+    free(e->heap[1]);
     util_timerheap_free(&e->timers);
     free(e->buf);
     free(e);
@@ -1658,9 +2369,9 @@ void pmul_engine_set_emcon(struct pmul_engine *e, util_ms now, bool emcon)
     if (!emcon) {
         /* the deferred acks go out, each after its own random delay */
         while (!util_list_empty(&e->ack_ready)) {
-            struct rx_msg *m = UTIL_CONTAINER_OF(e->ack_ready.next, struct rx_msg, rlink);
-            rx_unready(m);
-            rx_schedule_ack(e, now, m, 0);
+            struct rx_ent *h = UTIL_CONTAINER_OF(e->ack_ready.next, struct rx_ent, rlink);
+            rx_unready(h);
+            rx_schedule_ack(e, now, h, 0);
         }
         e->tx_free_at = UTIL_MAX(e->tx_free_at, now);
     }

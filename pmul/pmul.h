@@ -387,7 +387,32 @@ size_t pmul_ack_entry_len(const struct pmul_ack_entry *e);
  * bounded by MM; in own-node EMCON nothing is sent and the acks go out when
  * EMCON ends; memory is bounded per message and in total; incomplete
  * messages expire; messages lost for good are detected from the
- * Message_Sequence_Number (below). */
+ * Message_Sequence_Number (below).
+ *
+ * Receive limits (issue 13): receive state costs what was received, never
+ * what a peer claims.  Fragments are kept sparse (per run of 32 sequence
+ * numbers that holds any), so a Sequence_Number or Total_Number_of_PDUs of
+ * 65535 costs nothing until its data is here.  Everything the receiver
+ * holds is counted in bytes against rx_max_total: message records,
+ * fragments, destination lists, duplicate records and per-source records
+ * (pmul_engine_stats.rx_state).  rx_max_messages counts the messages being
+ * collected: a completed message (and one the application refused) gives
+ * up its slot at once and keeps only a compact duplicate record (Source_ID,
+ * Message_ID, expiry) until Expiry_Time + rx_keep_done, which still answers
+ * a retransmission with a complete ack.  At a limit the receiver makes
+ * room: first the oldest orphan (no Address_PDU naming us yet) of the
+ * source holding the largest share of orphans, then the oldest duplicate
+ * record, then the oldest incomplete message of the source holding the
+ * largest share of all; a new orphan never pushes out anything but orphans
+ * and duplicate records, and a message never pushes out itself.  So a
+ * flooding source starves only itself, and a valid message from another
+ * node is always taken.  Every warning a peer can trigger is rate-limited
+ * per source and kind (PMUL_LOG_BURST lines per PMUL_LOG_WINDOW_MS of the
+ * engine's clock, PMUL_LOG_BURST_ALL per kind over all sources); the next
+ * line allowed says suppressed=N. */
+#define PMUL_LOG_BURST      3     /* lines per source and kind per window */
+#define PMUL_LOG_BURST_ALL  20    /* lines per kind per window, all sources together */
+#define PMUL_LOG_WINDOW_MS  60000 /* the rate limit's window (engine time) */
 
 struct pmul_params {
     uint32_t node_id;               /* our Source_ID / Destination_ID */
@@ -404,9 +429,10 @@ struct pmul_params {
     util_ms ack_pdu_time;            /* ACK_PDU_TIME: re-ack an incomplete message (60 s) */
     util_ms ack_delay_max;           /* acks wait a random 0..this (5 s) */
     uint64_t seed;                   /* PRNG for ack delays (1) */
-    size_t rx_max_message;           /* bytes of one incoming message (16 MiB) */
-    size_t rx_max_total;             /* bytes of all incomplete incoming messages (64 MiB) */
-    size_t rx_max_messages;          /* incoming messages tracked at once (20000) */
+    size_t rx_max_message;           /* data bytes of one incoming message (16 MiB) */
+    size_t rx_max_total;             /* bytes of all receive state (pmul_engine_stats.rx_state:
+                                        fragments, records, duplicate records) (64 MiB) */
+    size_t rx_max_messages;          /* incoming messages being collected at once (20000) */
     util_ms rx_orphan_time;          /* Data_PDUs without their Address_PDU are kept (1 h) */
     util_ms rx_keep_done;            /* completed (Source_ID, Message_ID) are remembered
                                         this long past their expiry (1 h) */
@@ -422,8 +448,10 @@ struct pmul_params {
  * quietly; a gap still open gap_wait after it opened is final: logged once
  * (`pmul sequence-gap`) and reported once through `gap`.  Bounded: at most
  * PMUL_RX_MAX_GAPS open gaps per originator (beyond, the oldest is final at
- * once) and PMUL_RX_MAX_SOURCES originators (beyond, the one heard least
- * recently is forgotten, with its open gaps). */
+ * once) and PMUL_RX_MAX_SOURCES idle originators (beyond, the one heard
+ * least recently is forgotten, with its open gaps; an originator whose
+ * messages are being collected is never forgotten, and those messages are
+ * bounded by the receive limits). */
 #define PMUL_RX_MAX_GAPS    64
 #define PMUL_RX_MAX_SOURCES 1024
 
@@ -541,8 +569,18 @@ struct pmul_engine_stats {
     uint64_t pdus_sent, bytes_sent, data_sent, data_resent, acks_sent;
     uint64_t pdus_received, bad_pdus, acks_received;
     uint64_t messages_sent, messages_acked, dest_acked, dest_failed;
-    uint64_t messages_delivered, duplicates, gaps, discarded, rx_refused;
-    size_t tx_active, rx_active, rx_bytes;
+    uint64_t messages_delivered, duplicates, gaps, discarded;
+    uint64_t rx_refused;     /* complete messages the application refused (deliver < 0) */
+    uint64_t rx_limited;     /* messages and fragments turned away at a receive limit */
+    uint64_t rx_evicted;     /* incoming messages and duplicate records dropped to make room */
+    uint64_t log_suppressed; /* peer-triggered warnings the rate limit held back */
+    size_t tx_active;
+    size_t rx_active;        /* incoming messages being collected (the slots in use) */
+    size_t rx_bytes;         /* data bytes of the fragments held */
+    size_t rx_orphans;       /* of rx_active: no Address_PDU naming us yet */
+    size_t rx_dups;          /* duplicate records of completed messages */
+    size_t rx_state;         /* bytes of receive state, as counted against rx_max_total */
+    size_t rx_state_peak;    /* its highest value */
     size_t gaps_open, sources; /* open sequence gaps, originators tracked */
 };
 
