@@ -156,6 +156,16 @@ int gw_load_config(struct gw *gw)
     gw->scfg.limits.max_rcpts = (size_t)v;
     util_conf_duration_ms(c, sm, "idle_timeout", SMTPGW_DEFAULT_IDLE_TIMEOUT, 1000, 3600000, &u);
     gw->scfg.limits.idle_timeout = u;
+    /* issue 13: slow clients cannot hold a session, one client not every session */
+    util_conf_int(c, sm, "max_sessions_per_client", UTIL_MAX(gw->scfg.max_sessions / 2, 1u), 1,
+                  10000, &v);
+    gw->scfg.max_sessions_per_client = (unsigned)v;
+    util_conf_duration_ms(c, sm, "command_timeout", SMTPGW_DEFAULT_CMD_TIMEOUT, 1000, 3600000, &u);
+    gw->scfg.limits.cmd_timeout = u;
+    util_conf_duration_ms(c, sm, "data_timeout", SMTPGW_DEFAULT_DATA_TIMEOUT, 1000, 3600000, &u);
+    gw->scfg.limits.data_timeout = u;
+    util_conf_size(c, sm, "min_data_rate", SMTPGW_DEFAULT_MIN_DATA_RATE, 0, 1u << 30, &u);
+    gw->scfg.limits.min_data_rate = (uint32_t)u;
     /* [lan] */
     struct util_conf_section *ls = util_conf_section(c, "lan", NULL);
     smtpgw_deliver_params_default(&gw->dparams);

@@ -4,6 +4,17 @@
  * engine's expiry, a maximum number of sessions and the client network
  * access list.  The protocol is the engine's (smtp_server.c).
  *
+ * Slots.  A session holds one of max_sessions slots from its accept until
+ * the engine ends it, not while its last reply drains (lingering, bounded
+ * by max_sessions connections as well: beyond, a closing connection is
+ * closed at once).  A client outside the networks gets 554 and is closed
+ * (the engine ends its session at once): it never holds a slot.  One
+ * client address holds at most max_sessions_per_client slots (Postfix's
+ * smtpd_client_connection_count_limit), so that one host cannot take them
+ * all.  A table of client addresses counts their slots and keeps their log
+ * limiters (what a client can make us log is rate-limited per address):
+ * every address with a connection, and the PEERS_KEPT last seen without.
+ *
  * Specifications: RFC 5321 3.1 (the 554 greeting for a refused client, 421
  * when the service is not available: too many sessions), 4.5.3.2 (the
  * server timeout, from the engine), RFC 2920 (PIPELINING: replies are
@@ -28,6 +39,7 @@
 #define READ_CHUNK      16384
 #define CLOSE_LINGER_MS 5000 /* a closing connection may take this long to drain */
 #define ACCEPT_PAUSE_S  1.0  /* out of descriptors: stop accepting this long */
+#define PEERS_KEPT      256  /* client addresses remembered with no connection (their log limits) */
 
 struct listener {
     ev_io w;
@@ -42,9 +54,21 @@ struct net {
     int prefix;
 };
 
+/* A client address: its slots and its log limiters. */
+struct peer {
+    int family;
+    uint8_t addr[16];
+    unsigned active; /* its sessions holding a slot */
+    unsigned conns;  /* its connections (their sessions use rl) */
+    util_ms seen;    /* its last connection */
+    struct util_ratelimit rl[SMTPGW_LOG_KINDS];
+};
+
 struct conn {
     struct util_list link;
     struct smtpgw_server *srv;
+    struct peer *peer;
+    bool active; /* holds a slot */
     int fd;
     ev_io rio, wio;
     ev_timer timer;
@@ -68,6 +92,11 @@ struct smtpgw_server {
     struct smtpgw_callbacks ucb;
     void *user;
     unsigned max_sessions;
+    unsigned max_per_client;
+    unsigned n_active;    /* sessions holding a slot */
+    unsigned n_lingering; /* closing connections draining their last reply */
+    struct peer **peers;
+    size_t n_peers, cap_peers;
     size_t max_output;
     struct util_list conns;
     struct smtpgw_server_stats st;
@@ -160,6 +189,59 @@ static void peer_parse(const struct sockaddr_storage *ss, int *family, uint8_t a
         snprintf(text, cap, "unknown");
 }
 
+/* ---- client addresses ---------------------------------------------------------------- */
+
+/* peer_get - the entry of a client address, made if new (reusing the
+ * longest unseen address without a connection once PEERS_KEPT of them are
+ * kept); NULL if out of memory */
+static struct peer *peer_get(struct smtpgw_server *srv, int family, const uint8_t *addr,
+                             util_ms now)
+{
+    struct peer *oldest = NULL;
+    size_t idle = 0;
+    for (size_t i = 0; i < srv->n_peers; i++) {
+        struct peer *p = srv->peers[i];
+        if (p->family == family && memcmp(p->addr, addr, sizeof p->addr) == 0) {
+            p->seen = now;
+            return p;
+        }
+        if (p->conns == 0) {
+            idle++;
+            if (!oldest || p->seen < oldest->seen)
+                oldest = p;
+        }
+    }
+    struct peer *p = oldest;
+    if (idle < PEERS_KEPT) {
+        if (srv->n_peers == srv->cap_peers) {
+            size_t cap = srv->cap_peers ? srv->cap_peers * 2 : 64;
+            struct peer **np = realloc(srv->peers, cap * sizeof *np);
+            if (!np)
+                return NULL;
+            srv->peers = np;
+            srv->cap_peers = cap;
+        }
+        p = malloc(sizeof *p);
+        if (!p)
+            return NULL;
+        srv->peers[srv->n_peers++] = p;
+    }
+    memset(p, 0, sizeof *p);
+    p->family = family;
+    memcpy(p->addr, addr, sizeof p->addr);
+    p->seen = now;
+    return p;
+}
+
+/* peer_log_allowed - whether a per-client line of the glue may be logged
+ * now (rate-limited per address); *sup: lines held back before it */
+static bool peer_log_allowed(struct peer *p, util_ms now, unsigned *sup)
+{
+    *sup = 0;
+    return !p || util_ratelimit_allow(&p->rl[SMTPGW_LOG_SESSIONS], now, SMTPGW_LOG_BURST,
+                                      SMTPGW_LOG_WINDOW, sup);
+}
+
 /* ---- connections ------------------------------------------------------------------- */
 
 static void conn_destroy(struct conn *c);
@@ -219,14 +301,31 @@ static bool conn_flush(struct conn *c)
     return true;
 }
 
+/* slot_release - the session no longer holds its slot */
+static void slot_release(struct conn *c)
+{
+    if (!c->active)
+        return;
+    c->active = false;
+    c->srv->n_active--;
+    c->peer->active--;
+}
+
 /* conn_update - after the engine ran: close, back-pressure, flush, timer;
- * false if the connection was destroyed (the peer is gone) */
+ * false if the connection was destroyed (the peer is gone).  An ended
+ * session gives its slot back at once and lingers while its last reply
+ * drains: CLOSE_LINGER_MS, or not at all while max_sessions others do */
 static bool conn_update(struct conn *c)
 {
     sync_stats(c);
     if (smtpgw_session_state(c->sess) == SMTPGW_ST_CLOSED && !c->closing) {
+        struct smtpgw_server *srv = c->srv;
         c->closing = true;
-        c->close_deadline = util_now_ms() + CLOSE_LINGER_MS;
+        slot_release(c);
+        c->close_deadline = util_now_ms();
+        if (srv->n_lingering < srv->max_sessions)
+            c->close_deadline += CLOSE_LINGER_MS;
+        srv->n_lingering++;
     }
     bool waiting = !c->closing && smtpgw_session_waiting(c->sess);
     if (!c->closing && (c->out.len >= c->srv->max_output || waiting))
@@ -375,18 +474,26 @@ static void conn_destroy(struct conn *c)
     close(c->fd);
     smtpgw_session_free(c->sess);
     util_buf_free(&c->out);
+    slot_release(c);
+    if (c->closing)
+        srv->n_lingering--;
+    c->peer->conns--;
     free(c);
     srv->st.sessions_open--;
 }
 
-/* conn_new - a session for an accepted socket; false if out of memory */
-static bool conn_new(struct smtpgw_server *srv, int fd, const char *peer, bool refuse)
+/* conn_new - a session for an accepted socket from client address p,
+ * holding a slot unless refused (its session ends with the 554); false if
+ * out of memory */
+static bool conn_new(struct smtpgw_server *srv, int fd, const char *peer, struct peer *p,
+                     bool refuse)
 {
     struct conn *c = calloc(1, sizeof *c);
     if (!c)
         return false;
     c->srv = srv;
     c->fd = fd;
+    c->peer = p;
     util_buf_init(&c->out, 0);
     static const struct smtpgw_callbacks cb = {glue_write, glue_close, glue_mail_check,
                                                glue_rcpt_check, glue_message};
@@ -395,6 +502,13 @@ static bool conn_new(struct smtpgw_server *srv, int fd, const char *peer, bool r
     if (!c->sess) {
         free(c);
         return false;
+    }
+    smtpgw_session_set_log_limits(c->sess, p->rl);
+    p->conns++;
+    if (!refuse) {
+        c->active = true;
+        p->active++;
+        srv->n_active++;
     }
     ev_io_init(&c->rio, on_read, fd, EV_READ);
     ev_io_init(&c->wio, on_write, fd, EV_WRITE);
@@ -461,21 +575,31 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         uint8_t addr[16];
         char peer[SMTPGW_MAX_PEER];
         peer_parse(&ss, &family, addr, peer, sizeof peer);
-        if (srv->st.sessions_open >= srv->max_sessions) {
-            char msg[320];
-            int n = snprintf(msg, sizeof msg, "421 4.7.0 %s Too many sessions, try again later\r\n",
-                             srv->hostname);
+        util_ms now = util_now_ms();
+        struct peer *p = peer_get(srv, family, addr, now);
+        bool refuse = !client_allowed(srv, family, addr);
+        bool all = srv->n_active >= srv->max_sessions;
+        if (p && !refuse && (all || p->active >= srv->max_per_client)) {
+            /* 421 (RFC 5321 3.1): no slot for it, or its address has its share */
+            char msg[320], sb[32] = "";
+            unsigned sup;
+            int n = snprintf(msg, sizeof msg, "421 4.7.0 %s Too many %s, try again later\r\n",
+                             srv->hostname, all ? "sessions" : "sessions from your address");
             if (n > 0 && send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
                 (void)0; /* best effort: the client learns from the close anyway */
             close(fd);
             srv->st.sessions_refused++;
-            util_log(UTIL_LOG_WARN, UTIL_MOD_SMTPGW, "smtpd-too-many-sessions",
-                     "peer=%s open=%llu max=%u", peer, (unsigned long long)srv->st.sessions_open,
-                     srv->max_sessions);
+            if (peer_log_allowed(p, now, &sup)) {
+                if (sup)
+                    snprintf(sb, sizeof sb, " suppressed=%u", sup);
+                util_log(UTIL_LOG_WARN, UTIL_MOD_SMTPGW,
+                         all ? "smtpd-too-many-sessions" : "smtpd-too-many-connections",
+                         "peer=%s open=%u max=%u%s", peer, all ? srv->n_active : p->active,
+                         all ? srv->max_sessions : srv->max_per_client, sb);
+            }
             continue;
         }
-        bool refuse = !client_allowed(srv, family, addr);
-        if (!conn_new(srv, fd, peer, refuse)) {
+        if (!p || !conn_new(srv, fd, peer, p, refuse)) {
             util_log(UTIL_LOG_ERR, UTIL_MOD_SMTPGW, "smtpd-no-memory", "peer=%s", peer);
             close(fd);
         }
@@ -570,6 +694,8 @@ struct smtpgw_server *smtpgw_server_new(struct ev_loop *loop,
     srv->scfg.hostname = srv->hostname;
     srv->scfg.limits = cfg->limits;
     srv->max_sessions = cfg->max_sessions ? cfg->max_sessions : SMTPGW_DEFAULT_MAX_SESSIONS;
+    srv->max_per_client = cfg->max_sessions_per_client ? cfg->max_sessions_per_client
+                                                       : UTIL_MAX(srv->max_sessions / 2, 1u);
     srv->max_output = cfg->max_output ? cfg->max_output : SMTPGW_DEFAULT_MAX_OUTPUT;
 
     static const char *const loopback[] = {"127.0.0.0/8", "::1/128"};
@@ -665,6 +791,9 @@ void smtpgw_server_free(struct smtpgw_server *srv)
         struct conn *c = UTIL_CONTAINER_OF(srv->conns.next, struct conn, link);
         conn_destroy(c);
     }
+    for (size_t i = 0; i < srv->n_peers; i++)
+        free(srv->peers[i]);
+    free(srv->peers);
     free(srv->ls);
     free(srv->nets);
     free(srv);

@@ -32,6 +32,21 @@
  * longer line is discarded as it arrives and answered with 500 5.5.2),
  * the recipients by max_rcpts, the message by max_message (the rest of a
  * bigger message is counted, not stored, then refused with 552 5.3.4).
+ *
+ * Time per session is bounded too (RFC 5321 4.5.3.2 gives minimum
+ * timeouts per read; a client sending one byte a second satisfies every
+ * one of them forever).  Besides the idle timeout, restarted by any input,
+ * two deadlines are not moved by each byte: a command line must be
+ * complete within cmd_timeout of its first byte, and a DATA or BDAT
+ * transfer must end by its start + data_timeout + its octets so far /
+ * min_data_rate (Postfix's smtpd_timeout with smtpd_min_data_rate): a
+ * fast client is never cut, a slow one is, however it paces its bytes.
+ *
+ * A client outside the allowed networks gets its 554 and the session ends
+ * there: RFC 5321 3.1 would wait for its QUIT, but waiting is what lets it
+ * hold a session (RFC 7504 closes after 521 in the same way).  The lines a
+ * client can cause at notice level (and smtpd-refused) go through its
+ * address's rate limiters (smtpgw_session_set_log_limits).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -79,7 +94,9 @@ struct smtpgw_session {
     uint64_t id;
     enum smtpgw_state state;
     enum in_mode in;
-    util_ms last_input;
+    util_ms now;        /* of the call being handled */
+    util_ms last_input; /* the idle timeout runs from here */
+    struct util_ratelimit *log_limits;
     unsigned bad;    /* bad commands so far */
     unsigned logged; /* LOGGED_* */
     bool esmtp;      /* EHLO seen (kept across transactions) */
@@ -88,7 +105,9 @@ struct smtpgw_session {
     /* the command line being read */
     char *line;
     size_t line_len;
-    size_t line_cap; /* max_cmd_line - 1: the content and its CR */
+    size_t line_cap;    /* max_cmd_line - 1: the content and its CR */
+    bool line_started;  /* part of a command line is in: its deadline runs */
+    util_ms line_start; /* when its first byte came */
 
     /* what MAIL / RCPT's check parsed, for its proceed */
     char path[MULE_MAX_PATH + 1];
@@ -107,6 +126,11 @@ struct smtpgw_session {
     size_t dline; /* octets of the current line on the wire */
     enum data_err derr;
     uint64_t dbytes; /* octets of message text received */
+
+    /* the DATA or BDAT transfer in progress: its deadline */
+    bool xfer;
+    util_ms xfer_start;
+    uint64_t xfer_bytes; /* octets of it received so far */
 
     /* BDAT */
     uint64_t chunk_left;
@@ -142,6 +166,9 @@ void smtpgw_limits_default(struct smtpgw_limits *lim)
     lim->idle_timeout = SMTPGW_DEFAULT_IDLE_TIMEOUT;
     lim->max_bad_commands = SMTPGW_DEFAULT_MAX_BAD;
     lim->smtputf8 = false;
+    lim->cmd_timeout = SMTPGW_DEFAULT_CMD_TIMEOUT;
+    lim->data_timeout = SMTPGW_DEFAULT_DATA_TIMEOUT;
+    lim->min_data_rate = SMTPGW_DEFAULT_MIN_DATA_RATE;
 }
 
 /* smtpgw_session_state_name - "init", "helo", "mail", ... */
@@ -169,6 +196,26 @@ static void session_set_state(struct smtpgw_session *s, enum smtpgw_state st)
              (unsigned long long)s->id, s->txn.peer, smtpgw_session_state_name(s->state),
              smtpgw_session_state_name(st));
     s->state = st;
+}
+
+/* log_allowed - whether a line of kind k the client caused may be logged
+ * now (its address's limiter); *sup gets how many were held back before */
+static bool log_allowed(struct smtpgw_session *s, enum smtpgw_log_kind k, unsigned *sup)
+{
+    *sup = 0;
+    if (!s->log_limits)
+        return true;
+    return util_ratelimit_allow(&s->log_limits[k], s->now, SMTPGW_LOG_BURST, SMTPGW_LOG_WINDOW,
+                                sup);
+}
+
+/* sup_text - " suppressed=N" for a rate-limited line, "" when none was held back */
+static const char *sup_text(char *buf, size_t cap, unsigned n)
+{
+    if (n == 0)
+        return "";
+    snprintf(buf, cap, " suppressed=%u", n);
+    return buf;
 }
 
 /* ---- replies ------------------------------------------------------------------- */
@@ -223,9 +270,10 @@ static void session_close(struct smtpgw_session *s, const char *why)
 {
     if (s->state == SMTPGW_ST_CLOSED)
         return;
-    util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "smtpd-close",
-             "session=%llu peer=%s state=%s reason=%s", (unsigned long long)s->id, s->txn.peer,
-             smtpgw_session_state_name(s->state), why);
+    if (s->state != SMTPGW_ST_REFUSED) /* smtpd-refused said it */
+        util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "smtpd-close",
+                 "session=%llu peer=%s state=%s reason=%s", (unsigned long long)s->id, s->txn.peer,
+                 smtpgw_session_state_name(s->state), why);
     session_set_state(s, SMTPGW_ST_CLOSED);
     if (s->cb.close)
         s->cb.close(s->user);
@@ -300,6 +348,7 @@ static void txn_clear(struct smtpgw_session *s)
     s->in_txn = false;
     s->derr = DE_NONE;
     s->dbytes = 0;
+    s->xfer = false;
 }
 
 /* txn_reset - end the transaction and go back to HELO (INIT before EHLO) */
@@ -343,6 +392,7 @@ struct smtpgw_session *smtpgw_session_new(const struct smtpgw_session_config *cf
              cfg->hostname && cfg->hostname[0] ? cfg->hostname : "localhost");
     sanitize(s->hostname);
     s->id = id;
+    s->now = now;
     s->last_input = now;
     s->line_cap = s->lim.max_cmd_line - 1;
     s->line = malloc(s->line_cap + 1);
@@ -377,17 +427,31 @@ void smtpgw_session_free(struct smtpgw_session *s)
     free(s);
 }
 
-/* smtpgw_session_start - greet with 220, or with 554 5.7.1 when refused */
+/* smtpgw_session_set_log_limits - the rate limiters of the client's address */
+void smtpgw_session_set_log_limits(struct smtpgw_session *s, struct util_ratelimit *limits)
+{
+    s->log_limits = limits;
+}
+
+/* smtpgw_session_start - greet with 220, or with 554 5.7.1 and close when refused */
 void smtpgw_session_start(struct smtpgw_session *s, util_ms now, bool refuse)
 {
+    s->now = now;
     s->last_input = now;
-    util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, refuse ? "smtpd-refused" : "smtpd-connect",
-             "session=%llu peer=%s", (unsigned long long)s->id, s->txn.peer);
     if (refuse) {
-        /* RFC 5321 3.1: 554 at opening, then wait for QUIT answering 503 */
+        /* RFC 5321 3.1 allows 554 at opening; not waiting for the QUIT
+         * (see the file's comment) frees the session at once */
+        unsigned sup;
+        char sb[32];
+        if (log_allowed(s, SMTPGW_LOG_REFUSED, &sup))
+            util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "smtpd-refused", "session=%llu peer=%s%s",
+                     (unsigned long long)s->id, s->txn.peer, sup_text(sb, sizeof sb, sup));
         reply(s, 554, "5.7.1 %s Access denied: client not in the allowed networks", s->hostname);
         session_set_state(s, SMTPGW_ST_REFUSED);
+        session_close(s, "refused");
     } else {
+        util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "smtpd-connect", "session=%llu peer=%s",
+                 (unsigned long long)s->id, s->txn.peer);
         reply(s, 220, "%s ESMTP mulegw", s->hostname);
     }
 }
@@ -419,31 +483,66 @@ void smtpgw_session_counters(const struct smtpgw_session *s, uint64_t *accepted,
     *rejected = s->messages_rejected;
 }
 
-/* smtpgw_session_next_expiry - when the idle timeout falls */
-util_ms smtpgw_session_next_expiry(const struct smtpgw_session *s)
+/* The deadlines of a session (which one falls first, for the logs). */
+enum deadline { DL_IDLE = 0, DL_COMMAND, DL_DATA };
+
+/* next_deadline - the earliest of the idle, command and transfer deadlines */
+static util_ms next_deadline(const struct smtpgw_session *s, enum deadline *which)
 {
-    if (s->state == SMTPGW_ST_CLOSED || s->lim.idle_timeout == 0 || s->waiting)
+    util_ms at = UTIL_MS_NEVER;
+    *which = DL_IDLE;
+    if (s->state == SMTPGW_ST_CLOSED || s->waiting)
         return UTIL_MS_NEVER; /* not idle while we owe the client an answer */
-    return s->last_input + s->lim.idle_timeout;
+    if (s->lim.idle_timeout)
+        at = s->last_input + s->lim.idle_timeout;
+    if (s->lim.cmd_timeout && s->line_started && (s->in == IN_LINE || s->in == IN_DISCARD) &&
+        s->line_start + s->lim.cmd_timeout < at) {
+        at = s->line_start + s->lim.cmd_timeout;
+        *which = DL_COMMAND;
+    }
+    if (s->xfer && s->lim.min_data_rate) {
+        uint64_t r = s->lim.min_data_rate, b = s->xfer_bytes;
+        util_ms end = s->xfer_start + s->lim.data_timeout + b / r * 1000 + b % r * 1000 / r;
+        if (end < at) {
+            at = end;
+            *which = DL_DATA;
+        }
+    }
+    return at;
 }
 
-/* smtpgw_session_expire - 421 4.4.2 once the client has been idle too long */
+/* smtpgw_session_next_expiry - the earliest deadline */
+util_ms smtpgw_session_next_expiry(const struct smtpgw_session *s)
+{
+    enum deadline which;
+    return next_deadline(s, &which);
+}
+
+/* smtpgw_session_expire - 421 4.4.2 once a deadline has passed */
 void smtpgw_session_expire(struct smtpgw_session *s, util_ms now)
 {
-    if (s->state == SMTPGW_ST_CLOSED || now < smtpgw_session_next_expiry(s))
+    enum deadline which;
+    if (s->state == SMTPGW_ST_CLOSED || now < next_deadline(s, &which))
         return;
-    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-timeout", "session=%llu peer=%s state=%s",
-             (unsigned long long)s->id, s->txn.peer, smtpgw_session_state_name(s->state));
-    reply(s, 421, "4.4.2 %s Idle timeout, closing connection", s->hostname);
+    static const char *const what[] = {"idle", "command", "data"};
+    static const char *const text[] = {"Idle timeout", "Command timeout", "Data transfer too slow"};
+    s->now = now;
+    unsigned sup;
+    char sb[32];
+    if (log_allowed(s, SMTPGW_LOG_TIMEOUT, &sup))
+        util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-timeout",
+                 "session=%llu peer=%s state=%s what=%s%s", (unsigned long long)s->id, s->txn.peer,
+                 smtpgw_session_state_name(s->state), what[which], sup_text(sb, sizeof sb, sup));
+    reply(s, 421, "4.4.2 %s %s, closing connection", s->hostname, text[which]);
     session_close(s, "timeout");
 }
 
 /* smtpgw_session_shutdown - 421 4.3.2 and close */
 void smtpgw_session_shutdown(struct smtpgw_session *s, util_ms now)
 {
-    (void)now;
     if (s->state == SMTPGW_ST_CLOSED)
         return;
+    s->now = now;
     reply(s, 421, "4.3.2 %s Service shutting down, closing connection", s->hostname);
     session_close(s, "shutdown");
 }
@@ -454,9 +553,9 @@ void smtpgw_session_shutdown(struct smtpgw_session *s, util_ms now)
  * gone (no QUIT) or only half-closed after QUIT */
 void smtpgw_session_eof(struct smtpgw_session *s, util_ms now)
 {
-    (void)now;
     if (s->state == SMTPGW_ST_CLOSED)
         return;
+    s->now = now;
     if (s->waiting) {
         if (!s->input_ended)
             util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "smtpd-disconnect",
@@ -1106,10 +1205,21 @@ static int check_data(struct smtpgw_session *s, char *arg)
     return 0;
 }
 
+/* xfer_begin - a DATA or BDAT transfer starts now (its deadline with it) */
+static void xfer_begin(struct smtpgw_session *s)
+{
+    if (s->xfer)
+        return; /* the next BDAT chunk of the same transfer */
+    s->xfer = true;
+    s->xfer_start = s->now;
+    s->xfer_bytes = 0;
+}
+
 /* proceed_data - 354, then the text until CRLF.CRLF */
 static void proceed_data(struct smtpgw_session *s, char *arg)
 {
     (void)arg;
+    xfer_begin(s);
     s->in = IN_DATA;
     s->ds = DS_BOL;
     s->dline = 0;
@@ -1125,6 +1235,7 @@ static void message_reply(struct smtpgw_session *s, int code, char *qid, char *t
 static void finish_message(struct smtpgw_session *s)
 {
     struct smtpgw_txn *t = &s->txn;
+    s->xfer = false;
     if (s->derr != DE_NONE) {
         const char *why = "";
         switch (s->derr) {
@@ -1232,6 +1343,8 @@ static int check_bdat(struct smtpgw_session *s, char *arg)
 static void chunk_done(struct smtpgw_session *s)
 {
     s->in = IN_LINE;
+    if (s->chunk_code || s->chunk_last)
+        s->xfer = false;
     if (s->chunk_code) {
         reply(s, s->chunk_code, "%s", s->chunk_msg);
         if (s->chunk_code == 552)
@@ -1259,10 +1372,8 @@ static void proceed_bdat(struct smtpgw_session *s, char *arg)
     struct smtpgw_txn *t = &s->txn;
     s->chunk_code = 0;
     s->chunk_msg = "";
-    if (s->state == SMTPGW_ST_REFUSED) {
-        s->chunk_code = 503;
-        s->chunk_msg = "5.7.1 Access denied, only QUIT";
-    } else if (!s->esmtp) {
+    xfer_begin(s); /* a refused chunk is read all the same, against the same deadline */
+    if (!s->esmtp) {
         s->chunk_code = 503;
         s->chunk_msg = "5.5.1 BDAT needs EHLO";
     } else if (!s->in_txn) {
@@ -1366,10 +1477,10 @@ static const struct smtp_cmd commands[] = {
     {"MAIL", ST(HELO) | ST(MAIL) | ST(RCPT), check_mail, proceed_mail},
     {"RCPT", ST(MAIL) | ST(RCPT), check_rcpt, proceed_rcpt},
     {"DATA", ST(MAIL) | ST(RCPT), check_data, proceed_data},
-    {"BDAT", ST_ANY | ST(REFUSED), check_bdat, proceed_bdat},
+    {"BDAT", ST_ANY, check_bdat, proceed_bdat},
     {"RSET", ST_ANY, check_noarg, proceed_rset},
     {"NOOP", ST_ANY, check_none, proceed_noop},
-    {"QUIT", ST_ANY | ST(REFUSED), check_noarg, proceed_quit},
+    {"QUIT", ST_ANY, check_noarg, proceed_quit},
     {"VRFY", ST_ANY, check_vrfy, proceed_vrfy},
     {"EXPN", ST_ANY, check_none, proceed_expn},
     {"HELP", ST_ANY, check_none, proceed_help},
@@ -1381,20 +1492,28 @@ static void check_errors(struct smtpgw_session *s)
     if (s->state == SMTPGW_ST_CLOSED || s->lim.max_bad_commands == 0 ||
         s->bad < s->lim.max_bad_commands)
         return;
-    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-too-many-errors",
-             "session=%llu peer=%s errors=%u", (unsigned long long)s->id, s->txn.peer, s->bad);
+    unsigned sup;
+    char sb[32];
+    if (log_allowed(s, SMTPGW_LOG_ERRORS, &sup))
+        util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-too-many-errors",
+                 "session=%llu peer=%s errors=%u%s", (unsigned long long)s->id, s->txn.peer, s->bad,
+                 sup_text(sb, sizeof sb, sup));
     reply(s, 421, "4.7.0 %s Too many errors, closing connection", s->hostname);
     session_close(s, "errors");
 }
 
-/* log_once - a bad-input event, logged once per session */
+/* log_once - a bad-input event, logged once per session (and rate-limited per client) */
 static void log_once(struct smtpgw_session *s, unsigned bit, const char *what)
 {
     if (s->logged & bit)
         return;
     s->logged |= bit;
-    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-bad-input", "session=%llu peer=%s what=%s",
-             (unsigned long long)s->id, s->txn.peer, what);
+    unsigned sup;
+    char sb[32];
+    if (log_allowed(s, SMTPGW_LOG_BAD_INPUT, &sup))
+        util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-bad-input",
+                 "session=%llu peer=%s what=%s%s", (unsigned long long)s->id, s->txn.peer, what,
+                 sup_text(sb, sizeof sb, sup));
 }
 
 /* process_line - dispatch one command line (CRLF removed) through the table */
@@ -1434,9 +1553,7 @@ static void process_line(struct smtpgw_session *s, char *line, size_t len)
         return;
     }
     if (!(cmd->states & (1u << s->state))) {
-        if (s->state == SMTPGW_ST_REFUSED)
-            reply(s, 503, "5.7.1 Access denied, only QUIT");
-        else if (s->state == SMTPGW_ST_INIT)
+        if (s->state == SMTPGW_ST_INIT)
             reply(s, 503, "5.5.1 Send EHLO or HELO first");
         else if (s->state == SMTPGW_ST_BDAT)
             reply(s, 503, "5.5.1 Only BDAT, RSET, NOOP or QUIT after BDAT");
@@ -1451,11 +1568,16 @@ static void process_line(struct smtpgw_session *s, char *line, size_t len)
 
 /* ---- input ------------------------------------------------------------------------------- */
 
-/* feed_line - command mode: collect up to CRLF; bytes used */
+/* feed_line - command mode: collect up to CRLF; bytes used.  The first
+ * byte of a line starts its deadline (cmd_timeout) */
 static size_t feed_line(struct smtpgw_session *s, const uint8_t *p, size_t n)
 {
     const uint8_t *lf = memchr(p, '\n', n);
     size_t take = lf ? (size_t)(lf - p) : n;
+    if (!s->line_started) {
+        s->line_started = true;
+        s->line_start = s->now;
+    }
     if (s->line_len + take > s->line_cap) {
         /* over-long: forget it and discard until the line ends */
         log_once(s, LOGGED_LONG_LINE, "long-line");
@@ -1467,6 +1589,7 @@ static size_t feed_line(struct smtpgw_session *s, const uint8_t *p, size_t n)
     s->line_len += take;
     if (!lf)
         return n;
+    s->line_started = false;
     size_t len = s->line_len;
     s->line_len = 0;
     if (len == 0 || s->line[len - 1] != '\r') {
@@ -1486,6 +1609,7 @@ static size_t feed_discard(struct smtpgw_session *s, const uint8_t *p, size_t n)
     if (!lf)
         return n;
     s->in = IN_LINE;
+    s->line_started = false;
     reply(s, 500, "5.5.2 Line too long (at most %zu octets)", s->lim.max_cmd_line);
     check_errors(s);
     return (size_t)(lf - p) + 1;
@@ -1620,8 +1744,12 @@ static int hold_input(struct smtpgw_session *s, const uint8_t *p, size_t n)
 {
     if (util_buf_append(&s->held, p, n) == 0)
         return 0;
-    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-overflow", "session=%llu peer=%s held=%zu",
-             (unsigned long long)s->id, s->txn.peer, s->held.len);
+    unsigned sup;
+    char sb[32];
+    if (log_allowed(s, SMTPGW_LOG_ERRORS, &sup))
+        util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-overflow",
+                 "session=%llu peer=%s held=%zu%s", (unsigned long long)s->id, s->txn.peer,
+                 s->held.len, sup_text(sb, sizeof sb, sup));
     reply(s, 421, "4.7.0 %s Too much pipelined input, closing connection", s->hostname);
     session_close(s, "overflow");
     return SMTPGW_ERR_CLOSED;
@@ -1632,6 +1760,7 @@ int smtpgw_session_input(struct smtpgw_session *s, util_ms now, const void *byte
 {
     if (s->state == SMTPGW_ST_CLOSED)
         return SMTPGW_ERR_CLOSED;
+    s->now = now;
     s->last_input = now;
     const uint8_t *p = bytes;
     size_t off = 0;
@@ -1645,8 +1774,14 @@ int smtpgw_session_input(struct smtpgw_session *s, util_ms now, const void *byte
         switch (s->in) {
         case IN_LINE: off += feed_line(s, p + off, len - off); break;
         case IN_DISCARD: off += feed_discard(s, p + off, len - off); break;
-        case IN_DATA: off += feed_data(s, p + off, len - off); break;
-        case IN_CHUNK: off += feed_chunk(s, p + off, len - off); break;
+        case IN_DATA:
+        case IN_CHUNK: {
+            size_t k = s->in == IN_DATA ? feed_data(s, p + off, len - off)
+                                        : feed_chunk(s, p + off, len - off);
+            s->xfer_bytes += k; /* the transfer's deadline moves by what came, not by when */
+            off += k;
+            break;
+        }
         }
     }
     return s->state == SMTPGW_ST_CLOSED ? SMTPGW_ERR_CLOSED : 0;
@@ -1684,6 +1819,7 @@ int smtpgw_session_message_done(struct smtpgw_session *s, util_ms now, int code,
     if (!s->waiting)
         return UTIL_ERR_INVAL;
     s->waiting = false;
+    s->now = now;
     if (s->state == SMTPGW_ST_CLOSED)
         return SMTPGW_ERR_CLOSED;
     char qid[SMTPGW_MAX_QUEUE_ID], t[MESSAGE_TEXT_MAX];

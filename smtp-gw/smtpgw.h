@@ -62,11 +62,20 @@ const char *smtpgw_strerror(int err);
 #define SMTPGW_DEFAULT_MAX_RCPTS     100  /* RFC 5321 4.5.3.1.8 */
 #define SMTPGW_DEFAULT_MAX_MESSAGE   (10u * 1024 * 1024)
 #define SMTPGW_DEFAULT_IDLE_TIMEOUT  (5u * 60 * 1000) /* RFC 5321 4.5.3.2.7 */
+#define SMTPGW_DEFAULT_CMD_TIMEOUT   (60u * 1000)
+#define SMTPGW_DEFAULT_DATA_TIMEOUT  (60u * 1000)
+#define SMTPGW_DEFAULT_MIN_DATA_RATE 500 /* bytes/s, Postfix's smtpd_min_data_rate */
 #define SMTPGW_DEFAULT_MAX_BAD       20
 #define SMTPGW_DEFAULT_MAX_SESSIONS  100
 #define SMTPGW_DEFAULT_MAX_OUTPUT    (64u * 1024)
 
-/* Per-session limits. */
+/* Per-session limits.  Three clocks end a session with 421 4.4.2, none of
+ * them restarted by each byte but the first (a client sending one byte a
+ * second cannot hold a session): idle_timeout since the last input;
+ * cmd_timeout since the first byte of a command line not yet complete;
+ * and a DATA or BDAT transfer must end by its start + data_timeout +
+ * (octets received so far) / min_data_rate, as Postfix's smtpd_timeout
+ * with smtpd_min_data_rate. */
 struct smtpgw_limits {
     size_t max_cmd_line;       /* a command line, CRLF included: longer -> 500 5.5.2 */
     size_t max_text_line;      /* a DATA line, CRLF included: longer -> message refused (0: none) */
@@ -75,6 +84,9 @@ struct smtpgw_limits {
     util_ms idle_timeout;      /* no input for this long -> 421 4.4.2 and close (0: never) */
     unsigned max_bad_commands; /* bad commands before 421 4.7.0 and close */
     bool smtputf8;             /* advertise and accept SMTPUTF8 (RFC 6531) */
+    util_ms cmd_timeout;       /* a command line complete within this of its first byte (0: none) */
+    util_ms data_timeout;      /* the grace of a DATA/BDAT transfer (see above) */
+    uint32_t min_data_rate;    /* bytes/s a DATA/BDAT transfer keeps up on average (0: no deadline) */
 };
 
 /* smtpgw_limits_default - fill in the SMTPGW_DEFAULT_* values (smtputf8 off) */
@@ -174,9 +186,25 @@ enum smtpgw_state {
     SMTPGW_ST_RCPT,     /* at least one recipient */
     SMTPGW_ST_DATA,     /* reading DATA text */
     SMTPGW_ST_BDAT,     /* between BDAT chunks of a transaction */
-    SMTPGW_ST_REFUSED,  /* greeted with 554: only QUIT (RFC 5321 3.1) */
+    SMTPGW_ST_REFUSED,  /* greeted with 554, closing at once (see smtpgw_session_start) */
     SMTPGW_ST_CLOSED
 };
+
+/* What a client can make a session log at notice level or above (and
+ * smtpd-refused) is rate-limited per client address and kind: at most
+ * SMTPGW_LOG_BURST lines per SMTPGW_LOG_WINDOW, the next one allowed
+ * carrying suppressed=N.  The glue keeps one array of limiters per client
+ * address, shared by its sessions (smtpgw_session_set_log_limits). */
+enum smtpgw_log_kind {
+    SMTPGW_LOG_REFUSED = 0, /* smtpd-refused */
+    SMTPGW_LOG_TIMEOUT,     /* smtpd-timeout */
+    SMTPGW_LOG_BAD_INPUT,   /* smtpd-bad-input */
+    SMTPGW_LOG_ERRORS,      /* smtpd-too-many-errors, smtpd-overflow */
+    SMTPGW_LOG_SESSIONS,    /* glue: smtpd-too-many-sessions, smtpd-too-many-connections */
+    SMTPGW_LOG_KINDS
+};
+#define SMTPGW_LOG_BURST  5
+#define SMTPGW_LOG_WINDOW (60u * 1000)
 
 struct smtpgw_session_config {
     const char *hostname;       /* our name in the greeting and EHLO */
@@ -192,15 +220,23 @@ struct smtpgw_session *smtpgw_session_new(const struct smtpgw_session_config *cf
                                           const char *peer, uint64_t id, util_ms now);
 /* smtpgw_session_free - release a session (no callback is called) */
 void smtpgw_session_free(struct smtpgw_session *s);
-/* smtpgw_session_start - greet: 220 (refuse false) or 554 5.7.1 (refuse
- * true: the client may only QUIT, RFC 5321 3.1) */
+/* smtpgw_session_set_log_limits - the SMTPGW_LOG_KINDS limiters of the
+ * client's address (they must outlive the session), before start; without
+ * them every line is logged */
+void smtpgw_session_set_log_limits(struct smtpgw_session *s, struct util_ratelimit *limits);
+/* smtpgw_session_start - greet: 220 (refuse false), or (refuse true) 554
+ * 5.7.1 and close at once.  RFC 5321 3.1 would wait for a QUIT, answering
+ * 503 meanwhile; a client outside the networks is not kept waiting for, so
+ * that it holds no session slot (RFC 7504 2 closes after its 521 too) */
 void smtpgw_session_start(struct smtpgw_session *s, util_ms now, bool refuse);
 /* smtpgw_session_input - consume bytes from the client (any split);
  * 0, or SMTPGW_ERR_CLOSED once the session has closed */
 int smtpgw_session_input(struct smtpgw_session *s, util_ms now, const void *bytes, size_t len);
-/* smtpgw_session_next_expiry - when smtpgw_session_expire must run (idle timeout) */
+/* smtpgw_session_next_expiry - when smtpgw_session_expire must run: the
+ * earliest of the idle, command and transfer deadlines (see the limits) */
 util_ms smtpgw_session_next_expiry(const struct smtpgw_session *s);
-/* smtpgw_session_expire - at or after the expiry: 421 4.4.2 and close */
+/* smtpgw_session_expire - at or after the expiry: 421 4.4.2 and close
+ * (logged smtpd-timeout what=idle|command|data) */
 void smtpgw_session_expire(struct smtpgw_session *s, util_ms now);
 /* smtpgw_session_shutdown - 421 4.3.2 (the service is stopping) and close */
 void smtpgw_session_shutdown(struct smtpgw_session *s, util_ms now);
@@ -257,7 +293,11 @@ struct smtpgw_server_config {
                                   * none: loopback only.  Others get 554 5.7.1 */
     size_t n_networks;
     const char *hostname;        /* greeting and EHLO name */
-    unsigned max_sessions;       /* beyond: 421 4.7.0 and close (0: default) */
+    unsigned max_sessions;       /* beyond: 421 4.7.0 and close (0: default); a session
+                                  * holds its slot until it ends (not while its last
+                                  * reply drains), a client outside the networks none */
+    unsigned max_sessions_per_client; /* sessions of one client address: beyond, 421 4.7.0
+                                       * (0: half of max_sessions, at least 1) */
     size_t max_output;           /* per session: stop reading while more is unsent (0: default) */
     struct smtpgw_limits limits;
 };
@@ -267,9 +307,9 @@ struct smtpgw_server_config {
 void smtpgw_server_config_default(struct smtpgw_server_config *cfg);
 
 struct smtpgw_server_stats {
-    uint64_t sessions_open;
+    uint64_t sessions_open;    /* connections, those draining their last reply included */
     uint64_t sessions_total;
-    uint64_t sessions_refused; /* not in the networks, or too many */
+    uint64_t sessions_refused; /* not in the networks, too many, or too many of one client */
     uint64_t messages_accepted;
     uint64_t messages_rejected;
 };
@@ -610,6 +650,18 @@ int smtpgw_envelope_set_mail_params(struct smtpgw_envelope *msg, const char *par
 
 /* smtpgw_envelope_open_rcpts - recipients still SMTPGW_RCPT_OPEN */
 size_t smtpgw_envelope_open_rcpts(const struct smtpgw_envelope *msg);
+
+/* smtpgw_envelope_parse - the parser of envelope files (what the spool
+ * reads back after a crash) as a pure function: len bytes of a file, whose
+ * queue id must be qid (NULL: any), into a new *out freed with
+ * smtpgw_envelope_free.  No file, no log, no clock.  0, or
+ * SMTPGW_ERR_SPOOL_CORRUPT with the reason in why (may be NULL), or
+ * UTIL_ERR_NOMEM */
+int smtpgw_envelope_parse(const void *bytes, size_t len, const char *qid,
+                          struct smtpgw_envelope **out, char *why, size_t whycap);
+
+/* smtpgw_envelope_free - release an envelope from smtpgw_envelope_parse */
+void smtpgw_envelope_free(struct smtpgw_envelope *env);
 
 /* smtpgw_queue_name - "outgoing", "incoming" */
 const char *smtpgw_queue_name(int q);

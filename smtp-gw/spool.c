@@ -752,8 +752,9 @@ static bool grow(void **arr, size_t elem, size_t n)
     return true;
 }
 
-/* env_parse - parse an envelope file's text (modified in place) named qid;
- * a new message, or NULL with the reason in why */
+/* env_parse - parse an envelope file's text (modified in place; text[len]
+ * must be writable) named qid (NULL: any); a new message, or NULL with the
+ * reason in why */
 static struct spool_msg *env_parse(char *text, size_t len, const char *qid, char *whybuf,
                                    size_t whycap, int *err)
 {
@@ -804,7 +805,7 @@ static struct spool_msg *env_parse(char *text, size_t len, const char *qid, char
         bool ok = true;
         *why = NULL;
         if (strcmp(key, "qid") == 0) {
-            ok = qid_ok(val) && strcmp(val, qid) == 0 && !seen_qid;
+            ok = qid_ok(val) && (!qid || strcmp(val, qid) == 0) && !seen_qid;
             if (ok) {
                 memcpy(e->qid, val, SMTPGW_QID_LEN);
                 seen_qid = true;
@@ -950,6 +951,38 @@ fail:
 fail_named:
     msg_free(m);
     return NULL;
+}
+
+/* smtpgw_envelope_parse - env_parse on a copy of the bytes, as a pure function */
+int smtpgw_envelope_parse(const void *bytes, size_t len, const char *qid,
+                          struct smtpgw_envelope **out, char *why, size_t whycap)
+{
+    char whybuf[96];
+    int err = UTIL_ERR_NOMEM;
+    *out = NULL;
+    char *text = len < SIZE_MAX ? malloc(len + 1) : NULL;
+    struct spool_msg *m = NULL;
+    if (text) {
+        if (len)
+            memcpy(text, bytes, len);
+        m = env_parse(text, len, qid, whybuf, sizeof whybuf, &err);
+        free(text);
+    } else {
+        snprintf(whybuf, sizeof whybuf, "out of memory");
+    }
+    if (why && whycap)
+        snprintf(why, whycap, "%s", m ? "" : whybuf);
+    if (!m)
+        return err;
+    *out = &m->env;
+    return 0;
+}
+
+/* smtpgw_envelope_free - release an envelope from smtpgw_envelope_parse */
+void smtpgw_envelope_free(struct smtpgw_envelope *env)
+{
+    if (env)
+        msg_free(msg_of(env));
 }
 
 /* ---- the index by queue id -------------------------------------------------------- */

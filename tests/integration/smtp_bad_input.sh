@@ -16,7 +16,8 @@ mkdir -p "$T/spool"
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16"
 export ASAN_OPTIONS
 
-start gw "$TOOL" -d "$T/spool" -r ship.example.mil -r '*.fleet.example.mil' -s 205 -t 3000 -m 1M
+# every client here is 127.0.0.1: its share of the sessions (-c) is all of them
+start gw "$TOOL" -d "$T/spool" -r ship.example.mil -r '*.fleet.example.mil' -s 205 -c 205 -t 3000 -m 1M
 wait_for gw '^ready port=[0-9]+'
 port=$(sed -n 's/^ready port=\([0-9]*\).*/\1/p' "$T/gw.log")
 sanitizer=$(sed -n 's/^ready port=[0-9]* sanitizer=\([01]\)/\1/p' "$T/gw.log")

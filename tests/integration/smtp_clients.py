@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """smtp_clients.py - SMTP clients for the integration tests of the SMTP
-server (tests/integration/smtp_server.sh, smtp_bad_input.sh): a well-behaved
-smtplib session with every extension, Postfix's way of ending a message
-(QUIT pipelined behind the final dot, optionally a half-close after it),
-and the bad ones of the issue (10 kB lines, bare LF, 5000 RCPTs, pipelined
-garbage, a client vanishing mid-BDAT, 200 idle connections, a client that
-never reads).
+server (tests/integration/smtp_server.sh, smtp_bad_input.sh,
+smtp_slowloris.sh): a well-behaved smtplib session with every extension,
+Postfix's way of ending a message (QUIT pipelined behind the final dot,
+optionally a half-close after it), and the bad ones of the issue (10 kB
+lines, bare LF, 5000 RCPTs, pipelined garbage, a client vanishing
+mid-BDAT, 200 idle connections, a client that never reads, slowloris
+clients sending a byte a second, a flood from a network not allowed).
 
 Usage: smtp_clients.py CHECK HOST PORT [ARGS...]; exit 0 if CHECK passed,
 1 with a message otherwise.  Every check has its own socket timeouts, so a
@@ -239,12 +240,9 @@ def dot_quit(host, port, shut="0"):
 def check_outsider(host, port):
     r = Raw(host, port)
     r.expect(554, "5.7.1")
-    r.send(b"EHLO client.test\r\nMAIL FROM:<a@hq.example.mil>\r\nQUIT\r\n")
-    r.expect(503, "5.7.1")
-    r.expect(503, "5.7.1")
-    r.expect(221)
     if not r.eof():
-        die("not closed after QUIT")
+        die("not disconnected after the 554")
+    r.close()
     try:
         smtplib.SMTP(host, port, timeout=TIMEOUT)
         die("smtplib connected to a refusing server")
@@ -430,6 +428,201 @@ def too_many_sessions(host, port, n_ok, n_more):
     print("max sessions ok")
 
 
+# ---- smtp_slowloris.sh ---------------------------------------------------------------
+
+
+def connect_from(host, port, src, timeout=TIMEOUT):
+    """A TCP connection to (host, port) from the local address src ("" = any)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    if src:
+        s.bind((src, 0))
+    s.connect((host, port))
+    return s
+
+
+class Attacker(threading.Thread):
+    """One slowloris client: connects from src, and once greeted with 220
+    sends one byte a second - of a command line that never ends, or (data)
+    of a message after a quick EHLO/MAIL/RCPT/DATA - until the server closes
+    the connection; greeted with 421 it tries again a second later.  The
+    one-second pace is the attack itself (a recv timeout), not a wait for
+    the server."""
+
+    def __init__(self, host, port, src, data, stop, greeted):
+        threading.Thread.__init__(self, daemon=True)
+        self.host, self.port, self.src, self.data = host, port, src, data
+        self.stop, self.greeted = stop, greeted
+        self.first = True
+        self.admitted = 0   # sessions greeted with 220
+        self.refused = 0    # greetings with 421
+        self.lives = []     # seconds from connect to the server's close, of admitted sessions
+        self.open_ages = [] # ages of the admitted sessions still open when the attack ended
+        self.reasons = {}   # the server's 421 texts when it closed one
+        self.open_now = False
+
+    def greet(self):
+        self.s = connect_from(self.host, self.port, self.src, 10)
+        buf = b""
+        while b"\r\n" not in buf:
+            d = self.s.recv(4096)
+            if not d:
+                break
+            buf += d
+        return buf
+
+    def one(self):
+        t0 = time.monotonic()
+        try:
+            g = self.greet()
+        except OSError:
+            g = b""
+        if self.first:
+            self.first = False
+            self.greeted.release()
+        if not g.startswith(b"220"):
+            self.refused += 1
+            self.s.close()
+            self.stop.wait(1.0)  # the attack's pace: reconnect once a second
+            return
+        self.admitted += 1
+        self.open_now = True
+        payload = b"EHLO " + b"x" * 100000
+        if self.data:
+            self.s.sendall(b"EHLO slow.test\r\nMAIL FROM:<s@hq.example.mil>\r\n"
+                           b"RCPT TO:<t@ship.example.mil>\r\nDATA\r\n")
+            payload = b"Subject: slow\r\n\r\n" + b"y" * 100000
+        self.s.settimeout(1.0)
+        i = 0
+        closed = False
+        got = b""
+        while not self.stop.is_set():
+            try:
+                self.s.send(payload[i:i + 1])
+                i += 1
+                d = self.s.recv(4096)  # at most a second: the pace of the attack
+                if not d:
+                    closed = True
+                    break
+                got += d
+            except socket.timeout:
+                continue
+            except OSError:
+                closed = True
+                break
+        self.open_now = False
+        if closed:
+            self.lives.append(time.monotonic() - t0)
+            for ln in got.split(b"\r\n"):
+                if ln.startswith(b"421 "):
+                    why = ln.decode("ascii", "replace").split(" ", 3)[-1].split(",")[0]
+                    self.reasons[why] = self.reasons.get(why, 0) + 1
+        else:
+            self.open_ages.append(time.monotonic() - t0)
+        self.s.close()
+
+    def run(self):
+        while not self.stop.is_set():
+            self.one()
+
+
+def normal_message(host, port, deadline_s):
+    """A normal client from 127.0.0.1 sends one message, retrying a refused
+    connection (421) every half second: (seconds to its 250, 421s seen)."""
+    t0 = time.monotonic()
+    refusals = 0
+    msg = "From: ops@hq.example.mil\r\nTo: a@ship.example.mil\r\nSubject: beside slowloris\r\n\r\nhi\r\n"
+    while True:
+        try:
+            with smtplib.SMTP(host, port, timeout=TIMEOUT, source_address=("127.0.0.1", 0)) as s:
+                s.ehlo("client.test")
+                refused = s.sendmail("ops@hq.example.mil", ["a@ship.example.mil"], msg)
+                if refused:
+                    die("refused %r" % refused)
+                return time.monotonic() - t0, refusals
+        except (smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected, ConnectionError) as e:
+            if isinstance(e, smtplib.SMTPConnectError) and e.smtp_code != 421:
+                die("normal client: %r" % (e,))
+            refusals += 1
+        if time.monotonic() - t0 > deadline_s:
+            return None, refusals
+        time.sleep(0.5)  # a client's retry interval, not a synchronisation
+
+
+def slowloris(host, port, n, src, attack_s, need_s, max_life_s):
+    """N slowloris clients from src (a fifth of them in DATA); once every one
+    has been answered, a normal client sends a message.  need_s > 0: its 250
+    must come within need_s seconds; max_life_s > 0: every slowloris session
+    must be closed by the server within max_life_s of its connect."""
+    n, attack_s, need_s, max_life_s = int(n), float(attack_s), float(need_s), float(max_life_s)
+    stop = threading.Event()
+    greeted = threading.Semaphore(0)
+    att = [Attacker(host, port, src, i % 5 == 4, stop, greeted) for i in range(n)]
+    t_start = time.monotonic()
+    for a in att:
+        a.start()
+    for _ in att:
+        if not greeted.acquire(timeout=TIMEOUT):
+            die("the slowloris clients were not all answered")
+    holding = sum(1 for a in att if a.open_now)
+    took, refusals = normal_message(host, port, attack_s)
+    # the attack goes on to its end: the server must close what it admitted
+    stop.wait(max(0.0, attack_s - (time.monotonic() - t_start)))
+    stop.set()
+    for a in att:
+        a.join(TIMEOUT)
+    lives = sorted(x for a in att for x in a.lives)
+    admitted = sum(a.admitted for a in att)
+    ages = sorted(x for a in att for x in a.open_ages)
+    survived = len(ages)
+    reasons = {}
+    for a in att:
+        for k, v in a.reasons.items():
+            reasons[k] = reasons.get(k, 0) + v
+    refused = sum(a.refused for a in att)
+    print("slowloris: %d clients from %s for %.0f s: %d sessions admitted (%d holding when the normal "
+          "client came), %d greetings refused with 421, %d closed by the server after %s s "
+          "(min/median/max), %d still open at the end (the oldest %s s)"
+          % (n, src, attack_s, admitted, holding, refused, len(lives),
+             "%.1f/%.1f/%.1f" % (lives[0], lives[len(lives) // 2], lives[-1]) if lives else "-",
+             survived, "%.1f" % ages[-1] if ages else "-"))
+    print("slowloris sessions closed by the server with 421: %s"
+          % (", ".join("%d %s" % (v, k) for k, v in sorted(reasons.items())) or "none"))
+    print("normal client: %s, %d connections refused with 421 before"
+          % ("250 after %.2f s" % took if took is not None else "no 250 within %.0f s" % attack_s,
+             refusals))
+    if need_s and (took is None or took > need_s):
+        die("the normal client's message took %s s, want <= %.0f s" % (took, need_s))
+    longest = max(lives[-1] if lives else 0, ages[-1] if ages else 0)
+    if max_life_s and (not lives or longest > max_life_s):
+        die("slowloris sessions lived up to %.1f s (%d closed by the server), want <= %.0f s"
+            % (longest, len(lives), max_life_s))
+    if max_life_s and (not reasons.get("Command timeout") or not reasons.get("Data transfer too slow")):
+        die("closed for %r, want both command and data deadlines" % reasons)
+    print("slowloris ok")
+
+
+def refused_flood(host, port, src, n):
+    """N clients from a network that is not allowed: each gets 554 5.7.1 and
+    is disconnected at once (without sending QUIT); they hold no session
+    slot, so even more of them than max_sessions all get 554, never 421."""
+    conns = []
+    for _ in range(int(n)):
+        s = connect_from(host, port, src)
+        r = Raw.__new__(Raw)
+        r.s, r.buf = s, b""
+        c, lines = r.reply()
+        if c != 554 or "5.7.1" not in lines[0]:
+            die("refused client got %d %r" % (c, lines))
+        if not r.eof(TIMEOUT):
+            die("refused client not disconnected after its 554")
+        conns.append(r)  # kept open on our side
+    send_data(host, port)
+    for r in conns:
+        r.close()
+    print("refused flood ok: %s clients got 554 and were disconnected" % n)
+
+
 def main():
     check, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     args = sys.argv[4:]
@@ -437,7 +630,8 @@ def main():
           "utf8": send_utf8, "dot_quit": dot_quit, "outsider": check_outsider,
           "long_lines": long_lines, "bare_lf": bare_lf, "many_rcpts": many_rcpts, "garbage": garbage,
           "vanish": vanish_mid_bdat, "never_reads": never_reads, "idle": idle,
-          "max_sessions": too_many_sessions}[check]
+          "max_sessions": too_many_sessions, "slowloris": slowloris,
+          "refused_flood": refused_flood}[check]
     fn(host, port, *args)
 
 

@@ -967,6 +967,167 @@ TEST(idle_timeout)
     tctx_free(&t);
 }
 
+/* feed_at - a C string as one input at time now */
+static int feed_at(struct smtpgw_session *s, util_ms now, const char *in)
+{
+    return smtpgw_session_input(s, now, in, strlen(in));
+}
+
+TEST(command_deadline_is_not_reset_by_each_byte)
+{
+    struct tctx t;
+    tctx_init(&t);
+    struct smtpgw_limits lim = lim_test();
+    lim.cmd_timeout = 10000;
+    struct smtpgw_session *s = open_session(&t, &lim);
+    CHECK_EQ(smtpgw_session_next_expiry(s), 1000 + 300000); /* waiting for a command: idle */
+    feed_at(s, 2000, "EHLO c\r\n");
+    CHECK_EQ(smtpgw_session_next_expiry(s), 2000 + 300000);
+    /* a line completed in time resets it */
+    feed_at(s, 3000, "NO");
+    CHECK_EQ(smtpgw_session_next_expiry(s), 3000 + 10000);
+    feed_at(s, 12999, "OP\r\n");
+    CHECK_CONTAINS(out_str(&t), "250 2.0.0 Ok\r\n");
+    CHECK_EQ(smtpgw_session_next_expiry(s), 12999 + 300000);
+    /* one byte a second: the deadline stays 10 s after the first */
+    feed_at(s, 20000, "N");
+    for (util_ms now = 21000; now < 30000; now += 1000) {
+        feed_at(s, now, "x");
+        CHECK_EQ(smtpgw_session_next_expiry(s), 20000 + 10000);
+    }
+    smtpgw_session_expire(s, 29999);
+    CHECK_EQ(t.closed, 0);
+    smtpgw_session_expire(s, 30000);
+    CHECK_EQ(t.closed, 1);
+    CHECK_EQ(smtpgw_session_state(s), SMTPGW_ST_CLOSED);
+    CHECK(strstr(out_str(&t), "421 4.4.2 mx.test Command timeout, closing connection\r\n"));
+    CHECK_EQ(smtpgw_session_next_expiry(s), UTIL_MS_NEVER);
+    smtpgw_session_free(s);
+    tctx_free(&t);
+}
+
+TEST(over_long_line_keeps_its_command_deadline)
+{
+    struct tctx t;
+    tctx_init(&t);
+    struct smtpgw_limits lim = lim_test();
+    lim.max_cmd_line = 64;
+    lim.cmd_timeout = 10000;
+    struct smtpgw_session *s = open_session(&t, &lim);
+    char big[101];
+    memset(big, 'A', 100);
+    big[100] = '\0';
+    feed_at(s, 2000, big); /* discarded as it comes */
+    CHECK_EQ(smtpgw_session_next_expiry(s), 12000);
+    feed_at(s, 8000, big);
+    CHECK_EQ(smtpgw_session_next_expiry(s), 12000);
+    feed_at(s, 9000, "\r\n");
+    CHECK_CONTAINS(out_str(&t), "500 5.5.2 Line too long");
+    CHECK_EQ(smtpgw_session_next_expiry(s), 9000 + 300000);
+    feed_at(s, 9500, big);
+    smtpgw_session_expire(s, 19500);
+    CHECK_EQ(t.closed, 1);
+    smtpgw_session_free(s);
+    tctx_free(&t);
+}
+
+TEST(data_transfer_keeps_the_floor_rate)
+{
+    struct tctx t;
+    tctx_init(&t);
+    struct smtpgw_limits lim = lim_test();
+    lim.cmd_timeout = 10000;
+    lim.data_timeout = 10000;
+    lim.min_data_rate = 100; /* 10 ms per byte */
+    struct smtpgw_session *s = open_session(&t, &lim);
+    feed_at(s, 2000, "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n");
+    CHECK_EQ(smtpgw_session_state(s), SMTPGW_ST_DATA);
+    CHECK_EQ(smtpgw_session_next_expiry(s), 2000 + 10000);
+    /* one byte a second: each adds 10 ms, not a new idle period */
+    for (util_ms now = 3000; now <= 12000; now += 1000)
+        feed_at(s, now, "y");
+    CHECK_EQ(smtpgw_session_next_expiry(s), 2000 + 10000 + 10 * 10);
+    smtpgw_session_expire(s, 12099);
+    CHECK_EQ(t.closed, 0);
+    smtpgw_session_expire(s, 12100);
+    CHECK_EQ(t.closed, 1);
+    CHECK_EQ(t.messages, 0);
+    CHECK(strstr(out_str(&t), "421 4.4.2 mx.test Data transfer too slow, closing connection\r\n"));
+    smtpgw_session_free(s);
+    tctx_free(&t);
+
+    /* a client above the floor rate: 5000 octets at once buy it 50 s */
+    tctx_init(&t);
+    s = open_session(&t, &lim);
+    feed_at(s, 2000, "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n");
+    char body[5001];
+    for (int i = 0; i < 100; i++)
+        memcpy(body + 50 * i, "012345678901234567890123456789012345678901234567\r\n", 50);
+    body[5000] = '\0';
+    feed_at(s, 2500, body);
+    CHECK_EQ(smtpgw_session_next_expiry(s), 2000 + 10000 + 50000);
+    smtpgw_session_expire(s, 61999);
+    CHECK_EQ(t.closed, 0);
+    feed_at(s, 61999, ".\r\n");
+    CHECK_CONTAINS(out_str(&t), "250 2.0.0 Ok: queued as Q1\r\n");
+    CHECK_EQ(t.msg.len, 5000);
+    CHECK_EQ(smtpgw_session_next_expiry(s), 61999 + 300000); /* the transfer is over */
+    smtpgw_session_free(s);
+    tctx_free(&t);
+}
+
+TEST(bdat_transfer_keeps_the_floor_rate)
+{
+    struct tctx t;
+    tctx_init(&t);
+    struct smtpgw_limits lim = lim_test();
+    lim.cmd_timeout = 10000;
+    lim.data_timeout = 10000;
+    lim.min_data_rate = 100;
+    struct smtpgw_session *s = open_session(&t, &lim);
+    feed_at(s, 2000, "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nBDAT 100\r\n");
+    CHECK_EQ(smtpgw_session_next_expiry(s), 2000 + 10000);
+    feed_at(s, 3000, "01234567890123456789");
+    CHECK_EQ(smtpgw_session_next_expiry(s), 2000 + 10000 + 200);
+    feed_at(s, 5000,
+            "01234567890123456789012345678901234567890123456789012345678901234567890123456789");
+    CHECK_CONTAINS(out_str(&t), "250 2.0.0 100 octets received\r\n");
+    /* between chunks the transfer's deadline goes on */
+    CHECK_EQ(smtpgw_session_next_expiry(s), 2000 + 10000 + 1000);
+    feed_at(s, 6000, "BDAT 5 LAST\r\nhello");
+    CHECK_CONTAINS(out_str(&t), "250 2.0.0 Ok: queued as Q1\r\n");
+    CHECK_EQ(smtpgw_session_next_expiry(s), 6000 + 300000);
+    /* a chunk that is refused is read all the same: the same deadline */
+    feed_at(s, 7000, "RSET\r\nBDAT 100000\r\n"); /* no transaction: 503 once it is read */
+    CHECK_EQ(smtpgw_session_next_expiry(s), 7000 + 10000);
+    for (util_ms now = 8000; now < 17000; now += 1000)
+        feed_at(s, now, "z");
+    smtpgw_session_expire(s, 17089);
+    CHECK_EQ(t.closed, 0);
+    smtpgw_session_expire(s, 17090);
+    CHECK_EQ(t.closed, 1);
+    CHECK(strstr(out_str(&t), "421 4.4.2 mx.test Data transfer too slow, closing connection\r\n"));
+    CHECK(!strstr(out_str(&t), "503 "));
+    smtpgw_session_free(s);
+    tctx_free(&t);
+}
+
+TEST(deadlines_of_zero_are_off)
+{
+    struct tctx t;
+    tctx_init(&t);
+    struct smtpgw_limits lim = lim_test();
+    lim.cmd_timeout = 0;
+    lim.min_data_rate = 0;
+    struct smtpgw_session *s = open_session(&t, &lim);
+    feed_at(s, 2000, "EHLO c\r\nNO");
+    CHECK_EQ(smtpgw_session_next_expiry(s), 2000 + 300000);
+    feed_at(s, 3000, "OP\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nx");
+    CHECK_EQ(smtpgw_session_next_expiry(s), 3000 + 300000);
+    smtpgw_session_free(s);
+    tctx_free(&t);
+}
+
 TEST(too_many_bad_commands)
 {
     struct tctx t;
@@ -1487,7 +1648,7 @@ TEST(relay_check_by_routes)
 /* ---- refused clients, shutdown, trace, logs ---------------------------------------------------
  */
 
-TEST(refused_client_may_only_quit)
+TEST(refused_client_is_disconnected_after_554)
 {
     struct tctx t;
     tctx_init(&t);
@@ -1495,14 +1656,14 @@ TEST(refused_client_may_only_quit)
     struct smtpgw_session_config cfg = {"mx.test", lim};
     struct smtpgw_session *s = smtpgw_session_new(&cfg, &tcb, &t, "203.0.113.9", 1, 0);
     smtpgw_session_start(s, 0, true);
-    CHECK_EQ(smtpgw_session_state(s), SMTPGW_ST_REFUSED);
-    feed(s, "EHLO c\r\nMAIL FROM:<a@x.test>\r\nBDAT 3\r\nabcNOOP\r\nQUIT\r\n");
-    CHECK_STR(out_str(&t), "554 5.7.1 mx.test Access denied: client not in the allowed networks\r\n"
-                           "503 5.7.1 Access denied, only QUIT\r\n"
-                           "503 5.7.1 Access denied, only QUIT\r\n"
-                           "503 5.7.1 Access denied, only QUIT\r\n"
-                           "503 5.7.1 Access denied, only QUIT\r\n"
-                           "221 2.0.0 mx.test Bye\r\n");
+    /* not kept waiting for a QUIT: the session ends with its 554 */
+    CHECK_STR(out_str(&t), "554 5.7.1 mx.test Access denied: client not in the allowed networks\r\n");
+    CHECK_EQ(t.closed, 1);
+    CHECK_EQ(smtpgw_session_state(s), SMTPGW_ST_CLOSED);
+    CHECK_EQ(smtpgw_session_next_expiry(s), UTIL_MS_NEVER);
+    CHECK_EQ(feed_at(s, 10, "EHLO c\r\nMAIL FROM:<a@x.test>\r\nQUIT\r\n"), SMTPGW_ERR_CLOSED);
+    CHECK_EQ(t.out.len, strlen("554 5.7.1 mx.test Access denied: client not in the allowed "
+                               "networks\r\n"));
     CHECK_EQ(t.closed, 1);
     smtpgw_session_free(s);
     tctx_free(&t);
@@ -1604,6 +1765,71 @@ TEST(state_changes_and_events_are_logged)
     util_buf_free(&cap.lines);
 }
 
+TEST(a_clients_lines_are_rate_limited_across_its_sessions)
+{
+    struct logcap cap;
+    util_buf_init(&cap.lines, 0);
+    util_log_to_sink(log_sink, &cap);
+    enum util_log_level old = util_log_get_level();
+    util_log_set_level(UTIL_LOG_INFO);
+    struct util_ratelimit rl[SMTPGW_LOG_KINDS];
+    memset(rl, 0, sizeof rl);
+    struct smtpgw_limits lim = lim_test();
+    lim.idle_timeout = 1000;
+    struct smtpgw_session_config cfg = {"mx.test", lim};
+    /* eight sessions of one client time out, and seven are refused, within a minute */
+    for (int i = 0; i < 8; i++) {
+        struct tctx t;
+        tctx_init(&t);
+        struct smtpgw_session *s = smtpgw_session_new(&cfg, &tcb, &t, "192.0.2.66", 10 + i, 1000);
+        smtpgw_session_set_log_limits(s, rl);
+        smtpgw_session_start(s, 1000, false);
+        feed_at(s, 1500, "EHLO c\r\n");
+        smtpgw_session_expire(s, 2500);
+        CHECK_EQ(t.closed, 1); /* every one ends, logged or not */
+        smtpgw_session_free(s);
+        tctx_free(&t);
+    }
+    for (int i = 0; i < 7; i++) {
+        struct tctx t;
+        tctx_init(&t);
+        struct smtpgw_session *s = smtpgw_session_new(&cfg, &tcb, &t, "192.0.2.66", 20 + i, 3000);
+        smtpgw_session_set_log_limits(s, rl);
+        smtpgw_session_start(s, 3000, true);
+        CHECK_EQ(t.closed, 1);
+        smtpgw_session_free(s);
+        tctx_free(&t);
+    }
+    /* a minute later: logged again, with the count of what was held back */
+    struct tctx t;
+    tctx_init(&t);
+    struct smtpgw_session *s = smtpgw_session_new(&cfg, &tcb, &t, "192.0.2.66", 30, 70000);
+    smtpgw_session_set_log_limits(s, rl);
+    smtpgw_session_start(s, 70000, false);
+    smtpgw_session_expire(s, 71000);
+    smtpgw_session_free(s);
+    tctx_free(&t);
+    tctx_init(&t);
+    s = smtpgw_session_new(&cfg, &tcb, &t, "192.0.2.66", 31, 70000);
+    smtpgw_session_set_log_limits(s, rl);
+    smtpgw_session_start(s, 70000, true);
+    smtpgw_session_free(s);
+    tctx_free(&t);
+    util_log_set_level(old);
+    util_log_to_stderr();
+    util_buf_append(&cap.lines, "", 1);
+    const char *l = (const char *)cap.lines.data;
+    CHECK_EQ(count(l, "smtpd-timeout"), SMTPGW_LOG_BURST + 1);
+    CHECK_CONTAINS(l, "smtpgw smtpd-timeout session=10 peer=192.0.2.66 state=helo what=idle\n");
+    CHECK_CONTAINS(l, "smtpgw smtpd-timeout session=30 peer=192.0.2.66 state=init what=idle "
+                      "suppressed=3\n");
+    CHECK_EQ(count(l, "smtpd-refused"), SMTPGW_LOG_BURST + 1);
+    CHECK_CONTAINS(l, "smtpgw smtpd-refused session=20 peer=192.0.2.66\n");
+    CHECK_CONTAINS(l, "smtpgw smtpd-refused session=31 peer=192.0.2.66 suppressed=2\n");
+    CHECK_EQ(count(l, "smtpd-close session=2"), 0); /* the refused line says it all */
+    util_buf_free(&cap.lines);
+}
+
 /* ---- one long script in every split --------------------------------------------------------- */
 
 TEST(everything_in_random_splits)
@@ -1665,6 +1891,11 @@ int main(void)
     RUN(message_size_limit);
     RUN(too_many_recipients);
     RUN(idle_timeout);
+    RUN(command_deadline_is_not_reset_by_each_byte);
+    RUN(over_long_line_keeps_its_command_deadline);
+    RUN(data_transfer_keeps_the_floor_rate);
+    RUN(bdat_transfer_keeps_the_floor_rate);
+    RUN(deadlines_of_zero_are_off);
     RUN(too_many_bad_commands);
     RUN(pipelined_garbage_is_bounded);
     RUN(pipelining_keeps_the_order);
@@ -1678,10 +1909,11 @@ int main(void)
     RUN(client_vanishing_mid_bdat);
     RUN(user_callbacks_decide);
     RUN(relay_check_by_routes);
-    RUN(refused_client_may_only_quit);
+    RUN(refused_client_is_disconnected_after_554);
     RUN(shutdown_says_421);
     RUN(received_trace_field);
     RUN(state_changes_and_events_are_logged);
+    RUN(a_clients_lines_are_rate_limited_across_its_sessions);
     RUN(everything_in_random_splits);
     return harness_done();
 }

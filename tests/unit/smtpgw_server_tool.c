@@ -8,7 +8,12 @@
  *
  * Usage: smtpgw_server_tool -d DIR [-l ADDR:PORT]... [-n CIDR]...
  *            [-r DOMAIN]... [-L DOMAIN]... [-m MAXSIZE] [-R MAXRCPTS]
- *            [-s MAXSESSIONS] [-t IDLE_MS] [-b MAXBAD] [-H HOSTNAME] [-P] [-u] [-v]
+ *            [-s MAXSESSIONS] [-c MAXSESSIONS_PER_CLIENT] [-t IDLE_MS]
+ *            [-T COMMAND_MS] [-D DATA_MS] [-M MIN_DATA_RATE] [-b MAXBAD]
+ *            [-H HOSTNAME] [-P] [-u] [-v]
+ *
+ * -c, -T, -D and -M set max_sessions_per_client, and the limits
+ * cmd_timeout, data_timeout and min_data_rate (bytes/s; 0: no floor).
  *
  * -P answers as mulegw does after its group commit: the message callback
  * stores the message, returns SMTPGW_MESSAGE_PENDING, and the answer goes
@@ -210,7 +215,8 @@ static int usage(void)
     fprintf(stderr,
             "usage: smtpgw_server_tool -d DIR [-l ADDR:PORT]... [-n CIDR]... [-r DOMAIN]...\n"
             "       [-L DOMAIN]... [-m MAXSIZE] [-R MAXRCPTS] [-s MAXSESSIONS]\n"
-            "       [-t IDLE_MS] [-b MAXBAD] [-H HOSTNAME] [-P] [-u] [-v]\n");
+            "       [-c MAXSESSIONS_PER_CLIENT] [-t IDLE_MS] [-T COMMAND_MS] [-D DATA_MS]\n"
+            "       [-M MIN_DATA_RATE] [-b MAXBAD] [-H HOSTNAME] [-P] [-u] [-v]\n");
     return 2;
 }
 
@@ -228,7 +234,7 @@ int main(int argc, char **argv)
     int opt;
     long long v;
     uint64_t u;
-    while ((opt = getopt(argc, argv, "d:l:n:r:L:m:R:s:t:b:H:Puv")) != -1) {
+    while ((opt = getopt(argc, argv, "d:l:n:r:L:m:R:s:c:t:T:D:M:b:H:Puv")) != -1) {
         switch (opt) {
         case 'd': t.dir = optarg; break;
         case 'l':
@@ -264,10 +270,30 @@ int main(int argc, char **argv)
                 return usage();
             cfg.max_sessions = (unsigned)v;
             break;
+        case 'c':
+            if (util_parse_int(optarg, 1, 100000, &v) < 0)
+                return usage();
+            cfg.max_sessions_per_client = (unsigned)v;
+            break;
         case 't':
             if (util_parse_int(optarg, 0, 86400000, &v) < 0)
                 return usage();
             cfg.limits.idle_timeout = (util_ms)v;
+            break;
+        case 'T':
+            if (util_parse_int(optarg, 0, 86400000, &v) < 0)
+                return usage();
+            cfg.limits.cmd_timeout = (util_ms)v;
+            break;
+        case 'D':
+            if (util_parse_int(optarg, 0, 86400000, &v) < 0)
+                return usage();
+            cfg.limits.data_timeout = (util_ms)v;
+            break;
+        case 'M':
+            if (util_parse_int(optarg, 0, 1000000000, &v) < 0)
+                return usage();
+            cfg.limits.min_data_rate = (uint32_t)v;
             break;
         case 'b':
             if (util_parse_int(optarg, 0, 100000, &v) < 0)
