@@ -33,12 +33,15 @@
 
 #define BEARER_LEARN_MAX  256 /* Source_ID -> 5066 address learnt from arrivals */
 #define BEARER_LOGGED_MAX 256 /* (peer, event) pairs already logged */
+#define BEARER_PEER_LOG_BURST 3                /* lines a peer may cause per window ... */
+#define BEARER_PEER_LOG_WINDOW (10 * 60 * 1000) /* ... of 10 min, per kind */
 #define BEARER_ROUTES_MAX 64  /* where our recent messages went (Ack-Ack, late Discard) */
 #define BEARER_BUF        (65535 + S5066_CLIENT_HDR_LEN)
 
 enum udp_sock { SOCK_REQ = 0, SOCK_ANN = 1, SOCK_DATA = 2, SOCK_ACK = 3, SOCK_COUNT = 4 };
 
-/* events logged once per peer */
+/* events logged once per peer (local ones) or rate-limited per peer
+ * (what a peer causes: bad PDUs and U_PDUs) */
 enum log_once {
     ONCE_BAD = 1,
     ONCE_WRONG_APP,
@@ -59,6 +62,7 @@ struct learned {
 struct logged {
     uint32_t peer;
     uint8_t event;
+    struct util_ratelimit rl; /* peer-triggered events: lines per window */
 };
 
 /* The 5066 address a message's first Address_PDU went to (a group,
@@ -96,6 +100,8 @@ struct pmul_bearer {
     size_t nlearned, learn_next;
     struct logged logged[BEARER_LOGGED_MAX];
     size_t nlogged;
+    struct util_ratelimit rl_others; /* peer-triggered lines past the table */
+    unsigned log_suppressed;         /* what bearer_peer_log held back before this line */
     struct route routes[BEARER_ROUTES_MAX];
     size_t route_next;
     /* UDP */
@@ -611,6 +617,29 @@ static bool bearer_once(struct pmul_bearer *b, uint32_t peer, uint8_t event)
     return true;
 }
 
+/* bearer_peer_log - whether a line a peer caused (bad PDU, bad U_PDU) may
+ * be logged: at most BEARER_PEER_LOG_BURST per BEARER_PEER_LOG_WINDOW per
+ * (peer, event), peers past the table sharing one limit; b->log_suppressed
+ * is what was held back since the last one (log it as suppressed=N) */
+static bool bearer_peer_log(struct pmul_bearer *b, uint32_t peer, uint8_t event)
+{
+    struct util_ratelimit *rl = &b->rl_others;
+    size_t i = 0;
+    while (i < b->nlogged && !(b->logged[i].peer == peer && b->logged[i].event == event))
+        i++;
+    if (i < b->nlogged) {
+        rl = &b->logged[i].rl;
+    } else if (b->nlogged < BEARER_LOGGED_MAX) {
+        memset(&b->logged[i], 0, sizeof b->logged[i]);
+        b->logged[i].peer = peer;
+        b->logged[i].event = event;
+        b->nlogged++;
+        rl = &b->logged[i].rl;
+    }
+    return util_ratelimit_allow(rl, util_now_ms(), BEARER_PEER_LOG_BURST, BEARER_PEER_LOG_WINDOW,
+                                &b->log_suppressed);
+}
+
 /* bearer_input - one PDU from the network for the engine */
 static void bearer_input(struct pmul_bearer *b, uint32_t peer_key, const char *peer,
                          const uint8_t *pdu, size_t len, const struct s5066_addr *src,
@@ -622,10 +651,10 @@ static void bearer_input(struct pmul_bearer *b, uint32_t peer_key, const char *p
     bearer_leave(b);
     if (rc < 0) {
         b->st.bad_in++;
-        if (bearer_once(b, peer_key, ONCE_BAD))
+        if (bearer_peer_log(b, peer_key, ONCE_BAD))
             util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "pdu-bad",
-                     "bearer=%s peer=%s len=%zu error=\"%s\" (logged once per peer)", b->name, peer,
-                     len, pmul_strerror(rc));
+                     "bearer=%s peer=%s len=%zu error=\"%s\" suppressed=%u", b->name, peer, len,
+                     pmul_strerror(rc), b->log_suppressed);
         return;
     }
     if ((src || src_ip) && len >= 12) { /* bytes 8..11: the sender's Source_ID in every PDU type */
@@ -952,30 +981,28 @@ static void sis_on_ind(void *user, const struct s5066_unidata_indication *ind, b
     size_t len = ind->updu_len;
     if (ind->tx_mode == S5066_TX_NON_ARQ_ERRORS && (ind->n_err || ind->n_nrx)) {
         b->st.dropped_in++;
-        if (bearer_once(b, key, ONCE_CORRUPT))
-            util_log(
-                UTIL_LOG_INFO, UTIL_MOD_PMUL, "updu-corrupt",
-                "bearer=%s peer=%s len=%zu (U_PDUs with errors are dropped; logged once per peer)",
-                b->name, peer, len);
+        if (bearer_peer_log(b, key, ONCE_CORRUPT))
+            util_log(UTIL_LOG_INFO, UTIL_MOD_PMUL, "updu-corrupt",
+                     "bearer=%s peer=%s len=%zu suppressed=%u (U_PDUs with errors are dropped)", b->name, peer,
+                     len, b->log_suppressed);
         return;
     }
     if (b->cfg.client_hdr) {
         struct s5066_client_hdr h;
         if (s5066_client_hdr_decode(p, len, &h) != S5066_CLIENT_HDR_LEN) {
             b->st.bad_in++;
-            if (bearer_once(b, key, ONCE_SHORT))
+            if (bearer_peer_log(b, key, ONCE_SHORT))
                 util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "updu-short",
-                         "bearer=%s peer=%s len=%zu (no client header; logged once per peer)",
-                         b->name, peer, len);
+                         "bearer=%s peer=%s len=%zu suppressed=%u (no client header)", b->name, peer, len,
+                         b->log_suppressed);
             return;
         }
         if (h.app_id != b->cfg.app_id) {
             b->st.wrong_app++;
-            if (bearer_once(b, key, ONCE_WRONG_APP))
-                util_log(
-                    UTIL_LOG_NOTICE, UTIL_MOD_PMUL, "wrong-app",
-                    "bearer=%s peer=%s app_id=0x%04x want=0x%04x (dropped; logged once per peer)",
-                    b->name, peer, h.app_id, b->cfg.app_id);
+            if (bearer_peer_log(b, key, ONCE_WRONG_APP))
+                util_log(UTIL_LOG_NOTICE, UTIL_MOD_PMUL, "wrong-app",
+                         "bearer=%s peer=%s app_id=0x%04x want=0x%04x suppressed=%u (dropped)", b->name, peer,
+                         h.app_id, b->cfg.app_id, b->log_suppressed);
             return;
         }
         p += S5066_CLIENT_HDR_LEN;
