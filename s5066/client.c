@@ -10,6 +10,7 @@
  */
 #include "s5066/s5066.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,22 @@
 #define CLIENT_RECENT_MAX 64   /* unconfirmed requests remembered to match a late REJECTED */
 #define CLIENT_RECENT_MS 120000
 #define CLIENT_KEEPALIVE_MIN_MS 120000 /* Annex A: no more often than every 120 s */
+
+/* lines a server can cause, each rate-limited on its own (S5066_LOG_BURST
+ * per S5066_LOG_WINDOW_MS, per engine, so per link) */
+enum {
+    CLOG_UNEXPECTED,
+    CLOG_UNMATCHED,
+    CLOG_UNBOUND,
+    CLOG_BIND_REJECTED,
+    CLOG_SUBNET,
+    CLOG_HOLD,
+    CLOG_IGNORED,
+    CLOG_KINDS
+};
+static const char *const clog_event[CLOG_KINDS] = {
+    "unexpected", "result-unmatched", "unbound", "bind-rejected", "subnet", "tx-held", "ignored",
+};
 
 struct client_req {
     struct util_list link; /* in a queue, in awaiting, or in recent */
@@ -63,6 +80,7 @@ struct s5066_client {
 
     uint64_t next_id;
     struct s5066_client_status stats;
+    struct util_ratelimit rl[CLOG_KINDS];
     uint8_t *scratch; /* encode buffer */
     size_t scratch_len;
 };
@@ -97,6 +115,43 @@ void s5066_client_config_default(struct s5066_client_config *cfg)
     cfg->keepalive_timeout_ms = 30000;
     cfg->confirm_timeout_ms = 600000;
     cfg->queue_limit_bytes = 1u << 20;
+}
+
+/* client_log_ok - whether a line of this kind may be logged at now; sup
+ * gets " suppressed=N" (N lines of the kind held back since the last one) or "" */
+static bool client_log_ok(struct s5066_client *c, int kind, util_ms now, char *sup, size_t cap)
+{
+    unsigned n;
+    if (!util_ratelimit_allow(&c->rl[kind], now, S5066_LOG_BURST, S5066_LOG_WINDOW_MS, &n))
+        return false;
+    if (n)
+        snprintf(sup, cap, " suppressed=%u", n);
+    else
+        sup[0] = '\0';
+    return true;
+}
+
+/* client_log_flush - say how many lines of each kind are still held back */
+static void client_log_flush(struct s5066_client *c)
+{
+    for (int k = 0; k < CLOG_KINDS; k++)
+        if (c->rl[k].suppressed) {
+            /* "ignored" lines are debug: so is what counts them */
+            util_log(k == CLOG_IGNORED ? UTIL_LOG_DEBUG : UTIL_LOG_WARN, UTIL_MOD_S5066,
+                     "log-suppressed", "sap=%u event=%s suppressed=%u", c->cfg.sap, clog_event[k],
+                     c->rl[k].suppressed);
+            c->rl[k].suppressed = 0;
+        }
+}
+
+/* client_unexpected - a primitive (or a value) not valid now: logged, rate-limited, and dropped */
+static void client_unexpected(struct s5066_client *c, util_ms now, const struct s5066_prim *p,
+                              const char *detail)
+{
+    char sup[32];
+    if (client_log_ok(c, CLOG_UNEXPECTED, now, sup, sizeof sup))
+        util_log(UTIL_LOG_WARN, UTIL_MOD_S5066, "unexpected", "type=%s state=%s%s%s",
+                 s5066_type_name(p->type), s5066_client_state_name(c->state), detail, sup);
 }
 
 /* client_emit - encode a primitive and hand it to the send callback */
@@ -134,7 +189,7 @@ bool s5066_client_can_send(const struct s5066_client *c)
 }
 
 /* client_note_sendable - tell the user when the hold state changes */
-static void client_note_sendable(struct s5066_client *c, const char *why)
+static void client_note_sendable(struct s5066_client *c, util_ms now, const char *why)
 {
     bool now_ok = client_can_send(c);
     if (now_ok == c->was_sendable)
@@ -142,8 +197,10 @@ static void client_note_sendable(struct s5066_client *c, const char *why)
     c->was_sendable = now_ok;
     if (c->state != S5066_CLIENT_BOUND)
         return; /* state changes are reported through the state callback */
-    util_log(UTIL_LOG_INFO, UTIL_MOD_S5066, now_ok ? "tx-resumed" : "tx-held", "sap=%u why=%s",
-             c->cfg.sap, why);
+    char sup[32];
+    if (client_log_ok(c, CLOG_HOLD, now, sup, sizeof sup))
+        util_log(UTIL_LOG_INFO, UTIL_MOD_S5066, now_ok ? "tx-resumed" : "tx-held",
+                 "sap=%u why=%s%s", c->cfg.sap, why, sup);
     if (c->cb.hold)
         c->cb.hold(c->user, !now_ok, why);
 }
@@ -423,8 +480,9 @@ void s5066_client_link_up(struct s5066_client *c, util_ms now)
     c->flow_on = true;
     c->subnet = S5066_SUBNET_ON;
     client_keepalive_rearm(c);
-    if (c->state == S5066_CLIENT_FAILED)
-        return;
+    /* FAILED (a final BIND_REJECTED) holds for that connection only: a new
+     * one may be a reconfigured server, and a hostile or broken one must
+     * not keep us unbound for good */
     if (util_timer_armed(&c->bind_timer) && c->state == S5066_CLIENT_BACKOFF)
         return; /* bind when the backoff ends */
     client_send_bind(c, now);
@@ -439,8 +497,10 @@ void s5066_client_link_down(struct s5066_client *c, util_ms now)
     if (c->state == S5066_CLIENT_BINDING)
         util_timerheap_cancel(&c->timers, &c->bind_timer);
     /* In BACKOFF the timer stays armed: the next link_up waits for it. */
-    if (c->state == S5066_CLIENT_BOUND || c->state == S5066_CLIENT_BINDING)
+    if (c->state == S5066_CLIENT_BOUND || c->state == S5066_CLIENT_BINDING ||
+        c->state == S5066_CLIENT_FAILED)
         client_set_state(c, S5066_CLIENT_DOWN);
+    client_log_flush(c);
 }
 
 /* client_match - the awaiting/recent request a CONFIRM or REJECTED refers to */
@@ -464,16 +524,18 @@ static struct client_req *client_match(struct s5066_client *c, const struct s506
 }
 
 /* client_on_result - CONFIRM or REJECTED from the server */
-static void client_on_result(struct s5066_client *c, const struct s5066_prim *p)
+static void client_on_result(struct s5066_client *c, util_ms now, const struct s5066_prim *p)
 {
     bool confirm = p->type == S5066_UNIDATA_REQUEST_CONFIRM ||
                    p->type == S5066_EXPEDITED_UNIDATA_REQUEST_CONFIRM;
     struct client_req *q = client_match(c, &p->u.result, confirm);
     if (!q) {
-        char dest[S5066_ADDR_STRLEN];
-        util_log(UTIL_LOG_WARN, UTIL_MOD_S5066, "result-unmatched", "type=%s dest=%s sap=%u len=%zu",
-                 s5066_type_name(p->type), s5066_addr_format(&p->u.result.dest, dest, sizeof dest),
-                 p->u.result.sap, p->u.result.updu_len);
+        char dest[S5066_ADDR_STRLEN], sup[32];
+        if (client_log_ok(c, CLOG_UNMATCHED, now, sup, sizeof sup))
+            util_log(UTIL_LOG_WARN, UTIL_MOD_S5066, "result-unmatched",
+                     "type=%s dest=%s sap=%u len=%zu%s", s5066_type_name(p->type),
+                     s5066_addr_format(&p->u.result.dest, dest, sizeof dest), p->u.result.sap,
+                     p->u.result.updu_len, sup);
         return;
     }
     if (confirm) {
@@ -490,12 +552,12 @@ static void client_on_result(struct s5066_client *c, const struct s5066_prim *p)
 void s5066_client_input(struct s5066_client *c, util_ms now, const struct s5066_prim *p)
 {
     c->last_rx = now;
+    char sup[32];
     UTIL_TRACE(UTIL_MOD_S5066, "rx", "type=%s", s5066_type_name(p->type));
     switch (p->type) {
     case S5066_BIND_ACCEPTED:
         if (c->state != S5066_CLIENT_BINDING) {
-            util_log(UTIL_LOG_WARN, UTIL_MOD_S5066, "unexpected", "type=%s state=%s",
-                     s5066_type_name(p->type), s5066_client_state_name(c->state));
+            client_unexpected(c, now, p, "");
             break;
         }
         util_timerheap_cancel(&c->timers, &c->bind_timer);
@@ -507,24 +569,31 @@ void s5066_client_input(struct s5066_client *c, util_ms now, const struct s5066_
         break;
     case S5066_BIND_REJECTED: {
         if (c->state != S5066_CLIENT_BINDING) {
-            util_log(UTIL_LOG_WARN, UTIL_MOD_S5066, "unexpected", "type=%s state=%s",
-                     s5066_type_name(p->type), s5066_client_state_name(c->state));
+            client_unexpected(c, now, p, "");
             break;
         }
         int reason = p->u.reason.reason;
         util_timerheap_cancel(&c->timers, &c->bind_timer);
         bool final = reason == S5066_BIND_REJ_INVALID_SAP || reason == S5066_BIND_REJ_ARQ_BROADCAST;
-        util_log(final ? UTIL_LOG_ERR : UTIL_LOG_WARN, UTIL_MOD_S5066, "bind-rejected", "sap=%u reason=%d", c->cfg.sap,
-                 reason);
+        if (client_log_ok(c, CLOG_BIND_REJECTED, now, sup, sizeof sup))
+            util_log(final ? UTIL_LOG_ERR : UTIL_LOG_WARN, UTIL_MOD_S5066, "bind-rejected",
+                     "sap=%u reason=%d%s", c->cfg.sap, reason, sup);
         if (final)
-            client_set_state(c, S5066_CLIENT_FAILED); /* our config is wrong: retrying cannot help */
+            client_set_state(c, S5066_CLIENT_FAILED); /* our config: no retry on this connection */
         else
             client_backoff(c, now);
         break;
     }
     case S5066_UNBIND_INDICATION:
-        util_log(UTIL_LOG_WARN, UTIL_MOD_S5066, "unbound", "sap=%u reason=%u", c->cfg.sap,
-                 p->u.reason.reason);
+        if (c->state != S5066_CLIENT_BOUND && c->state != S5066_CLIENT_BINDING) {
+            /* nothing to unbind: waiting to bind again, it must not push the
+             * next bind further away (nor bring it nearer) */
+            client_unexpected(c, now, p, "");
+            break;
+        }
+        if (client_log_ok(c, CLOG_UNBOUND, now, sup, sizeof sup))
+            util_log(UTIL_LOG_WARN, UTIL_MOD_S5066, "unbound", "sap=%u reason=%u%s", c->cfg.sap,
+                     p->u.reason.reason, sup);
         util_timerheap_cancel(&c->timers, &c->bind_timer);
         client_requeue_awaiting(c, now);
         client_backoff(c, now);
@@ -538,24 +607,32 @@ void s5066_client_input(struct s5066_client *c, util_ms now, const struct s5066_
         break;
     case S5066_DATAFLOW_ON:
         c->flow_on = true;
-        client_note_sendable(c, "dataflow-on");
+        client_note_sendable(c, now, "dataflow-on");
         break;
     case S5066_DATAFLOW_OFF:
         c->flow_on = false;
-        client_note_sendable(c, "dataflow-off");
+        client_note_sendable(c, now, "dataflow-off");
         break;
     case S5066_SUBNET_AVAILABILITY:
+        if (p->u.avail.status > S5066_SUBNET_TRANSMIT_ONLY) {
+            char detail[32];
+            snprintf(detail, sizeof detail, " status=%u", p->u.avail.status);
+            client_unexpected(c, now, p, detail); /* Annex A defines 0..5 */
+            break;
+        }
         c->subnet = p->u.avail.status;
         c->subnet_reason = p->u.avail.reason;
-        util_log(UTIL_LOG_NOTICE, UTIL_MOD_S5066, "subnet", "status=%u reason=%u%s", c->subnet,
-                 c->subnet_reason, c->subnet_reason == S5066_SUBNET_REASON_EMCON ? " emcon=yes" : "");
-        client_note_sendable(c, c->subnet_reason == S5066_SUBNET_REASON_EMCON ? "emcon" : "subnet");
+        if (client_log_ok(c, CLOG_SUBNET, now, sup, sizeof sup))
+            util_log(UTIL_LOG_NOTICE, UTIL_MOD_S5066, "subnet", "status=%u reason=%u%s%s",
+                     c->subnet, c->subnet_reason,
+                     c->subnet_reason == S5066_SUBNET_REASON_EMCON ? " emcon=yes" : "", sup);
+        client_note_sendable(c, now,
+                             c->subnet_reason == S5066_SUBNET_REASON_EMCON ? "emcon" : "subnet");
         break;
     case S5066_UNIDATA_INDICATION:
     case S5066_EXPEDITED_UNIDATA_INDICATION:
         if (c->state != S5066_CLIENT_BOUND) {
-            util_log(UTIL_LOG_WARN, UTIL_MOD_S5066, "unexpected", "type=%s state=%s",
-                     s5066_type_name(p->type), s5066_client_state_name(c->state));
+            client_unexpected(c, now, p, "");
             break;
         }
         c->stats.received++;
@@ -566,11 +643,13 @@ void s5066_client_input(struct s5066_client *c, util_ms now, const struct s5066_
     case S5066_UNIDATA_REQUEST_REJECTED:
     case S5066_EXPEDITED_UNIDATA_REQUEST_CONFIRM:
     case S5066_EXPEDITED_UNIDATA_REQUEST_REJECTED:
-        client_on_result(c, p);
+        client_on_result(c, now, p);
         break;
     default:
         /* hard links and management are not used by this client */
-        util_log(UTIL_LOG_DEBUG, UTIL_MOD_S5066, "ignored", "type=%s", s5066_type_name(p->type));
+        if (client_log_ok(c, CLOG_IGNORED, now, sup, sizeof sup))
+            util_log(UTIL_LOG_DEBUG, UTIL_MOD_S5066, "ignored", "type=%s%s",
+                     s5066_type_name(p->type), sup);
         break;
     }
     client_keepalive_rearm(c);
@@ -663,7 +742,7 @@ util_ms s5066_client_next_expiry(const struct s5066_client *c)
 void s5066_client_set_hold(struct s5066_client *c, util_ms now, bool hold)
 {
     c->op_hold = hold;
-    client_note_sendable(c, hold ? "operator-hold" : "operator-release");
+    client_note_sendable(c, now, hold ? "operator-hold" : "operator-release");
     client_pump(c, now);
 }
 

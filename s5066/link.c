@@ -3,8 +3,10 @@
  * serial line, driven by libev.  It connects (with a timeout), reconnects
  * with exponential backoff, cuts the byte stream into primitives with the
  * stream decoder (garbage and bad primitives logged once per connection,
- * then counted), buffers output up to a limit, detects hang-up, and keeps
- * one ev_timer armed from s5066_client_next_expiry().
+ * then counted; those lines and link-down rate-limited per link across
+ * connections, S5066_LOG_BURST per S5066_LOG_WINDOW_MS), buffers output
+ * up to a limit, detects hang-up, and keeps one ev_timer armed from
+ * s5066_client_next_expiry().
  */
 #include "s5066/s5066.h"
 
@@ -40,6 +42,9 @@ struct s5066_link {
     struct s5066_stream stream;
     /* per-connection counters, logged once and summarised at close */
     uint64_t garbage, bad_prims;
+    /* across connections: a server that hangs up and comes back cannot
+     * make these lines flood the log */
+    struct util_ratelimit rl_garbage, rl_bad, rl_down;
     bool connect_fail_logged;
     /* a write failed because the server went away: what it sent before
      * (a CONFIRM, say) is read before the link is closed */
@@ -61,6 +66,20 @@ void s5066_link_config_default(struct s5066_link_config *cfg)
     cfg->reconnect_max_ms = 60000;
     cfg->out_limit = 256 * 1024;
     s5066_client_config_default(&cfg->client);
+}
+
+/* link_log_ok - whether a line of this kind may be logged now; sup gets
+ * " suppressed=N" (lines held back since the last one) or "" */
+static bool link_log_ok(struct util_ratelimit *r, char *sup, size_t cap)
+{
+    unsigned n;
+    if (!util_ratelimit_allow(r, util_now_ms(), S5066_LOG_BURST, S5066_LOG_WINDOW_MS, &n))
+        return false;
+    if (n)
+        snprintf(sup, cap, " suppressed=%u", n);
+    else
+        sup[0] = '\0';
+    return true;
 }
 
 /* link_parse_port - a decimal TCP port 1..65535 */
@@ -167,11 +186,13 @@ static void link_close(struct s5066_link *l, const char *why)
     size_t partial = s5066_stream_buffered(&l->stream); /* a primitive cut short */
     s5066_stream_free(&l->stream);
     s5066_stream_init(&l->stream, S5066_STREAM_DEFAULT_MAX);
-    if (was_connected) {
+    char sup[32];
+    if (was_connected && link_log_ok(&l->rl_down, sup, sizeof sup))
         util_log(UTIL_LOG_WARN, UTIL_MOD_S5066, "link-down",
-                 "link=%s why=\"%s\" garbage_bytes=%llu bad_primitives=%llu partial_bytes=%zu",
+                 "link=%s why=\"%s\" garbage_bytes=%llu bad_primitives=%llu partial_bytes=%zu%s",
                  l->name, why, (unsigned long long)l->garbage, (unsigned long long)l->bad_prims,
-                 partial);
+                 partial, sup);
+    if (was_connected) {
         s5066_client_link_down(l->client, util_now_ms());
     }
     l->garbage = l->bad_prims = 0;
@@ -343,14 +364,17 @@ static void link_on_read(struct ev_loop *loop, ev_io *w, int revents)
                     s5066_client_input(l->client, util_now_ms(), &prim);
                     continue;
                 }
-                if (l->bad_prims++ == 0)
-                    util_log(UTIL_LOG_WARN, UTIL_MOD_S5066, "bad-primitive", "link=%s error=\"%s\"",
-                             l->name, s5066_strerror(rc));
+                char sup[32];
+                if (l->bad_prims++ == 0 && link_log_ok(&l->rl_bad, sup, sizeof sup))
+                    util_log(UTIL_LOG_WARN, UTIL_MOD_S5066, "bad-primitive",
+                             "link=%s error=\"%s\"%s", l->name, s5066_strerror(rc), sup);
             }
             size_t skipped = s5066_stream_take_skipped(&l->stream);
             if (skipped) {
-                if (l->garbage == 0)
-                    util_log(UTIL_LOG_WARN, UTIL_MOD_S5066, "garbage", "link=%s bytes=%zu", l->name, skipped);
+                char sup[32];
+                if (l->garbage == 0 && link_log_ok(&l->rl_garbage, sup, sizeof sup))
+                    util_log(UTIL_LOG_WARN, UTIL_MOD_S5066, "garbage", "link=%s bytes=%zu%s",
+                             l->name, skipped, sup);
                 l->garbage += skipped;
             }
         }

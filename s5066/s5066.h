@@ -441,7 +441,8 @@ size_t s5066_stream_buffered(const struct s5066_stream *s);
  * server.  It does no I/O and reads no clock: the glue (s5066_link) feeds it
  * decoded primitives, link up/down events and `now`, and it answers through
  * callbacks.  It binds (and rebinds with exponential backoff after
- * BIND_REJECTED or UNBIND_INDICATION), keeps the MTU from BIND_ACCEPTED,
+ * BIND_REJECTED or UNBIND_INDICATION; a final BIND_REJECTED holds until
+ * the next connection), keeps the MTU from BIND_ACCEPTED,
  * answers and sends KEEP_ALIVE, obeys DATAFLOW_OFF/ON and
  * SUBNET_AVAILABILITY (off, receive-only, EMCON: hold transmissions), sends
  * UNIDATA and EXPEDITED_UNIDATA requests from a priority queue (never
@@ -460,11 +461,20 @@ enum s5066_client_state {
     S5066_CLIENT_BINDING = 1,  /* BIND_REQUEST sent, waiting */
     S5066_CLIENT_BOUND = 2,    /* BIND_ACCEPTED: U_PDUs flow */
     S5066_CLIENT_BACKOFF = 3,  /* rejected or unbound: waiting to bind again */
-    S5066_CLIENT_FAILED = 4    /* rejected for a reason retrying cannot cure */
+    S5066_CLIENT_FAILED = 4    /* refused for a reason retrying cannot cure (on this connection) */
 };
 
 /* s5066_client_state_name - "down", "binding", "bound", "backoff", "failed" */
 const char *s5066_client_state_name(int state);
+
+/* Lines a server can cause (unexpected primitives, unmatched results,
+ * unbinds, subnet and flow changes; the link's garbage, bad primitives and
+ * hang-ups) are rate-limited per link and kind (util_ratelimit): at most
+ * S5066_LOG_BURST per S5066_LOG_WINDOW_MS; the next line allowed says
+ * suppressed=N, and what is still held back when the link goes down is
+ * logged then (s5066 log-suppressed). */
+#define S5066_LOG_BURST 5
+#define S5066_LOG_WINDOW_MS 60000
 
 struct s5066_client_config {
     uint8_t sap;                  /* 0..15; 2 for Annex E messaging clients */

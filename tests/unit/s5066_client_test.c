@@ -1,7 +1,9 @@
 /* s5066_client_test.c - the SIS client engine (s5066/client.c) against a
  * scripted 5066 server in virtual time: bind, MTU, priority queue, flow
  * control, EMCON, KEEP_ALIVE, rebind with backoff, CONFIRM/REJECTED
- * matching, TTL expiry and link loss.
+ * matching, TTL expiry and link loss; a hostile server (issue 13): every
+ * line it can cause rate-limited, spurious unbinds not delaying the rebind,
+ * a final bind refusal lasting one connection only.
  */
 #include "harness.h"
 #include "s5066/s5066.h"
@@ -555,6 +557,186 @@ TEST(queue_limit_refuses_new_work)
 }
 
 /* main - run the client engine tests */
+/* a capture that counts a flood's lines and keeps the first 64 */
+struct logs {
+    int n;
+    char line[64][240];
+};
+
+/* logs_sink - count and keep log lines */
+static void logs_sink(void *user, enum util_log_level level, enum util_log_module m,
+                      const char *line)
+{
+    struct logs *l = user;
+    (void)level;
+    (void)m;
+    if (l->n < 64)
+        snprintf(l->line[l->n], sizeof l->line[0], "%s", line);
+    l->n++;
+}
+
+/* logs_count - kept lines containing needle */
+static int logs_count(const struct logs *l, const char *needle)
+{
+    int k = 0;
+    for (int i = 0; i < l->n && i < 64; i++)
+        k += strstr(l->line[i], needle) != NULL;
+    return k;
+}
+
+/* logs_find - the first kept line containing needle, or "" */
+static const char *logs_find(const struct logs *l, const char *needle)
+{
+    for (int i = 0; i < l->n && i < 64; i++)
+        if (strstr(l->line[i], needle))
+            return l->line[i];
+    return "";
+}
+
+/* server_avail - SUBNET_AVAILABILITY (any status byte: straight to the engine) */
+static void server_avail(struct s5066_client *c, util_ms now, int status, int reason)
+{
+    struct s5066_prim p;
+    s5066_prim_init(&p, S5066_SUBNET_AVAILABILITY);
+    p.u.avail.status = (uint8_t)status;
+    p.u.avail.reason = (uint8_t)reason;
+    s5066_client_input(c, now, &p);
+}
+
+TEST(server_caused_lines_are_rate_limited)
+{
+    struct fake f;
+    struct s5066_client *c = new_bound(&f, NULL);
+    uint64_t id = submit(c, 1, 1, 0, "mine", 0, 0);
+    struct s5066_prim req = f.sent[1];
+    struct logs l = {0};
+    enum util_log_level level = util_log_get_level();
+    util_log_set_level(UTIL_LOG_INFO);
+    util_log_to_sink(logs_sink, &l);
+    /* 1000 of each kind in one second: BIND_ACCEPTED while bound, a CONFIRM
+     * for nothing, SUBNET_AVAILABILITY, DATAFLOW_OFF then ON */
+    for (int i = 0; i < 1000; i++) {
+        util_ms t = 10 + (util_ms)i;
+        server_accept(c, t, 512);
+        struct s5066_prim other = req;
+        other.u.req.updu = (const uint8_t *)"nope";
+        server_result(c, t, &other, S5066_UNIDATA_REQUEST_CONFIRM, 0);
+        server_avail(c, t, S5066_SUBNET_ON, 0);
+        server_simple(c, t, S5066_DATAFLOW_OFF, 0);
+        server_simple(c, t, S5066_DATAFLOW_ON, 0);
+    }
+    CHECK_EQ(logs_count(&l, "s5066 unexpected type=S_BIND_ACCEPTED state=bound"), 5);
+    CHECK_EQ(logs_count(&l, "s5066 result-unmatched "), 5);
+    CHECK_EQ(logs_count(&l, "s5066 subnet status=1 reason=0"), 5);
+    CHECK_EQ(logs_count(&l, "s5066 tx-held ") + logs_count(&l, "s5066 tx-resumed "), 5);
+    CHECK_EQ(l.n, 20);
+    CHECK_EQ(logs_count(&l, "suppressed="), 0);
+    /* every primitive still did its work: only the lines were held back */
+    CHECK_EQ(f.holds, 1000);
+    CHECK_EQ(f.releases, 1000);
+    CHECK(s5066_client_can_send(c));
+    server_result(c, 2000, &req, S5066_UNIDATA_REQUEST_CONFIRM, 0);
+    CHECK_EQ(f.n_results, 1);
+    CHECK_EQ(f.result_id[0], id);
+    CHECK_EQ(f.result[0], S5066_RESULT_CONFIRMED);
+    /* a minute on, the next line says how many were held back */
+    server_accept(c, 10 + S5066_LOG_WINDOW_MS, 512);
+    CHECK_EQ(l.n, 21);
+    CHECK_CONTAINS(l.line[20], "s5066 unexpected type=S_BIND_ACCEPTED state=bound suppressed=995");
+    /* at link-down, what is still held back is counted, once per kind */
+    s5066_client_link_down(c, 10 + S5066_LOG_WINDOW_MS);
+    CHECK_CONTAINS(logs_find(&l, "log-suppressed sap=2 event=result-unmatched"), "suppressed=995");
+    CHECK_CONTAINS(logs_find(&l, "log-suppressed sap=2 event=subnet"), "suppressed=995");
+    CHECK_CONTAINS(logs_find(&l, "log-suppressed sap=2 event=tx-held"), "suppressed=1995");
+    CHECK_EQ(logs_count(&l, "log-suppressed sap=2 event=unexpected"), 0);
+    int n = l.n;
+    s5066_client_link_down(c, 10 + S5066_LOG_WINDOW_MS);
+    CHECK_EQ(l.n, n);
+    util_log_to_sink(NULL, NULL);
+    util_log_set_level(level);
+    s5066_client_free(c);
+}
+
+TEST(unbind_when_not_bound_does_not_delay_the_rebind)
+{
+    struct fake f;
+    struct s5066_client *c = new_bound(&f, NULL);
+    struct logs l = {0};
+    util_log_to_sink(logs_sink, &l);
+    server_simple(c, 100, S5066_UNBIND_INDICATION, S5066_UNBIND_PREEMPTED);
+    struct s5066_client_status st;
+    s5066_client_get_status(c, &st);
+    CHECK_EQ(st.state, S5066_CLIENT_BACKOFF);
+    CHECK_EQ(s5066_client_next_expiry(c), 1100);
+    /* a server repeating itself while we wait: ignored, the wait unchanged */
+    for (int i = 0; i < 100; i++)
+        server_simple(c, 200 + (util_ms)i, S5066_UNBIND_INDICATION, S5066_UNBIND_PREEMPTED);
+    CHECK_EQ(s5066_client_next_expiry(c), 1100);
+    CHECK_EQ(logs_count(&l, "s5066 unbound sap=2 reason=1"), 1);
+    CHECK_EQ(logs_count(&l, "s5066 unexpected type=S_UNBIND_INDICATION state=backoff"), 5);
+    int sent = f.n_sent;
+    s5066_client_timeout(c, 1100);
+    CHECK_EQ(f.n_sent, sent + 1);
+    CHECK_EQ(f.sent[f.n_sent - 1].type, S5066_BIND_REQUEST);
+    /* an unbind answering the bind still counts: the wait doubles */
+    server_simple(c, 1200, S5066_UNBIND_INDICATION, S5066_UNBIND_PREEMPTED);
+    s5066_client_get_status(c, &st);
+    CHECK_EQ(st.state, S5066_CLIENT_BACKOFF);
+    CHECK_EQ(s5066_client_next_expiry(c), 1200 + 2000);
+    util_log_to_sink(NULL, NULL);
+    s5066_client_free(c);
+}
+
+TEST(final_bind_rejection_lasts_one_connection)
+{
+    struct fake f = {0};
+    struct s5066_client_config cfg;
+    s5066_client_config_default(&cfg);
+    struct s5066_client *c = s5066_client_new(&cfg, &fake_cb, &f);
+    s5066_client_link_up(c, 0);
+    server_simple(c, 10, S5066_BIND_REJECTED, S5066_BIND_REJ_ARQ_BROADCAST);
+    struct s5066_client_status st;
+    s5066_client_get_status(c, &st);
+    CHECK_EQ(st.state, S5066_CLIENT_FAILED);
+    /* the server goes away and comes back (reconfigured, or it was not the
+     * server's answer but line noise): we bind again, once */
+    s5066_client_link_down(c, 5000);
+    s5066_client_get_status(c, &st);
+    CHECK_EQ(st.state, S5066_CLIENT_DOWN);
+    CHECK_EQ(f.n_sent, 1);
+    s5066_client_link_up(c, 6000);
+    CHECK_EQ(f.n_sent, 2);
+    CHECK_EQ(f.sent[1].type, S5066_BIND_REQUEST);
+    server_accept(c, 6010, 2048);
+    s5066_client_get_status(c, &st);
+    CHECK_EQ(st.state, S5066_CLIENT_BOUND);
+    CHECK_EQ(st.binds, 1);
+    s5066_client_free(c);
+}
+
+TEST(subnet_status_out_of_range_is_ignored)
+{
+    struct fake f;
+    struct s5066_client *c = new_bound(&f, NULL);
+    struct logs l = {0};
+    enum util_log_level level = util_log_get_level();
+    util_log_set_level(UTIL_LOG_INFO);
+    util_log_to_sink(logs_sink, &l);
+    server_avail(c, 10, 170, 2);
+    CHECK_EQ(logs_count(&l, "unexpected type=S_SUBNET_AVAILABILITY state=bound status=170"), 1);
+    CHECK_EQ(logs_count(&l, "s5066 subnet "), 0);
+    struct s5066_client_status st;
+    s5066_client_get_status(c, &st);
+    CHECK_EQ(st.subnet, S5066_SUBNET_ON);
+    CHECK(s5066_client_can_send(c));
+    server_avail(c, 20, S5066_SUBNET_RECEIVE_ONLY, S5066_SUBNET_REASON_EMCON);
+    CHECK(!s5066_client_can_send(c));
+    CHECK_EQ(logs_count(&l, "s5066 subnet status=2 reason=1 emcon=yes"), 1);
+    util_log_to_sink(NULL, NULL);
+    util_log_set_level(level);
+    s5066_client_free(c);
+}
+
 int main(void)
 {
     util_log_set_level(UTIL_LOG_WARN);
@@ -570,5 +752,9 @@ int main(void)
     RUN(ttl_expires_in_queue_and_counts_queueing);
     RUN(link_loss_resends_unconfirmed);
     RUN(queue_limit_refuses_new_work);
+    RUN(server_caused_lines_are_rate_limited);
+    RUN(unbind_when_not_bound_does_not_delay_the_rebind);
+    RUN(final_bind_rejection_lasts_one_connection);
+    RUN(subnet_status_out_of_range_is_ignored);
     return harness_done();
 }
