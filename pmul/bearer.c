@@ -928,7 +928,7 @@ static void sis_on_state(void *user, int state, uint16_t mtu)
     }
     if (state == S5066_CLIENT_FAILED)
         util_log(UTIL_LOG_ERR, UTIL_MOD_PMUL, "bearer-failed",
-                 "bearer=%s kind=sis sap=%u (bind refused for good)", b->name,
+                 "bearer=%s kind=sis sap=%u (bind refused: nothing is sent until the next connection)", b->name,
                  b->cfg.link.client.sap);
     b->bound = bound;
     b->up = bound;

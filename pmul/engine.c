@@ -221,6 +221,7 @@ struct pmul_engine {
     struct src_state **heap[2]; /* busy originators by share: [0] of all, [1] of orphans */
     size_t heap_n, heap_cap;
     struct util_ratelimit rl_all[RL_KINDS];
+    struct util_ratelimit rl_emcon; /* emcon-on/off: the 5066 server's SUBNET_AVAILABILITY drives them */
     struct pmul_engine_stats st;
     uint8_t *buf;
     size_t buf_len;
@@ -2364,8 +2365,10 @@ void pmul_engine_set_emcon(struct pmul_engine *e, util_ms now, bool emcon)
     if (e->emcon == emcon)
         return;
     e->emcon = emcon;
-    util_log(UTIL_LOG_NOTICE, UTIL_MOD_PMUL, emcon ? "emcon-on" : "emcon-off", "node=" PMUL_ID_FMT,
-             PMUL_ID_ARGS(e->p.node_id));
+    unsigned suppressed = 0;
+    if (util_ratelimit_allow(&e->rl_emcon, now, 2 * PMUL_LOG_BURST, PMUL_LOG_WINDOW_MS, &suppressed))
+        util_log(UTIL_LOG_NOTICE, UTIL_MOD_PMUL, emcon ? "emcon-on" : "emcon-off", "node=" PMUL_ID_FMT " suppressed=%u",
+                 PMUL_ID_ARGS(e->p.node_id), suppressed);
     if (!emcon) {
         /* the deferred acks go out, each after its own random delay */
         while (!util_list_empty(&e->ack_ready)) {
