@@ -9,6 +9,7 @@
 
 #define GWE_MAX_ACKS  256 /* nodes whose last ack time is remembered */
 #define GWE_MAX_EMCON 64
+#define GWE_RX_LOG_BURST 5 /* per kind and minute (engine time) */
 
 /* One P_MUL message in flight: a group of an outgoing envelope's destinations. */
 struct gwe_flight {
@@ -42,6 +43,9 @@ struct smtpgw_gateway {
     size_t n_emcon;
     bool tick_wanted; /* something became due now (smtpgw_gateway_tick_wanted) */
     int64_t relay_fail_logged; /* when relay-spool-failed was last logged */
+    /* lines a peer causes with what it sends (rx-refused, rx-too-big,
+     * misrouted): GWE_RX_LOG_BURST per minute each, suppressed=N after */
+    struct util_ratelimit rl_rx[3];
 };
 
 /* gwe_log - format one event line and pass it to the log callback */

@@ -40,22 +40,37 @@ struct rx {
     size_t msg_len;
 };
 
-/* rx_refuse - log why a message is not acknowledged; returns -1 */
-static int rx_refuse(struct smtpgw_gateway *gw, const struct rx *x, const char *reason, int err)
+/* Kinds of rate-limited receive lines (struct smtpgw_gateway rl_rx). */
+enum { RX_LOG_REFUSED, RX_LOG_TOO_BIG, RX_LOG_MISROUTED };
+
+/* rx_may_log - whether a line a peer caused may be logged now (kind:
+ * RX_LOG_*); *suppressed gets what was held back before it */
+static bool rx_may_log(struct smtpgw_gateway *gw, int64_t now, int kind, unsigned *suppressed)
 {
-    gwe_log(gw, UTIL_LOG_ERR, "rx-refused",
-            "%s reason=%s error=\"%s\" (not acknowledged: the sender retransmits, then bounces it at expiry)",
-            x->ids, reason, mule_strerror(err));
+    return util_ratelimit_allow(&gw->rl_rx[kind], (util_ms)(now < 0 ? 0 : now) * 1000, GWE_RX_LOG_BURST, 60000,
+                                suppressed);
+}
+
+/* rx_refuse - log why a message is not acknowledged (rate-limited: every
+ * retransmission comes here again); returns -1 */
+static int rx_refuse(struct smtpgw_gateway *gw, int64_t now, const struct rx *x, const char *reason, int err)
+{
+    unsigned sup;
+    if (rx_may_log(gw, now, RX_LOG_REFUSED, &sup))
+        gwe_log(gw, UTIL_LOG_ERR, "rx-refused",
+                "%s reason=%s error=\"%s\" suppressed=%u (not acknowledged: the sender retransmits, then bounces "
+                "it at expiry)",
+                x->ids, reason, mule_strerror(err), sup);
     return -1;
 }
 
 /* rx_open - CompressedData, inflation (bounded) and the envelope; 0 or -1 (refused) */
-static int rx_open(struct smtpgw_gateway *gw, struct rx *x)
+static int rx_open(struct smtpgw_gateway *gw, int64_t now, struct rx *x)
 {
     struct mule_cdt cdt;
     int rc = mule_cdt_decode(x->m->data, x->m->len, &cdt);
     if (rc < 0)
-        return rx_refuse(gw, x,
+        return rx_refuse(gw, now, x,
                          rc == MULE_ERR_ALGORITHM      ? "algorithm"
                          : rc == MULE_ERR_CONTENT_TYPE ? "content-type"
                                                        : "malformed",
@@ -69,13 +84,15 @@ static int rx_open(struct smtpgw_gateway *gw, struct rx *x)
         rc = mule_inflate_head(cdt.zdata, cdt.zlen, head, &x->payload);
         if (rc == MULE_ERR_TOO_BIG)
             rc = 0;
-        gwe_log(gw, UTIL_LOG_WARN, "rx-too-big", "%s limit=%zu", x->ids, max);
+        unsigned sup;
+        if (rx_may_log(gw, now, RX_LOG_TOO_BIG, &sup))
+            gwe_log(gw, UTIL_LOG_WARN, "rx-too-big", "%s limit=%zu suppressed=%u", x->ids, max, sup);
     }
     if (rc < 0)
-        return rx_refuse(gw, x, "zlib", rc);
+        return rx_refuse(gw, now, x, "zlib", rc);
     int off = mule_payload_parse(x->payload.data, x->payload.len, gw->cfg.mule->max_envelope, &x->me);
     if (off < 0)
-        return rx_refuse(gw, x, "envelope", off);
+        return rx_refuse(gw, now, x, "envelope", off);
     x->have_env = true;
     x->msg = x->payload.data + off;
     x->msg_len = x->payload.len - (size_t)off;
@@ -166,7 +183,7 @@ int smtpgw_gateway_on_pmul_message(struct smtpgw_gateway *gw, int64_t now, const
         return 0;
     }
     util_buf_init(&x.payload, 0);
-    int rc = rx_open(gw, &x);
+    int rc = rx_open(gw, now, &x);
     struct smtpgw_spool_rcpt *rr = NULL;
     struct util_buf content;
     util_buf_init(&content, 0);
@@ -183,8 +200,9 @@ int smtpgw_gateway_on_pmul_message(struct smtpgw_gateway *gw, int64_t now, const
     rc = rx_states(gw, &x, rr, diag, sizeof diag, &misrouted);
     if (rc < 0)
         goto out;
-    if (misrouted)
-        gwe_log(gw, UTIL_LOG_WARN, "misrouted", "%s rcpts=%zu", x.ids, n);
+    unsigned sup;
+    if (misrouted && rx_may_log(gw, now, RX_LOG_MISROUTED, &sup))
+        gwe_log(gw, UTIL_LOG_WARN, "misrouted", "%s rcpts=%zu suppressed=%u", x.ids, n, sup);
     /* the trace field every copy of this message carries, then the message */
     struct mule_trace tr = {NULL, m->source_id, m->message_id, gw->cfg.hostname, n == 1 ? rr[0].addr : NULL,
                             gwe_mail_date(gw, now)};

@@ -776,6 +776,13 @@ TEST(not_mule_is_not_acknowledged)
     CHECK(smtpgw_gateway_on_pmul_message(b.gw, T0, &m) < 0);
     CHECK_EQ(log_count(&b, "rx-refused"), 1);
     CHECK_EQ(count(&b, SMTPGW_Q_INCOMING), 0);
+    /* every retransmission is refused again; the log says so 5 times a minute */
+    for (int k = 0; k < 100; k++)
+        CHECK(smtpgw_gateway_on_pmul_message(b.gw, T0 + 1, &m) < 0);
+    CHECK_EQ(log_count(&b, "rx-refused"), 5);
+    CHECK(smtpgw_gateway_on_pmul_message(b.gw, T0 + 61, &m) < 0);
+    CHECK_EQ(log_count(&b, "rx-refused"), 6);
+    CHECK_EQ(log_count(&b, "suppressed=96"), 1);
     node_free(&a);
     node_free(&b);
     node_free(&c);
