@@ -225,6 +225,10 @@ int mule_node_parse(const char *s, uint32_t *out);
 /* mule_node_format - dotted quad of node into buf (>= MULE_NODE_STRLEN); returns buf */
 char *mule_node_format(uint32_t node, char *buf, size_t len);
 
+/* mule_node_str - dotted quad of node in one of 8 static buffers (for log
+ * lines with up to 8 nodes; not thread-safe) */
+const char *mule_node_str(uint32_t node);
+
 struct mule_route {
     char *pattern; /* "example.mil", "*.example.mil" or "default" */
     uint32_t node; /* destination node */

@@ -87,6 +87,14 @@ char *mule_node_format(uint32_t node, char *buf, size_t len)
     return buf;
 }
 
+/* mule_node_str - dotted quad of node in one of 8 static buffers */
+const char *mule_node_str(uint32_t node)
+{
+    static char ring[8][MULE_NODE_STRLEN];
+    static unsigned i;
+    return mule_node_format(node, ring[i++ & 7], MULE_NODE_STRLEN);
+}
+
 /* ---- the table ------------------------------------------------------------------- */
 
 /* valid_domain_name - letters, digits, '-', UTF-8, dot-separated, no empty label */

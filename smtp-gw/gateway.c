@@ -104,15 +104,6 @@ void gwe_log(struct smtpgw_gateway *gw, enum util_log_level level, const char *e
     gw->cb.log(gw->user, level, event, text);
 }
 
-/* gwe_node_str - a node id as a dotted quad (a ring of 8 buffers) */
-const char *gwe_node_str(uint32_t node)
-{
-    static char ring[8][MULE_NODE_STRLEN];
-    static unsigned i;
-    char *b = ring[i++ & 7];
-    return mule_node_format(node, b, MULE_NODE_STRLEN);
-}
-
 /* gwe_mail_date - the real time for dates in generated mail */
 int64_t gwe_mail_date(struct smtpgw_gateway *gw, int64_t now)
 {
@@ -324,7 +315,7 @@ int smtpgw_gateway_rcpt_check(struct smtpgw_gateway *gw, const struct smtpgw_txn
     uint64_t lim = route_limit(gw, r);
     if (txn && txn->size > lim) {
         snprintf(text, cap, "5.3.4 <%s>: message size %llu exceeds the limit of HF node %s (%llu bytes)", addr,
-                 (unsigned long long)txn->size, gwe_node_str(r->node), (unsigned long long)lim);
+                 (unsigned long long)txn->size, mule_node_str(r->node), (unsigned long long)lim);
         return 552;
     }
     return 0;
@@ -358,7 +349,7 @@ int smtpgw_gateway_plan(struct smtpgw_gateway *gw, int64_t now, const struct smt
         const struct mule_route *r = mule_route_lookup(&gw->cfg.mule->routes, mule_address_domain(addrs[i]));
         if (r && size > route_limit(gw, r)) {
             snprintf(text, cap, "5.3.4 Message size %llu exceeds the limit of HF node %s (%llu bytes)",
-                     (unsigned long long)size, gwe_node_str(r->node), (unsigned long long)route_limit(gw, r));
+                     (unsigned long long)size, mule_node_str(r->node), (unsigned long long)route_limit(gw, r));
             free(addrs);
             smtpgw_gateway_intake_free(in);
             return 552;
@@ -499,7 +490,7 @@ static int submit_group(struct smtpgw_gateway *gw, int64_t now, struct smtpgw_en
         ds[k].id = x->node;
         ds[k].msn = x->msn;
         ds[k].emcon = smtpgw_gateway_is_emcon(gw, x->node);
-        int w = snprintf(list + off, sizeof list - off, "%s%s", k ? "," : "", gwe_node_str(x->node));
+        int w = snprintf(list + off, sizeof list - off, "%s%s", k ? "," : "", mule_node_str(x->node));
         if (w > 0 && (size_t)w < sizeof list - off)
             off += (size_t)w;
     }
@@ -531,7 +522,7 @@ static int submit_group(struct smtpgw_gateway *gw, int64_t now, struct smtpgw_en
     char exp[UTIL_TIME_ISO_LEN];
     gwe_log(gw, UTIL_LOG_NOTICE, "submitted",
             "qid=%s src=%s msgid=%u dests=%s rcpts=%zu bytes=%zu priority=%u expiry=%s", env->qid,
-            gwe_node_str(gw->cfg.self), pm.message_id, list, nr, pm.len, env->priority,
+            mule_node_str(gw->cfg.self), pm.message_id, list, nr, pm.len, env->priority,
             util_time_iso(env->expiry, exp, sizeof exp));
     return 0;
 }
@@ -612,8 +603,8 @@ void smtpgw_gateway_on_dest_done(struct smtpgw_gateway *gw, int64_t now, uint64_
     if (result == PMUL_DEST_ACKED)
         heard_ack(gw, now, dest);
     gwe_log(gw, result == PMUL_DEST_EXPIRED ? UTIL_LOG_WARN : UTIL_LOG_NOTICE, "dest-done",
-            "qid=%s src=%s msgid=%u dest=%s result=%s", env->qid, gwe_node_str(gw->cfg.self), msgid,
-            gwe_node_str(dest), pmul_dest_result_name(result));
+            "qid=%s src=%s msgid=%u dest=%s result=%s", env->qid, mule_node_str(gw->cfg.self), msgid,
+            mule_node_str(dest), pmul_dest_result_name(result));
 }
 
 /* smtpgw_gateway_on_message_done - every destination of a message we sent finished */

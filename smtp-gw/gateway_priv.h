@@ -52,9 +52,6 @@ struct smtpgw_gateway {
 void gwe_log(struct smtpgw_gateway *gw, enum util_log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* gwe_node_str - a node id as a dotted quad (a ring of 8 buffers) */
-const char *gwe_node_str(uint32_t node);
-
 /* gwe_mail_date - the real time for dates in generated mail */
 int64_t gwe_mail_date(struct smtpgw_gateway *gw, int64_t now);
 

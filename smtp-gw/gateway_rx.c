@@ -158,7 +158,7 @@ static int rx_states(struct smtpgw_gateway *gw, const struct rx *x, struct smtpg
         }
     if (x->too_big) {
         snprintf(diag, dcap, "x-mule; the message is larger than HF node %s takes (%zu bytes)",
-                 gwe_node_str(gw->cfg.self), gw->cfg.mule->max_message_size);
+                 mule_node_str(gw->cfg.self), gw->cfg.mule->max_message_size);
         for (size_t i = 0; i < n; i++)
             if (rr[i].state != SMTPGW_RCPT_SKIP) {
                 rr[i].state = SMTPGW_RCPT_FAILED;
@@ -177,7 +177,7 @@ int smtpgw_gateway_on_pmul_message(struct smtpgw_gateway *gw, int64_t now, const
     struct rx x;
     memset(&x, 0, sizeof x);
     x.m = m;
-    snprintf(x.ids, sizeof x.ids, "src=%s msgid=%u", gwe_node_str(m->source_id), m->message_id);
+    snprintf(x.ids, sizeof x.ids, "src=%s msgid=%u", mule_node_str(m->source_id), m->message_id);
     if (gw->sp->was_delivered(gw->sph, m->source_id, m->message_id)) {
         gwe_log(gw, UTIL_LOG_INFO, "duplicate", "%s", x.ids);
         return 0;
@@ -345,12 +345,12 @@ int gwe_relay_pending(struct smtpgw_gateway *gw, int64_t now, struct smtpgw_enve
         if (now >= gw->relay_fail_logged + 60) {
             gw->relay_fail_logged = now;
             gwe_log(gw, UTIL_LOG_ERR, "relay-spool-failed", "qid=%s src=%s msgid=%u error=\"%s\" (kept: tried again)",
-                    in->qid, gwe_node_str(in->src_node), in->src_msgid, smtpgw_spool_strerror(rc));
+                    in->qid, mule_node_str(in->src_node), in->src_msgid, smtpgw_spool_strerror(rc));
         }
         goto out;
     }
     gwe_log(gw, UTIL_LOG_NOTICE, "relay", "qid=%s from_qid=%s src=%s msgid=%u rcpts=%zu", out->qid, in->qid,
-            gwe_node_str(in->src_node), in->src_msgid, nr);
+            mule_node_str(in->src_node), in->src_msgid, nr);
     mark_relayed(gw, in);
     gwe_submit(gw, now, out);
 out:

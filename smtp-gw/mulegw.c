@@ -48,15 +48,6 @@ int64_t gw_now(const struct gw *gw)
     return gw->bearer ? pmul_bearer_wall_s(gw->bearer) : util_wall_s();
 }
 
-/* gw_node_str - a node id as a dotted quad (static ring of buffers) */
-const char *gw_node_str(uint32_t node)
-{
-    static char ring[8][MULE_NODE_STRLEN];
-    static unsigned i;
-    char *b = ring[i++ & 7];
-    return mule_node_format(node, b, MULE_NODE_STRLEN);
-}
-
 /* ---- the engine's callbacks --------------------------------------------------------- */
 
 /* eng_log - the engine's events, as smtpgw lines of the process log */
@@ -465,7 +456,7 @@ int main(int argc, char **argv)
     if (gw_load_config(gw) < 0)
         return 1;
     if (check) {
-        printf("mulegw: %s: configuration OK (node %s, %zu routes)\n", gw->conf_path, gw_node_str(gw->self),
+        printf("mulegw: %s: configuration OK (node %s, %zu routes)\n", gw->conf_path, mule_node_str(gw->self),
                gw->mule.routes.n_routes + (gw->mule.routes.def ? 1 : 0));
         return 0;
     }
@@ -560,7 +551,7 @@ int main(int argc, char **argv)
     ev_signal_start(gw->loop, &gw->sigusr1);
     pmul_bearer_start(gw->bearer);
     util_log(UTIL_LOG_NOTICE, UTIL_MOD_MAIN, "ready",
-             "node=%s smtp_port=%d outgoing=%zu incoming=%zu spool=%s control=%s", gw_node_str(gw->self),
+             "node=%s smtp_port=%d outgoing=%zu incoming=%zu spool=%s control=%s", mule_node_str(gw->self),
              smtpgw_server_port(gw->smtp, 0), smtpgw_spool_count(gw->spool, SMTPGW_Q_OUTGOING),
              smtpgw_spool_count(gw->spool, SMTPGW_Q_INCOMING), gw->spool_dir,
              gw->ctl_on ? gw->ctl_conf.socket : "off");
@@ -584,6 +575,6 @@ int main(int argc, char **argv)
     mule_config_free(&gw->mule);
     pmul_bearer_config_free(&gw->bcfg);
     util_conf_free(gw->conf);
-    util_log(UTIL_LOG_NOTICE, UTIL_MOD_MAIN, "stopped", "node=%s", gw_node_str(gw->self));
+    util_log(UTIL_LOG_NOTICE, UTIL_MOD_MAIN, "stopped", "node=%s", mule_node_str(gw->self));
     return 0;
 }

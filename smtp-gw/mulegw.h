@@ -87,9 +87,6 @@ struct gw {
 /* gw_now - the gateway's clock (UNIX s), in step with the P_MUL engine */
 int64_t gw_now(const struct gw *gw);
 
-/* gw_node_str - a node id as a dotted quad (a ring of buffers) */
-const char *gw_node_str(uint32_t node);
-
 /* gw_load_config - read and check every section; 0 or negative (message printed) */
 int gw_load_config(struct gw *gw);
 

@@ -25,7 +25,7 @@ static int gw_ctl_status(void *user, struct smtpgw_ctl_status *st)
 {
     struct gw *gw = user;
     st->version = PACKAGE_VERSION;
-    st->node = gw_node_str(gw->self);
+    st->node = mule_node_str(gw->self);
     st->now = util_wall_s();
     st->started = gw->started;
     st->bearer = gw->bcfg.kind == PMUL_BEARER_UDP ? "udp" : "sis";
@@ -238,7 +238,7 @@ static int gw_ctl_emcon(void *user, uint32_t node, bool on)
         gw->emcon_nodes[gw->n_emcon++] = node;
     pmul_engine_set_dest_emcon(pmul_bearer_engine(gw->bearer), pmul_bearer_now(gw->bearer), node, on);
     pmul_bearer_kick(gw->bearer);
-    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "operator-emcon", "node=%s emcon=%s", gw_node_str(node),
+    util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "operator-emcon", "node=%s emcon=%s", mule_node_str(node),
              on ? "on" : "off");
     return 0;
 }
