@@ -48,7 +48,8 @@ enum log_once {
     ONCE_NO_ROUTE,
     ONCE_SEND_ERR,
     ONCE_CORRUPT,
-    ONCE_SHORT
+    ONCE_SHORT,
+    ONCE_SRC_GROUP
 };
 
 /* Where a Source_ID's PDUs came from: its 5066 address (SIS) or IPv4
@@ -979,6 +980,16 @@ static void sis_on_ind(void *user, const struct s5066_unidata_indication *ind, b
     uint32_t key = s5066_addr_to_u32(&ind->src);
     const uint8_t *p = ind->updu;
     size_t len = ind->updu_len;
+    if (ind->src.group) {
+        /* a group address is a destination only (STANAG 5066 Annex A): no PDU from
+         * it is taken, and no reply is ever addressed to it */
+        b->st.bad_in++;
+        if (bearer_peer_log(b, key, ONCE_SRC_GROUP))
+            util_log(UTIL_LOG_WARN, UTIL_MOD_PMUL, "updu-src-group",
+                     "bearer=%s peer=%s len=%zu suppressed=%u (a group address as source: dropped)",
+                     b->name, peer, ind->updu_len, b->log_suppressed);
+        return;
+    }
     if (ind->tx_mode == S5066_TX_NON_ARQ_ERRORS && (ind->n_err || ind->n_nrx)) {
         b->st.dropped_in++;
         if (bearer_peer_log(b, key, ONCE_CORRUPT))
@@ -1286,6 +1297,17 @@ static void fwd_gap(void *user, uint32_t src, uint32_t expected, uint32_t got)
     b->cb.engine.gap(b->user, src, expected, got);
 }
 
+/* sis_source_known - whether an originator is a configured [node]: over
+ * 5066 an Ack_PDU to a made-up one would hold the channel with ARQ retries */
+static bool sis_source_known(void *user, uint32_t src)
+{
+    const struct pmul_bearer *b = user;
+    for (size_t i = 0; i < b->cfg.nnodes; i++)
+        if (b->cfg.nodes[i].id == src)
+            return true;
+    return false;
+}
+
 /* bearer_real_wall_ms - the real wall clock in UNIX ms */
 static int64_t bearer_real_wall_ms(void)
 {
@@ -1340,6 +1362,7 @@ struct pmul_bearer *pmul_bearer_new(struct ev_loop *loop, const struct pmul_bear
     ecb.alloc_msn = cb->engine.alloc_msn ? fwd_alloc_msn : NULL;
     ecb.already_delivered = cb->engine.already_delivered ? fwd_already_delivered : NULL;
     ecb.gap = cb->engine.gap ? fwd_gap : NULL;
+    ecb.source_known = b->cfg.kind == PMUL_BEARER_SIS ? sis_source_known : NULL;
     b->engine = b->buf ? pmul_engine_new(&p, &ecb, b) : NULL;
     if (!b->engine) {
         util_log(UTIL_LOG_ERR, UTIL_MOD_PMUL, "engine-failed",

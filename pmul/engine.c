@@ -180,6 +180,7 @@ struct src_state {
     size_t cost, orphan_cost;   /* their receive state, of which orphans' */
     size_t hi[2];               /* its places in e->heap[0] and [1] (busy only) */
     uint32_t last_msn;     /* highest Message_Sequence_Number seen for us */
+    bool heard_whole;      /* a message of its was complete: it may be asked for missing data */
     struct src_gap *gaps;  /* open gaps by final_at (PMUL_RX_MAX_GAPS + 1 slots), or NULL */
     size_t ngaps;
     struct eng_timer t_gap; /* at gaps[0].final_at */
@@ -1639,6 +1640,16 @@ static void rx_schedule_ack(struct pmul_engine *e, util_ms now, struct rx_ent *h
     eng_arm(e, &h->ack, when);
 }
 
+/* rx_may_ask - whether an Ack_PDU listing missing Data_PDUs may go to src:
+ * a known node, or one heard whole (pmul_callbacks.source_known) */
+static bool rx_may_ask(const struct pmul_engine *e, uint32_t src)
+{
+    if (!e->cb.source_known || e->cb.source_known(e->user, src))
+        return true;
+    const struct src_state *s = src_find(e, src);
+    return s && s->heard_whole;
+}
+
 /* rx_deliver - the message is complete: assemble, hand over, then
  * acknowledge; either way it gives up its slot at once */
 static void rx_deliver(struct pmul_engine *e, util_ms now, struct rx_msg *m)
@@ -1660,6 +1671,9 @@ static void rx_deliver(struct pmul_engine *e, util_ms now, struct rx_msg *m)
             pos += 2 + l;
         }
     }
+    struct src_state *s = src_find(e, m->h.src);
+    if (s)
+        s->heard_whole = true; /* a real originator: it may be asked for what it lacks from now on */
     struct pmul_rx_message rx = {m->h.src, m->h.msgid, m->msn,   m->h.prio, m->h.expiry,
                                  all,      off,        m->dests, m->ndests};
     int rc = e->cb.deliver ? e->cb.deliver(e->user, &rx) : 0;
@@ -2041,6 +2055,13 @@ static void eng_on_timer(struct pmul_engine *e, util_ms now, struct eng_timer *t
             break;
         if (m && h->expiry && eng_wall_ms(e, now) > h->expiry * 1000)
             break; /* expired: no point asking */
+        if (m && !rx_may_ask(e, h->src)) {
+            e->st.acks_withheld++; /* its completion is acknowledged; nothing is asked before */
+            util_log(UTIL_LOG_DEBUG, UTIL_MOD_PMUL, "ack-withheld",
+                     "to=" PMUL_ID_FMT " msgid=%u have=%u of=%u (unknown originator)",
+                     PMUL_ID_ARGS(h->src), h->msgid, m->have, m->total);
+            break;
+        }
         if (!h->ready) {
             util_list_push_back(&e->ack_ready, &h->rlink);
             h->ready = true;

@@ -528,6 +528,14 @@ struct pmul_callbacks {
     /* gap (optional): messages expected..got-1 from src never arrived: a gap
      * still open gap_wait after it opened (each reported once) */
     void (*gap)(void *user, uint32_t src, uint32_t expected_msn, uint32_t got_msn);
+    /* source_known (optional): whether src is a node we know (configured).
+     * The incomplete messages of an originator neither known nor heard
+     * whole are not asked for: no Ack_PDU listing missing Data_PDUs goes to
+     * it until one of its messages is complete (then it is acknowledged and
+     * counts as known while the engine remembers it), so PDUs from made-up
+     * originators cannot make this node transmit.  NULL: every originator
+     * is known. */
+    bool (*source_known)(void *user, uint32_t src);
 };
 
 struct pmul_engine;
@@ -574,6 +582,7 @@ struct pmul_engine_stats {
     uint64_t rx_limited;     /* messages and fragments turned away at a receive limit */
     uint64_t rx_evicted;     /* incoming messages and duplicate records dropped to make room */
     uint64_t log_suppressed; /* peer-triggered warnings the rate limit held back */
+    uint64_t acks_withheld;  /* Ack_PDUs asking an unknown originator for missing data, not sent */
     size_t tx_active;
     size_t rx_active;        /* incoming messages being collected (the slots in use) */
     size_t rx_bytes;         /* data bytes of the fragments held */

@@ -74,8 +74,7 @@ static void rx_log(void *user, enum util_log_level level, enum util_log_module m
     r->lines++;
 }
 
-static const struct pmul_callbacks rx_cbs = {rx_send, rx_deliver, NULL, NULL,
-                                             NULL,    NULL,       NULL, NULL};
+static const struct pmul_callbacks rx_cbs = {.send = rx_send, .deliver = rx_deliver};
 
 /* rx_new - a receiver, node 20, with p's limits */
 static struct pmul_engine *rx_new(struct rx *r, struct pmul_params *p)
@@ -169,6 +168,22 @@ static bool ack_complete(const struct rx *r, uint32_t src, uint32_t msgid)
         if (a.source_id == src && a.message_id == msgid)
             return pmul_missing_count(&a, 0xFFFF) == 0;
     return false;
+}
+
+/* ack_missing - how many Data_PDUs the last Ack_PDU says (src, msgid)
+ * lacks, or -1 if it does not name it */
+static int ack_missing(const struct rx *r, uint32_t src, uint32_t msgid)
+{
+    struct pmul_pdu p;
+    if (!r->acks || pmul_decode(r->ack, r->ack_len, &p) < 0 || p.type != PMUL_ACK)
+        return -1;
+    struct pmul_ack_iter it;
+    struct pmul_ack_entry a;
+    pmul_ack_iter_init(&it, &p);
+    while (pmul_ack_iter_next(&it, &a))
+        if (a.source_id == src && a.message_id == msgid)
+            return (int)pmul_missing_count(&a, 0xFFFF);
+    return -1;
 }
 
 /* count_lines - captured lines containing s */
@@ -606,8 +621,8 @@ static bool rx_already_delivered(void *user, uint32_t src, uint32_t msgid)
 
 TEST(a_message_delivered_before_a_restart_is_acked_from_a_record)
 {
-    static const struct pmul_callbacks cbs = {rx_send, rx_deliver,           NULL, NULL, NULL,
-                                              NULL,    rx_already_delivered, NULL};
+    static const struct pmul_callbacks cbs = {
+        .send = rx_send, .deliver = rx_deliver, .already_delivered = rx_already_delivered};
     struct pmul_params p;
     pmul_params_default(&p);
     p.node_id = ME;
@@ -625,6 +640,66 @@ TEST(a_message_delivered_before_a_restart_is_acked_from_a_record)
     CHECK_EQ(st.rx_active, 0);
     CHECK_EQ(st.rx_dups, 1);
     CHECK(st.duplicates >= 1);
+    pmul_engine_free(e);
+}
+
+/* rx_known_nodes - nodes 1..9 are configured; the rest made up */
+static bool rx_known_nodes(void *user, uint32_t src)
+{
+    (void)user;
+    return src >= 1 && src <= 9;
+}
+
+TEST(made_up_originators_cannot_make_us_transmit)
+{
+    static const struct pmul_callbacks cbs = {
+        .send = rx_send, .deliver = rx_deliver, .source_known = rx_known_nodes};
+    struct pmul_params p;
+    pmul_params_default(&p);
+    p.node_id = ME;
+    p.rate_bps = 0;
+    p.ack_delay_max = 0;
+    static struct rx r;
+    memset(&r, 0, sizeof r);
+    struct pmul_engine *e = r.e = pmul_engine_new(&p, &cbs, &r);
+    pmul_engine_set_wall(e, 0, WALL0);
+    /* 400 made-up originators, each an Address_PDU naming us and one of two Data_PDUs */
+    for (uint32_t src = 1000; src < 1400; src++) {
+        addr(e, 0, src, 1, 2, 1, true);
+        data(e, 0, src, 1, 1, 10);
+    }
+    /* half an hour of engine time (the messages expire in an hour): they never complete, so nothing
+     * is asked of them */
+    for (util_ms t = 0; t <= 1800000; t += 1000)
+        pmul_engine_timeout(e, t);
+    struct pmul_engine_stats st = stats(e);
+    printf("# 400 made-up originators, 30 min: %d Ack_PDUs sent, %llu withheld\n", r.acks,
+           (unsigned long long)st.acks_withheld);
+    CHECK_EQ(r.acks, 0);
+    CHECK(st.acks_withheld >= 400);
+    /* a configured node's incomplete message is asked for */
+    util_ms t = 1800000;
+    addr(e, t, 3, 1, 2, 1, true);
+    data(e, t, 3, 1, 1, 10);
+    t += p.ack_pdu_time;
+    pmul_engine_timeout(e, t);
+    CHECK_EQ(r.acks, 1);
+    CHECK_EQ(ack_missing(&r, 3, 1), 1);
+    data(e, t, 3, 1, 2, 10);
+    pmul_engine_timeout(e, t);
+    CHECK_EQ(r.acks, 2);
+    CHECK_EQ(ack_missing(&r, 3, 1), 0);
+    /* a made-up originator whose message completes is acknowledged, and from
+     * then on known: its next incomplete message is asked for */
+    message(e, t, 5000, 1, 2, 10);
+    pmul_engine_timeout(e, t);
+    CHECK_EQ(r.acks, 3);
+    CHECK_EQ(ack_missing(&r, 5000, 1), 0);
+    addr(e, t, 5000, 2, 2, 2, true);
+    data(e, t, 5000, 2, 2, 10);
+    pmul_engine_timeout(e, t + p.ack_pdu_time);
+    CHECK_EQ(r.acks, 4);
+    CHECK_EQ(ack_missing(&r, 5000, 2), 1);
     pmul_engine_free(e);
 }
 
@@ -731,6 +806,7 @@ int main(void)
     RUN(warnings_are_rate_limited_per_peer_and_kind);
     RUN(a_message_not_for_us_gives_up_its_slot);
     RUN(a_message_delivered_before_a_restart_is_acked_from_a_record);
+    RUN(made_up_originators_cannot_make_us_transmit);
     RUN(random_pdus_keep_every_limit);
     return harness_done();
 }

@@ -136,7 +136,12 @@ static int node_alloc_msn(void *user, uint32_t dest, uint32_t *msn)
 }
 
 static const struct pmul_callbacks node_cb = {
-    node_send, node_deliver, node_dest_done, node_msg_done, node_alloc_msgid, node_alloc_msn, NULL, NULL,
+    .send = node_send,
+    .deliver = node_deliver,
+    .dest_done = node_dest_done,
+    .message_done = node_msg_done,
+    .alloc_message_id = node_alloc_msgid,
+    .alloc_msn = node_alloc_msn,
 };
 
 /* ch_deliver - the channel hands a U_PDU to a node */
@@ -545,7 +550,12 @@ static int cap_msn(void *user, uint32_t dest, uint32_t *msn)
 
 TEST(reordered_and_duplicated_pdus_deliver_once)
 {
-    static const struct pmul_callbacks cb = {cap_send, cap_deliver, NULL, NULL, cap_msgid, cap_msn, NULL, NULL};
+    static const struct pmul_callbacks cb = {
+        .send = cap_send,
+        .deliver = cap_deliver,
+        .alloc_message_id = cap_msgid,
+        .alloc_msn = cap_msn,
+    };
     struct pmul_params p;
     pmul_params_default(&p);
     p.pdu_max = 1024;
@@ -614,7 +624,12 @@ TEST(reordered_and_duplicated_pdus_deliver_once)
 
 TEST(missing_list_is_selective_and_bounded_by_mm)
 {
-    static const struct pmul_callbacks cb = {cap_send, cap_deliver, NULL, NULL, cap_msgid, cap_msn, NULL, NULL};
+    static const struct pmul_callbacks cb = {
+        .send = cap_send,
+        .deliver = cap_deliver,
+        .alloc_message_id = cap_msgid,
+        .alloc_msn = cap_msn,
+    };
     struct pmul_params p;
     pmul_params_default(&p);
     p.pdu_max = 256;
@@ -687,7 +702,12 @@ TEST(priorities_above_15_are_sent_received_and_acked)
     /* ACP 142 allows Priority 0..255: a message at 16, 200 or 255 goes out,
      * arrives with its priority and is acknowledged, and the SIS bearer's
      * table (16 entries) takes it as 15, the least urgent */
-    static const struct pmul_callbacks cb = {cap_send, cap_deliver, NULL, NULL, cap_msgid, cap_msn, NULL, NULL};
+    static const struct pmul_callbacks cb = {
+        .send = cap_send,
+        .deliver = cap_deliver,
+        .alloc_message_id = cap_msgid,
+        .alloc_msn = cap_msn,
+    };
     static const unsigned prios[] = {0, 15, 16, 200, 255};
     for (size_t k = 0; k < UTIL_ARRAY_LEN(prios); k++) {
         struct pmul_params p;
@@ -759,7 +779,11 @@ static int prio_order_send(void *user, const uint8_t *pdu, size_t len, const str
 TEST(priority_200_queues_behind_15)
 {
     /* 0 is the most urgent: a message at 200 waits behind one at 15 */
-    static const struct pmul_callbacks cb = {prio_order_send, NULL, NULL, NULL, cap_msgid, cap_msn, NULL, NULL};
+    static const struct pmul_callbacks cb = {
+        .send = prio_order_send,
+        .alloc_message_id = cap_msgid,
+        .alloc_msn = cap_msn,
+    };
     struct pmul_params p;
     pmul_params_default(&p);
     p.pdu_max = 1024;
@@ -854,7 +878,7 @@ static void gap_log(void *user, enum util_log_level level, enum util_log_module 
     }
 }
 
-static const struct pmul_callbacks gap_cbs = {gap_send, gap_deliver, NULL, NULL, NULL, NULL, NULL, gap_cb};
+static const struct pmul_callbacks gap_cbs = {.send = gap_send, .deliver = gap_deliver, .gap = gap_cb};
 
 /* gap_engine - a receiver, node 20, waiting `wait` before a gap is final */
 static struct pmul_engine *gap_engine(struct gaprx *g, util_ms wait)
