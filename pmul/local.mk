@@ -1,7 +1,11 @@
 # pmul/local.mk - ACP 142 P_MUL: PDU codec (the engines and bearers add theirs)
 noinst_LIBRARIES += pmul/libpmul.a
 pmul_libpmul_a_SOURCES = pmul/pmul.h pmul/pdu.c
-pmul_libpmul_a_SOURCES += pmul/engine.c
+
+# the protocol engine: core (parameters, timers, the pump, the API), transmitter,
+# receiver and the receiver's originators (limits, sequence gaps)
+pmul_libpmul_a_SOURCES += pmul/engine_priv.h pmul/engine.c pmul/engine_tx.c pmul/engine_rx.c \
+	pmul/engine_src.c
 
 # bearers (SIS through s5066, UDP multicast) and pmulcat
 pmul_libpmul_a_SOURCES += pmul/bearer.c
