@@ -14,7 +14,9 @@ smtp_gw_mulegw_LDADD = smtp-gw/libsmtpgw.a pmul/libpmul.a mule/libmule.a s5066/l
 	$(ZLIB_LIBS) $(EV_LIBS) $(SERIALPORT_LIBS) $(LIBM)
 
 # durable spool, and the SMTP client to the LAN MTA: engine (no I/O) and glue (libev)
-smtp_gw_libsmtpgw_a_SOURCES += smtp-gw/spool.c smtp-gw/smtp_client.c smtp-gw/smtp_deliver.c
+smtp_gw_libsmtpgw_a_SOURCES += smtp-gw/spool_priv.h smtp-gw/spool.c smtp-gw/spool_file.c \
+	smtp-gw/spool_envelope.c smtp-gw/spool_state.c smtp-gw/spool_recover.c \
+	smtp-gw/smtp_client.c smtp-gw/smtp_deliver.c
 
 # the gateway engine: what to do with each message (policy, no I/O)
 smtp_gw_libsmtpgw_a_SOURCES += smtp-gw/gateway.h smtp-gw/gateway_priv.h smtp-gw/gateway.c \

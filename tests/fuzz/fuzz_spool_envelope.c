@@ -1,5 +1,5 @@
 /* fuzz_spool_envelope.c - fuzz the parser of the spool's envelope files
- * (smtp-gw/spool.c through smtpgw_envelope_parse): the files that survive
+ * (smtp-gw/spool_envelope.c through smtpgw_envelope_parse): the files that survive
  * a crash or a kill -9 and are read back when mulegw starts (DESIGN.md,
  * reliability rules), so they may be cut short or damaged anywhere.
  *
@@ -12,7 +12,7 @@
  * again under its own queue id (as the spool reads it: the file's name),
  * never under another.  What does not parse is refused with a reason.
  *
- * The seed corpus is envelope files as smtp-gw/spool.c writes them
+ * The seed corpus is envelope files as smtp-gw/spool_envelope.c writes them
  * (outgoing with destinations, incoming from a node, DSN flags, escapes)
  * and a few damaged ones.
  */
