@@ -5,7 +5,8 @@ smtp_gw_libsmtpgw_a_SOURCES = smtp-gw/smtpgw.h smtp-gw/error.c
 smtp_gw_libsmtpgw_a_CPPFLAGS = $(AM_CPPFLAGS) $(ZLIB_CFLAGS)
 
 # SMTP server: engine (no I/O) and listener glue (libev)
-smtp_gw_libsmtpgw_a_SOURCES += smtp-gw/smtp_server.c smtp-gw/smtp_listen.c
+smtp_gw_libsmtpgw_a_SOURCES += smtp-gw/smtp_server_priv.h smtp-gw/smtp_server.c \
+	smtp-gw/smtp_server_cmd.c smtp-gw/smtp_listen.c
 
 # the daemon (installed in sbin)
 sbin_PROGRAMS += smtp-gw/mulegw

@@ -40,6 +40,9 @@
 #define CLOSE_LINGER_MS 5000 /* a closing connection may take this long to drain */
 #define ACCEPT_PAUSE_S  1.0  /* out of descriptors: stop accepting this long */
 #define PEERS_KEPT      256  /* client addresses remembered with no connection (their log limits) */
+#define BUSY_MIN_WAIT_MS 1000 /* busy mode closes a session only once it has stalled this long */
+#define BUSY_LOG_BURST   5    /* smtpd-busy-close lines per BUSY_LOG_WINDOW, for the whole server */
+#define BUSY_LOG_WINDOW  60000
 
 struct listener {
     ev_io w;
@@ -68,6 +71,7 @@ struct conn {
     struct util_list link;
     struct smtpgw_server *srv;
     struct peer *peer;
+    char peer_text[SMTPGW_MAX_PEER];
     bool active; /* holds a slot */
     int fd;
     ev_io rio, wio;
@@ -99,6 +103,7 @@ struct smtpgw_server {
     size_t n_peers, cap_peers;
     size_t max_output;
     struct util_list conns;
+    struct util_ratelimit rl_busy; /* smtpd-busy-close lines */
     struct smtpgw_server_stats st;
     uint64_t next_id;
     bool stopped;
@@ -494,6 +499,7 @@ static bool conn_new(struct smtpgw_server *srv, int fd, const char *peer, struct
     c->srv = srv;
     c->fd = fd;
     c->peer = p;
+    snprintf(c->peer_text, sizeof c->peer_text, "%s", peer);
     util_buf_init(&c->out, 0);
     static const struct smtpgw_callbacks cb = {glue_write, glue_close, glue_mail_check,
                                                glue_rcpt_check, glue_message};
@@ -546,6 +552,57 @@ static void on_accept_pause(struct ev_loop *loop, ev_timer *w, int revents)
         ev_io_start(loop, &srv->ls[i].w);
 }
 
+/* busy_victim - when every slot is taken: the session holding one that
+ * has stalled longest waiting for a command (a partial line or nothing
+ * since its last reply), at least BUSY_MIN_WAIT_MS; not one in a DATA/BDAT
+ * transfer (the transfer deadline bounds those) nor one we owe an answer.
+ * NULL if none qualifies */
+static struct conn *busy_victim(struct smtpgw_server *srv, util_ms now)
+{
+    struct conn *best = NULL;
+    util_ms best_since = UTIL_MS_NEVER;
+    struct util_list *it;
+    UTIL_LIST_FOREACH(it, &srv->conns) {
+        struct conn *c = UTIL_CONTAINER_OF(it, struct conn, link);
+        if (!c->active || c->closing)
+            continue;
+        util_ms since = smtpgw_session_stalled_since(c->sess);
+        if (since != UTIL_MS_NEVER && since + BUSY_MIN_WAIT_MS <= now && since < best_since) {
+            best = c;
+            best_since = since;
+        }
+    }
+    return best;
+}
+
+/* busy_make_room - every slot is taken and an allowed client with room in
+ * its address's share knocks: close the longest stalled session (421
+ * 4.7.0) so that the newcomer gets its slot (Postfix answers overload by
+ * shortening its timeouts; this goes further: slow clients spread over
+ * many addresses cannot keep a prompt one out).  Whether it made room */
+static bool busy_make_room(struct smtpgw_server *srv, const char *for_peer, util_ms now)
+{
+    struct conn *c = busy_victim(srv, now);
+    if (!c)
+        return false;
+    util_ms since = smtpgw_session_stalled_since(c->sess);
+    enum smtpgw_state st = smtpgw_session_state(c->sess);
+    unsigned sup = 0;
+    if (util_ratelimit_allow(&srv->rl_busy, now, BUSY_LOG_BURST, BUSY_LOG_WINDOW, &sup)) {
+        char sb[32] = "";
+        if (sup)
+            snprintf(sb, sizeof sb, " suppressed=%u", sup);
+        util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-busy-close",
+                 "session=%llu peer=%s state=%s stalled_ms=%lld for=%s open=%u%s",
+                 (unsigned long long)smtpgw_session_id(c->sess), c->peer_text,
+                 smtpgw_session_state_name(st), (long long)(now - since), for_peer, srv->n_active, sb);
+    }
+    srv->st.sessions_busy_closed++;
+    smtpgw_session_busy_close(c->sess, now);
+    conn_update(c); /* gives its slot back (and may free c) */
+    return srv->n_active < srv->max_sessions;
+}
+
 /* on_accept - new connections */
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -579,6 +636,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         struct peer *p = peer_get(srv, family, addr, now);
         bool refuse = !client_allowed(srv, family, addr);
         bool all = srv->n_active >= srv->max_sessions;
+        if (all && p && !refuse && p->active < srv->max_per_client && busy_make_room(srv, peer, now))
+            all = false;
         if (p && !refuse && (all || p->active >= srv->max_per_client)) {
             /* 421 (RFC 5321 3.1): no slot for it, or its address has its share */
             char msg[320], sb[32] = "";

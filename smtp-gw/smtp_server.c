@@ -1,21 +1,23 @@
 /* smtp_server.c - the SMTP server engine of mulegw: one struct
  * smtpgw_session per connection, bytes in, replies out through a
- * callback, no I/O and no clock.
+ * callback, no I/O and no clock.  This file has the session's life, its
+ * replies and deadlines, the input (command lines, DATA text, BDAT
+ * octets) and the end of a message; smtp_server_cmd.c takes each complete
+ * command line (the commands), smtp_server_priv.h has what both share.
  *
  * Specifications:
  *   RFC 5321 (SMTP): 2.3.8 and 4.1.4 line ends, 3.1 the 554 greeting,
- *     3.3 the mail transaction, 4.1.1 commands, 4.1.2 syntax of paths and
- *     parameters, 4.2 replies, 4.4 the Received trace field, 4.5.2
- *     transparency (dot-stuffing), 4.5.3.1 size limits, 4.5.3.2 timeouts
- *   RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 3461 DSN (NOTIFY, ORCPT, RET,
- *     ENVID, xtext), RFC 6710 MT-PRIORITY, RFC 2852 DELIVERBY, RFC 3030
- *     CHUNKING (BDAT) and BINARYMIME, RFC 2920 PIPELINING, RFC 2034 and
- *     RFC 3463 enhanced status codes, RFC 6531 SMTPUTF8
+ *     3.3 the mail transaction, 4.2 replies, 4.4 the Received trace
+ *     field, 4.5.2 transparency (dot-stuffing), 4.5.3.1 size limits,
+ *     4.5.3.2 timeouts
+ *   RFC 3030 CHUNKING (BDAT octets, the end of a chunk), RFC 2920
+ *     PIPELINING (input held while a message waits for its answer),
+ *     RFC 2034 and RFC 3463 enhanced status codes
  *
  * Shape (OpenSMTPD's smtp_session.c): a table of commands, each with the
  * states it is allowed in, a check (syntax, parameters; replies on error)
- * and a proceed function (the action and its reply); every state change
- * goes through session_set_state(), which logs it.
+ * and a proceed function (the action and its reply), in smtp_server_cmd.c;
+ * every state change goes through smtpd_session_set_state(), which logs it.
  *
  * Line ends.  Only CRLF ends a line (RFC 5321 2.3.8).  A bare LF in a
  * command line makes that line a bad command (500 5.5.2), so a client
@@ -52,104 +54,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "smtp-gw/smtpgw.h"
+#include "smtp-gw/smtp_server_priv.h"
 
 /* ---- session ------------------------------------------------------------------ */
-
-enum in_mode {
-    IN_LINE = 0, /* reading a command line */
-    IN_DISCARD,  /* discarding the rest of an over-long command line */
-    IN_DATA,     /* reading DATA text */
-    IN_CHUNK     /* reading the octets of a BDAT chunk */
-};
-
-enum data_state {
-    DS_BOL = 0, /* at the beginning of a line */
-    DS_DOT,     /* "." at the beginning of a line */
-    DS_DOT_CR,  /* ".\r" at the beginning of a line */
-    DS_MID,     /* inside a line */
-    DS_CR       /* "\r" inside a line */
-};
-
-enum data_err {
-    DE_NONE = 0,
-    DE_TOO_BIG,   /* more than max_message */
-    DE_BARE,      /* bare CR or LF */
-    DE_LONG_LINE, /* a line longer than max_text_line */
-    DE_NOMEM      /* allocation failed */
-};
-
-/* What to log only once per session (CONTRIBUTING: once per peer and event). */
-#define LOGGED_LONG_LINE 0x1u
-#define LOGGED_BARE_LF   0x2u
-#define LOGGED_CTRL      0x4u
-
-struct smtpgw_session {
-    struct smtpgw_callbacks cb;
-    void *user;
-    struct smtpgw_limits lim;
-    char hostname[256];
-    uint64_t id;
-    enum smtpgw_state state;
-    enum in_mode in;
-    util_ms now;        /* of the call being handled */
-    util_ms last_input; /* the idle timeout runs from here */
-    struct util_ratelimit *log_limits;
-    unsigned bad;    /* bad commands so far */
-    unsigned logged; /* LOGGED_* */
-    bool esmtp;      /* EHLO seen (kept across transactions) */
-    bool in_txn;     /* MAIL accepted */
-
-    /* the command line being read */
-    char *line;
-    size_t line_len;
-    size_t line_cap;    /* max_cmd_line - 1: the content and its CR */
-    bool line_started;  /* part of a command line is in: its deadline runs */
-    util_ms line_start; /* when its first byte came */
-
-    /* what MAIL / RCPT's check parsed, for its proceed */
-    char path[MULE_MAX_PATH + 1];
-    char *params; /* normalised parameters (single spaces), line_cap bytes */
-    struct smtpgw_txn pend;
-    unsigned pend_notify;
-    const char *pend_orcpt; /* into params */
-    size_t pend_orcpt_len;
-
-    /* the transaction */
-    struct smtpgw_txn txn;
-    size_t rcpt_cap;
-
-    /* DATA */
-    enum data_state ds;
-    size_t dline; /* octets of the current line on the wire */
-    enum data_err derr;
-    uint64_t dbytes; /* octets of message text received */
-
-    /* the DATA or BDAT transfer in progress: its deadline */
-    bool xfer;
-    util_ms xfer_start;
-    uint64_t xfer_bytes; /* octets of it received so far */
-
-    /* BDAT */
-    uint64_t chunk_left;
-    uint64_t chunk_size;
-    bool chunk_last;
-    int chunk_code;        /* reply code for a chunk that is discarded, 0 if kept */
-    const char *chunk_msg; /* its text */
-
-    /* a message handed to the user that has not been answered yet
-     * (SMTPGW_MESSAGE_PENDING): input that arrives meanwhile waits here */
-    bool waiting;
-    struct util_buf held;
-    bool input_ended; /* the client's input ended (EOF) while a message waited */
-    bool quit;        /* QUIT received */
-
-    /* counters */
-    uint64_t messages_accepted;
-    uint64_t messages_rejected;
-};
 
 /* Input held while a message waits for its answer: what one read brings,
  * and a pipelining client's next transaction; more closes the session. */
@@ -187,8 +95,8 @@ const char *smtpgw_session_state_name(enum smtpgw_state st)
     return "?";
 }
 
-/* session_set_state - the one place the state changes; logs the transition */
-static void session_set_state(struct smtpgw_session *s, enum smtpgw_state st)
+/* smtpd_session_set_state - the one place the state changes; logs the transition */
+void smtpd_session_set_state(struct smtpgw_session *s, enum smtpgw_state st)
 {
     if (s->state == st)
         return;
@@ -234,9 +142,8 @@ static void sanitize(char *t)
             *t = '?';
 }
 
-/* reply - send one reply line "code text" (text carries the enhanced code) */
-static void reply(struct smtpgw_session *s, int code, const char *fmt, ...) UTIL_PRINTF(3, 4);
-static void reply(struct smtpgw_session *s, int code, const char *fmt, ...)
+/* smtpd_reply - send one reply line "code text" (text carries the enhanced code) */
+void smtpd_reply(struct smtpgw_session *s, int code, const char *fmt, ...)
 {
     if (s->state == SMTPGW_ST_CLOSED)
         return;
@@ -258,15 +165,15 @@ static void reply(struct smtpgw_session *s, int code, const char *fmt, ...)
         s->cb.write(s->user, buf, len);
 }
 
-/* reply_raw - send prepared reply lines (the EHLO response) */
-static void reply_raw(struct smtpgw_session *s, const char *text, size_t len)
+/* smtpd_reply_raw - send prepared reply lines (the EHLO response) */
+void smtpd_reply_raw(struct smtpgw_session *s, const char *text, size_t len)
 {
     if (s->state != SMTPGW_ST_CLOSED && s->cb.write)
         s->cb.write(s->user, text, len);
 }
 
-/* session_close - the session ends: state CLOSED and the close callback, once */
-static void session_close(struct smtpgw_session *s, const char *why)
+/* smtpd_session_close - the session ends: state CLOSED and the close callback, once */
+void smtpd_session_close(struct smtpgw_session *s, const char *why)
 {
     if (s->state == SMTPGW_ST_CLOSED)
         return;
@@ -274,7 +181,7 @@ static void session_close(struct smtpgw_session *s, const char *why)
         util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "smtpd-close",
                  "session=%llu peer=%s state=%s reason=%s", (unsigned long long)s->id, s->txn.peer,
                  smtpgw_session_state_name(s->state), why);
-    session_set_state(s, SMTPGW_ST_CLOSED);
+    smtpd_session_set_state(s, SMTPGW_ST_CLOSED);
     if (s->cb.close)
         s->cb.close(s->user);
 }
@@ -299,9 +206,8 @@ static bool enhanced_ok(const char *t, int cls)
     return *p == ' ' || *p == '\0';
 }
 
-/* reply_user - reply with a code and text a user callback gave (checked) */
-static void reply_user(struct smtpgw_session *s, int code, char *text, const char *def4,
-                       const char *def5)
+/* smtpd_reply_user - reply with a code and text a user callback gave (checked) */
+void smtpd_reply_user(struct smtpgw_session *s, int code, char *text, const char *def4, const char *def5)
 {
     if (code < 400 || code > 599) {
         code = 451;
@@ -310,17 +216,17 @@ static void reply_user(struct smtpgw_session *s, int code, char *text, const cha
     int cls = code / 100;
     const char *def = cls == 4 ? def4 : def5;
     if (text[0] == '\0')
-        reply(s, code, "%s", def);
+        smtpd_reply(s, code, "%s", def);
     else if (enhanced_ok(text, cls))
-        reply(s, code, "%s", text);
+        smtpd_reply(s, code, "%s", text);
     else
-        reply(s, code, "%.5s %s", def, text);
+        smtpd_reply(s, code, "%.5s %s", def, text);
 }
 
 /* ---- the transaction --------------------------------------------------------------- */
 
-/* txn_clear - forget the transaction (helo, peer and session id stay) */
-static void txn_clear(struct smtpgw_session *s)
+/* smtpd_txn_clear - forget the transaction (helo, peer and session id stay) */
+void smtpd_txn_clear(struct smtpgw_session *s)
 {
     struct smtpgw_txn *t = &s->txn;
     for (size_t i = 0; i < t->n_rcpts; i++) {
@@ -351,12 +257,12 @@ static void txn_clear(struct smtpgw_session *s)
     s->xfer = false;
 }
 
-/* txn_reset - end the transaction and go back to HELO (INIT before EHLO) */
-static void txn_reset(struct smtpgw_session *s)
+/* smtpd_txn_reset - end the transaction and go back to HELO (INIT before EHLO) */
+void smtpd_txn_reset(struct smtpgw_session *s)
 {
-    txn_clear(s);
+    smtpd_txn_clear(s);
     if (s->state != SMTPGW_ST_INIT && s->state != SMTPGW_ST_REFUSED && s->state != SMTPGW_ST_CLOSED)
-        session_set_state(s, SMTPGW_ST_HELO);
+        smtpd_session_set_state(s, SMTPGW_ST_HELO);
 }
 
 /* smtpgw_txn_envelope - a MULE envelope pointing into txn */
@@ -417,7 +323,7 @@ void smtpgw_session_free(struct smtpgw_session *s)
 {
     if (!s)
         return;
-    txn_clear(s);
+    smtpd_txn_clear(s);
     util_buf_free(&s->txn.data);
     util_buf_free(&s->held);
     free(s->txn.rcpts);
@@ -446,13 +352,13 @@ void smtpgw_session_start(struct smtpgw_session *s, util_ms now, bool refuse)
         if (log_allowed(s, SMTPGW_LOG_REFUSED, &sup))
             util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "smtpd-refused", "session=%llu peer=%s%s",
                      (unsigned long long)s->id, s->txn.peer, sup_text(sb, sizeof sb, sup));
-        reply(s, 554, "5.7.1 %s Access denied: client not in the allowed networks", s->hostname);
-        session_set_state(s, SMTPGW_ST_REFUSED);
-        session_close(s, "refused");
+        smtpd_reply(s, 554, "5.7.1 %s Access denied: client not in the allowed networks", s->hostname);
+        smtpd_session_set_state(s, SMTPGW_ST_REFUSED);
+        smtpd_session_close(s, "refused");
     } else {
         util_log(UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "smtpd-connect", "session=%llu peer=%s",
                  (unsigned long long)s->id, s->txn.peer);
-        reply(s, 220, "%s ESMTP mulegw", s->hostname);
+        smtpd_reply(s, 220, "%s ESMTP mulegw", s->hostname);
     }
 }
 
@@ -533,8 +439,8 @@ void smtpgw_session_expire(struct smtpgw_session *s, util_ms now)
         util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-timeout",
                  "session=%llu peer=%s state=%s what=%s%s", (unsigned long long)s->id, s->txn.peer,
                  smtpgw_session_state_name(s->state), what[which], sup_text(sb, sizeof sb, sup));
-    reply(s, 421, "4.4.2 %s %s, closing connection", s->hostname, text[which]);
-    session_close(s, "timeout");
+    smtpd_reply(s, 421, "4.4.2 %s %s, closing connection", s->hostname, text[which]);
+    smtpd_session_close(s, "timeout");
 }
 
 /* smtpgw_session_shutdown - 421 4.3.2 and close */
@@ -543,8 +449,37 @@ void smtpgw_session_shutdown(struct smtpgw_session *s, util_ms now)
     if (s->state == SMTPGW_ST_CLOSED)
         return;
     s->now = now;
-    reply(s, 421, "4.3.2 %s Service shutting down, closing connection", s->hostname);
-    session_close(s, "shutdown");
+    smtpd_reply(s, 421, "4.3.2 %s Service shutting down, closing connection", s->hostname);
+    smtpd_session_close(s, "shutdown");
+}
+
+/* smtpgw_session_stalled_since - since when it has waited for a command:
+ * the first byte of a partial line, else its last input */
+util_ms smtpgw_session_stalled_since(const struct smtpgw_session *s)
+{
+    switch (s->state) {
+    case SMTPGW_ST_INIT:
+    case SMTPGW_ST_HELO:
+    case SMTPGW_ST_MAIL:
+    case SMTPGW_ST_RCPT: break;
+    default: return UTIL_MS_NEVER; /* a transfer (its own deadline), refused or closed */
+    }
+    if (s->waiting || s->xfer)
+        return UTIL_MS_NEVER; /* we owe it an answer */
+    if (s->line_started && s->line_start < s->last_input)
+        return s->line_start;
+    return s->last_input;
+}
+
+/* smtpgw_session_busy_close - 421 4.7.0: its slot goes to a new client */
+void smtpgw_session_busy_close(struct smtpgw_session *s, util_ms now)
+{
+    if (s->state == SMTPGW_ST_CLOSED)
+        return;
+    s->now = now;
+    smtpd_reply(s, 421, "4.7.0 %s Too busy: closing the session that waited longest, try again later",
+          s->hostname);
+    smtpd_session_close(s, "busy");
 }
 
 /* smtpgw_session_eof - the client went away, or (while a message waits for
@@ -568,666 +503,11 @@ void smtpgw_session_eof(struct smtpgw_session *s, util_ms now)
     util_log(lost ? UTIL_LOG_NOTICE : UTIL_LOG_INFO, UTIL_MOD_SMTPGW, "smtpd-disconnect",
              "session=%llu peer=%s state=%s%s", (unsigned long long)s->id, s->txn.peer,
              smtpgw_session_state_name(s->state), lost ? " transaction=dropped" : "");
-    txn_clear(s);
-    session_set_state(s, SMTPGW_ST_CLOSED);
+    smtpd_txn_clear(s);
+    smtpd_session_set_state(s, SMTPGW_ST_CLOSED);
 }
 
-/* ---- parsing helpers --------------------------------------------------------------- */
-
-/* lower - ASCII lower case */
-static char lower(char c)
-{
-    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
-/* prefix_ci - whether s starts with p (ASCII case-insensitive) */
-static bool prefix_ci(const char *s, const char *p)
-{
-    for (; *p; s++, p++)
-        if (lower(*s) != lower(*p))
-            return false;
-    return true;
-}
-
-/* eq_ci - whether [v, v+n) equals w (ASCII case-insensitive) */
-static bool eq_ci(const char *v, size_t n, const char *w)
-{
-    return strlen(w) == n && strncasecmp(v, w, n) == 0;
-}
-
-/* has_8bit - whether s holds a non-ASCII octet */
-static bool has_8bit(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s >= 0x80)
-            return true;
-    return false;
-}
-
-/* parse_path - "<...>" at p into out (source route dropped); the
- * position after '>' or NULL on a syntax error (or a path too long) */
-static const char *parse_path(const char *p, char *out, size_t cap)
-{
-    if (*p != '<')
-        return NULL;
-    const char *b = ++p;
-    bool quoted = false;
-    for (; *p; p++) {
-        if (quoted) {
-            if (*p == '\\' && p[1])
-                p++;
-            else if (*p == '"')
-                quoted = false;
-        } else if (*p == '"') {
-            quoted = true;
-        } else if (*p == '>') {
-            break;
-        }
-    }
-    if (*p != '>')
-        return NULL;
-    const char *e = p;
-    if (b < e && *b == '@') {
-        /* A-d-l ":" (RFC 5321 4.1.2): accepted and ignored (C and F.2) */
-        const char *q = b;
-        while (q < e && *q != ':') {
-            char c = *q;
-            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  strchr("@.,-[]:", c)))
-                return NULL;
-            q++;
-        }
-        if (q == e)
-            return NULL;
-        b = q + 1;
-    }
-    if ((size_t)(e - b) >= cap)
-        return NULL;
-    memcpy(out, b, (size_t)(e - b));
-    out[e - b] = '\0';
-    return p + 1;
-}
-
-/* One parameter "KEYWORD[=value]" of a MAIL or RCPT command. */
-struct param {
-    const char *key;
-    size_t klen;
-    const char *val; /* NULL if no '=' */
-    size_t vlen;
-};
-
-/* next_param - the next parameter at *pp (after spaces): 1 found, 0 at the
- * end, -1 a syntax error (RFC 5321 4.1.2 esmtp-param; 8-bit values only
- * with allow_8bit) */
-static int next_param(const char **pp, struct param *out, bool allow_8bit)
-{
-    const char *p = *pp;
-    while (*p == ' ')
-        p++;
-    if (!*p)
-        return 0;
-    out->key = p;
-    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-           (*p == '-' && p != out->key))
-        p++;
-    out->klen = (size_t)(p - out->key);
-    if (out->klen == 0)
-        return -1;
-    out->val = NULL;
-    out->vlen = 0;
-    if (*p == '=') {
-        out->val = ++p;
-        while (*p && *p != ' ') {
-            unsigned char c = (unsigned char)*p;
-            if (c < 33 || c == '=' || c == 127 || (c >= 0x80 && !allow_8bit))
-                return -1;
-            p++;
-        }
-        out->vlen = (size_t)(p - out->val);
-        if (out->vlen == 0)
-            return -1;
-    }
-    if (*p && *p != ' ')
-        return -1;
-    *pp = p;
-    return 1;
-}
-
-/* append_param - add one parameter to the normalised string (single spaces) */
-static void append_param(char *dst, const struct param *pr)
-{
-    size_t n = strlen(dst);
-    if (n)
-        dst[n++] = ' ';
-    size_t len = (size_t)(pr->val ? pr->val + pr->vlen - pr->key : (ptrdiff_t)pr->klen);
-    memcpy(dst + n, pr->key, len);
-    dst[n + len] = '\0';
-}
-
-/* xtext_ok - whether [v, v+n) is RFC 3461 xtext that decodes to at most max octets */
-static bool xtext_ok(const char *v, size_t n, size_t max, char *out, size_t cap)
-{
-    char tmp[512];
-    if (!out) {
-        out = tmp;
-        cap = sizeof tmp;
-    }
-    if (n == 0 || cap < max + 1)
-        return false;
-    int len = mule_xtext_decode(v, n, out, max + 1);
-    return len >= 0 && (size_t)len <= max;
-}
-
-/* ---- commands ------------------------------------------------------------------------- */
-
-#define ST(x)  (1u << SMTPGW_ST_##x)
-#define ST_ANY (ST(INIT) | ST(HELO) | ST(MAIL) | ST(RCPT) | ST(BDAT))
-
-struct smtp_cmd {
-    const char *verb;
-    unsigned states;                                   /* ST() bits it is allowed in */
-    int (*check)(struct smtpgw_session *s, char *arg); /* 0 proceed, -1 replied */
-    void (*proceed)(struct smtpgw_session *s, char *arg);
-};
-
-/* check_helo - EHLO/HELO need a domain or an address literal */
-static int check_helo(struct smtpgw_session *s, char *arg)
-{
-    char *e = arg;
-    while (*e && *e != ' ')
-        e++;
-    *e = '\0';
-    if (!*arg || e - arg > SMTPGW_MAX_HELO) {
-        reply(s, 501, "5.5.4 Syntax: EHLO domain or address literal");
-        return -1;
-    }
-    for (char *p = arg; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c < 33 || c > 126) {
-            reply(s, 501, "5.5.4 Invalid domain in EHLO/HELO");
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* helo_common - what EHLO and HELO do: reset the transaction, keep the name */
-static void helo_common(struct smtpgw_session *s, const char *arg, bool esmtp)
-{
-    txn_clear(s);
-    snprintf(s->txn.helo, sizeof s->txn.helo, "%s", arg);
-    s->esmtp = esmtp;
-    s->txn.esmtp = esmtp;
-    session_set_state(s, SMTPGW_ST_HELO);
-}
-
-/* proceed_ehlo - the EHLO response with every extension */
-static void proceed_ehlo(struct smtpgw_session *s, char *arg)
-{
-    helo_common(s, arg, true);
-    char buf[1024];
-    int n = snprintf(buf, sizeof buf,
-                     "250-%s Hello %s\r\n"
-                     "250-SIZE %zu\r\n"
-                     "250-8BITMIME\r\n"
-                     "250-DSN\r\n"
-                     "250-MT-PRIORITY\r\n"
-                     "250-DELIVERBY\r\n"
-                     "250-BINARYMIME\r\n"
-                     "250-CHUNKING\r\n"
-                     "250-PIPELINING\r\n"
-                     "%s"
-                     "250 ENHANCEDSTATUSCODES\r\n",
-                     s->hostname, s->txn.helo, s->lim.max_message,
-                     s->lim.smtputf8 ? "250-SMTPUTF8\r\n" : "");
-    if (n > 0 && (size_t)n < sizeof buf)
-        reply_raw(s, buf, (size_t)n);
-}
-
-/* proceed_helo - HELO: no extensions */
-static void proceed_helo(struct smtpgw_session *s, char *arg)
-{
-    helo_common(s, arg, false);
-    reply(s, 250, "%s Hello %s", s->hostname, s->txn.helo);
-}
-
-/* mail_param - validate one MAIL parameter into s->pend; 0 or -1 (replied) */
-static int mail_param(struct smtpgw_session *s, const struct param *pr, unsigned *seen)
-{
-    struct smtpgw_txn *t = &s->pend;
-    static const char *const known[] = {"SIZE",        "BODY", "RET",     "ENVID",
-                                        "MT-PRIORITY", "BY",   "SMTPUTF8"};
-    size_t k;
-    for (k = 0; k < UTIL_ARRAY_LEN(known); k++)
-        if (eq_ci(pr->key, pr->klen, known[k]))
-            break;
-    if (k == UTIL_ARRAY_LEN(known) || (k == 6 && !s->lim.smtputf8)) {
-        reply(s, 555, "5.5.4 Unsupported MAIL parameter %.*s", (int)UTIL_MIN(pr->klen, 40),
-              pr->key);
-        return -1;
-    }
-    if (*seen & (1u << k)) {
-        reply(s, 501, "5.5.4 Duplicate MAIL parameter %s", known[k]);
-        return -1;
-    }
-    *seen |= 1u << k;
-    if ((k == 6) != (pr->val == NULL)) {
-        reply(s, 501, "5.5.4 Malformed MAIL parameter %s", known[k]);
-        return -1;
-    }
-    const char *v = pr->val;
-    size_t n = pr->vlen;
-    switch (k) {
-    case 0: { /* SIZE=digits (RFC 1870) */
-        uint64_t size = 0;
-        bool over = n > 20;
-        for (size_t i = 0; i < n; i++) {
-            if (v[i] < '0' || v[i] > '9') {
-                reply(s, 501, "5.5.4 Malformed SIZE parameter");
-                return -1;
-            }
-            if (size > (UINT64_MAX - 9) / 10)
-                over = true;
-            else
-                size = size * 10 + (uint64_t)(v[i] - '0');
-        }
-        if (over || size > s->lim.max_message) {
-            reply(s, 552, "5.3.4 Message size exceeds fixed maximum message size (%zu)",
-                  s->lim.max_message);
-            return -1;
-        }
-        t->size = size;
-        break;
-    }
-    case 1: /* BODY=7BIT / 8BITMIME (RFC 6152) / BINARYMIME (RFC 3030) */
-        if (eq_ci(v, n, "7BIT"))
-            t->body = SMTPGW_BODY_7BIT;
-        else if (eq_ci(v, n, "8BITMIME"))
-            t->body = SMTPGW_BODY_8BITMIME;
-        else if (eq_ci(v, n, "BINARYMIME"))
-            t->body = SMTPGW_BODY_BINARYMIME;
-        else {
-            reply(s, 501, "5.5.4 Unknown BODY type");
-            return -1;
-        }
-        break;
-    case 2: /* RET=FULL / HDRS (RFC 3461 4.3) */
-        if (eq_ci(v, n, "FULL"))
-            t->ret = SMTPGW_RET_FULL;
-        else if (eq_ci(v, n, "HDRS"))
-            t->ret = SMTPGW_RET_HDRS;
-        else {
-            reply(s, 501, "5.5.4 RET must be FULL or HDRS");
-            return -1;
-        }
-        break;
-    case 3: /* ENVID=xtext, at most 100 characters (RFC 3461 4.4) */
-        if (!xtext_ok(v, n, SMTPGW_MAX_ENVID, t->envid, sizeof t->envid)) {
-            reply(s, 501, "5.5.4 Malformed ENVID (xtext, at most 100 characters)");
-            return -1;
-        }
-        t->has_envid = true;
-        break;
-    case 4: { /* MT-PRIORITY=-9..9 (RFC 6710 3), mule's parser */
-        char one[32];
-        snprintf(one, sizeof one, "MT-PRIORITY=%.*s", (int)UTIL_MIN(n, 8), v);
-        if (n > 8 || mule_mt_priority(one, &t->mt_priority) < 0) {
-            reply(s, 501, "5.5.4 MT-PRIORITY must be an integer from -9 to 9");
-            return -1;
-        }
-        t->has_mt_priority = true;
-        break;
-    }
-    case 5: { /* BY=time;R|N[T] (RFC 2852 4), mule's parser */
-        char one[48];
-        snprintf(one, sizeof one, "BY=%.*s", (int)UTIL_MIN(n, 24), v);
-        if (n > 24 || mule_deliverby_parse(one, &t->by) < 0) {
-            reply(s, 501, "5.5.4 Malformed BY parameter (RFC 2852)");
-            return -1;
-        }
-        break;
-    }
-    case 6: /* SMTPUTF8 (RFC 6531 3.4) */ t->smtputf8 = true; break;
-    }
-    return 0;
-}
-
-/* check_mail - MAIL FROM:<reverse-path> [parameters] */
-static int check_mail(struct smtpgw_session *s, char *arg)
-{
-    if (s->in_txn) {
-        reply(s, 503, "5.5.1 Nested MAIL command");
-        return -1;
-    }
-    if (!prefix_ci(arg, "FROM:")) {
-        reply(s, 501, "5.5.4 Syntax: MAIL FROM:<address>");
-        return -1;
-    }
-    const char *p = arg + 5;
-    while (*p == ' ')
-        p++;
-    p = parse_path(p, s->path, sizeof s->path);
-    if (!p || (*p && *p != ' ') || !mule_address_valid(s->path, true)) {
-        reply(s, 501, "5.1.7 Bad sender address syntax");
-        return -1;
-    }
-    memset(&s->pend, 0, sizeof s->pend);
-    s->params[0] = '\0';
-    /* SMTPUTF8 first: it allows 8-bit parameter values and addresses */
-    bool utf8 = false;
-    if (s->lim.smtputf8) {
-        struct param pr;
-        const char *q = p;
-        int rc;
-        while ((rc = next_param(&q, &pr, true)) > 0)
-            if (eq_ci(pr.key, pr.klen, "SMTPUTF8"))
-                utf8 = true;
-    }
-    unsigned seen = 0;
-    struct param pr;
-    int rc;
-    while ((rc = next_param(&p, &pr, utf8)) > 0) {
-        if (!s->esmtp) {
-            reply(s, 555, "5.5.4 MAIL parameters need EHLO");
-            return -1;
-        }
-        if (mail_param(s, &pr, &seen) < 0)
-            return -1;
-        append_param(s->params, &pr);
-    }
-    if (rc < 0) {
-        reply(s, 501, "5.5.4 Syntax error in MAIL parameters");
-        return -1;
-    }
-    if (has_8bit(s->path) && !s->pend.smtputf8) {
-        reply(s, 553, "5.6.7 Non-ASCII address needs SMTPUTF8");
-        return -1;
-    }
-    return 0;
-}
-
-/* proceed_mail - start the transaction, after the user's mail_check */
-static void proceed_mail(struct smtpgw_session *s, char *arg)
-{
-    (void)arg;
-    struct smtpgw_txn *t = &s->txn;
-    txn_clear(s);
-    t->mail_from = strdup(s->path);
-    t->mail_params = strdup(s->params);
-    if (!t->mail_from || !t->mail_params) {
-        txn_clear(s);
-        reply(s, 451, "4.3.0 Out of memory");
-        return;
-    }
-    t->size = s->pend.size;
-    t->body = s->pend.body;
-    t->ret = s->pend.ret;
-    memcpy(t->envid, s->pend.envid, sizeof t->envid);
-    t->has_envid = s->pend.has_envid;
-    t->mt_priority = s->pend.mt_priority;
-    t->has_mt_priority = s->pend.has_mt_priority;
-    t->by = s->pend.by;
-    t->smtputf8 = s->pend.smtputf8;
-    if (s->cb.mail_check) {
-        char text[256] = "";
-        int code = s->cb.mail_check(s->user, t, text, sizeof text);
-        if (code != 0) {
-            util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-mail-rejected",
-                     "session=%llu peer=%s from=<%s> code=%d", (unsigned long long)s->id, t->peer,
-                     t->mail_from, code);
-            reply_user(s, code, text, "4.0.0 Sender temporarily refused", "5.7.1 Sender refused");
-            txn_clear(s);
-            return;
-        }
-    }
-    s->in_txn = true;
-    session_set_state(s, SMTPGW_ST_MAIL);
-    util_log(UTIL_LOG_DEBUG, UTIL_MOD_SMTPGW, "smtpd-mail", "session=%llu from=<%s> params=\"%s\"",
-             (unsigned long long)s->id, t->mail_from, t->mail_params);
-    reply(s, 250, "2.1.0 Sender ok");
-}
-
-/* notify_parse - NOTIFY=NEVER | SUCCESS,FAILURE,DELAY (RFC 3461 4.1); bits or 0 */
-static unsigned notify_parse(const char *v, size_t n)
-{
-    if (eq_ci(v, n, "NEVER"))
-        return SMTPGW_NOTIFY_NEVER;
-    unsigned bits = 0;
-    size_t i = 0;
-    while (i < n) {
-        size_t j = i;
-        while (j < n && v[j] != ',')
-            j++;
-        unsigned b = eq_ci(v + i, j - i, "SUCCESS")   ? SMTPGW_NOTIFY_SUCCESS
-                     : eq_ci(v + i, j - i, "FAILURE") ? SMTPGW_NOTIFY_FAILURE
-                     : eq_ci(v + i, j - i, "DELAY")   ? SMTPGW_NOTIFY_DELAY
-                                                      : 0;
-        if (!b || (bits & b))
-            return 0;
-        bits |= b;
-        if (j < n && j + 1 == n)
-            return 0; /* trailing comma */
-        i = j + 1;
-    }
-    return bits;
-}
-
-/* orcpt_ok - ORCPT=addr-type ";" xtext (RFC 3461 4.2), at most 500 characters */
-static bool orcpt_ok(const char *v, size_t n)
-{
-    if (n > 500)
-        return false;
-    size_t i = 0;
-    while (i < n && v[i] != ';') {
-        char c = v[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-'))
-            return false;
-        i++;
-    }
-    if (i == 0 || i >= n)
-        return false;
-    return xtext_ok(v + i + 1, n - i - 1, 500, NULL, 0);
-}
-
-/* check_rcpt - RCPT TO:<forward-path> [parameters] */
-static int check_rcpt(struct smtpgw_session *s, char *arg)
-{
-    if (!prefix_ci(arg, "TO:")) {
-        reply(s, 501, "5.5.4 Syntax: RCPT TO:<address>");
-        return -1;
-    }
-    const char *p = arg + 3;
-    while (*p == ' ')
-        p++;
-    p = parse_path(p, s->path, sizeof s->path);
-    if (!p || (*p && *p != ' ') || !mule_address_valid(s->path, false)) {
-        reply(s, 501, "5.1.3 Bad recipient address syntax");
-        return -1;
-    }
-    if (has_8bit(s->path) && !s->txn.smtputf8) {
-        reply(s, 553, "5.6.7 Non-ASCII address needs SMTPUTF8");
-        return -1;
-    }
-    s->params[0] = '\0';
-    s->pend_notify = 0;
-    s->pend_orcpt = NULL;
-    s->pend_orcpt_len = 0;
-    unsigned seen = 0;
-    struct param pr;
-    int rc;
-    while ((rc = next_param(&p, &pr, s->txn.smtputf8)) > 0) {
-        if (!s->esmtp) {
-            reply(s, 555, "5.5.4 RCPT parameters need EHLO");
-            return -1;
-        }
-        if (eq_ci(pr.key, pr.klen, "NOTIFY")) {
-            if (seen & 1u) {
-                reply(s, 501, "5.5.4 Duplicate RCPT parameter NOTIFY");
-                return -1;
-            }
-            seen |= 1u;
-            s->pend_notify = pr.val ? notify_parse(pr.val, pr.vlen) : 0;
-            if (!s->pend_notify) {
-                reply(s, 501, "5.5.4 NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY");
-                return -1;
-            }
-        } else if (eq_ci(pr.key, pr.klen, "ORCPT")) {
-            if (seen & 2u) {
-                reply(s, 501, "5.5.4 Duplicate RCPT parameter ORCPT");
-                return -1;
-            }
-            seen |= 2u;
-            if (!pr.val || !orcpt_ok(pr.val, pr.vlen)) {
-                reply(s, 501, "5.5.4 Malformed ORCPT (addr-type;xtext)");
-                return -1;
-            }
-        } else {
-            reply(s, 555, "5.5.4 Unsupported RCPT parameter %.*s", (int)UTIL_MIN(pr.klen, 40),
-                  pr.key);
-            return -1;
-        }
-        append_param(s->params, &pr);
-    }
-    if (rc < 0) {
-        reply(s, 501, "5.5.4 Syntax error in RCPT parameters");
-        return -1;
-    }
-    /* the ORCPT value in the normalised string (for the rcpt's copy) */
-    const char *o = s->params;
-    while (next_param(&o, &pr, true) > 0)
-        if (eq_ci(pr.key, pr.klen, "ORCPT")) {
-            s->pend_orcpt = pr.val;
-            s->pend_orcpt_len = pr.vlen;
-        }
-    return 0;
-}
-
-/* rcpt_add - append the pending recipient to the transaction; 0 or -1 (no memory) */
-static int rcpt_add(struct smtpgw_session *s)
-{
-    struct smtpgw_txn *t = &s->txn;
-    if (t->n_rcpts == s->rcpt_cap) {
-        size_t cap = s->rcpt_cap ? s->rcpt_cap * 2 : 8;
-        if (cap > s->lim.max_rcpts)
-            cap = s->lim.max_rcpts;
-        struct smtpgw_rcpt *r = realloc(t->rcpts, cap * sizeof *r);
-        if (!r)
-            return -1;
-        t->rcpts = r;
-        struct mule_rcpt *m = realloc(t->mule_rcpts_, cap * sizeof *m);
-        if (!m)
-            return -1;
-        t->mule_rcpts_ = m;
-        s->rcpt_cap = cap;
-    }
-    struct smtpgw_rcpt *r = &t->rcpts[t->n_rcpts];
-    r->addr = strdup(s->path);
-    r->params = strdup(s->params);
-    r->orcpt = s->pend_orcpt ? strndup(s->pend_orcpt, s->pend_orcpt_len) : NULL;
-    r->notify = s->pend_notify;
-    if (!r->addr || !r->params || (s->pend_orcpt && !r->orcpt)) {
-        free(r->addr);
-        free(r->params);
-        free(r->orcpt);
-        return -1;
-    }
-    /* the callback sees the candidate at rcpts[n_rcpts]; it counts once accepted */
-    return 0;
-}
-
-/* rcpt_drop - forget the candidate at rcpts[n_rcpts] */
-static void rcpt_drop(struct smtpgw_session *s)
-{
-    struct smtpgw_rcpt *r = &s->txn.rcpts[s->txn.n_rcpts];
-    free(r->addr);
-    free(r->params);
-    free(r->orcpt);
-    memset(r, 0, sizeof *r);
-}
-
-/* proceed_rcpt - the recipient limit, then the user's relay control */
-static void proceed_rcpt(struct smtpgw_session *s, char *arg)
-{
-    (void)arg;
-    struct smtpgw_txn *t = &s->txn;
-    for (size_t i = 0; i < t->n_rcpts; i++)
-        if (strcmp(t->rcpts[i].addr, s->path) == 0) {
-            reply(s, 250, "2.1.5 Recipient ok (duplicate)");
-            return;
-        }
-    if (t->n_rcpts >= s->lim.max_rcpts) {
-        reply(s, 452, "4.5.3 Too many recipients");
-        return;
-    }
-    if (rcpt_add(s) < 0) {
-        reply(s, 451, "4.3.0 Out of memory");
-        return;
-    }
-    struct smtpgw_rcpt *r = &t->rcpts[t->n_rcpts];
-    if (s->cb.rcpt_check) {
-        char text[256] = "";
-        int code = s->cb.rcpt_check(s->user, t, r, text, sizeof text);
-        if (code != 0) {
-            util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-rcpt-rejected",
-                     "session=%llu peer=%s from=<%s> to=<%s> code=%d", (unsigned long long)s->id,
-                     t->peer, t->mail_from, r->addr, code);
-            reply_user(s, code, text, "4.0.0 Recipient temporarily refused",
-                       "5.7.1 Recipient refused");
-            rcpt_drop(s);
-            return;
-        }
-    }
-    t->mule_rcpts_[t->n_rcpts].addr = r->addr;
-    t->mule_rcpts_[t->n_rcpts].params = r->params;
-    t->n_rcpts++;
-    session_set_state(s, SMTPGW_ST_RCPT);
-    util_log(UTIL_LOG_DEBUG, UTIL_MOD_SMTPGW, "smtpd-rcpt", "session=%llu to=<%s> params=\"%s\"",
-             (unsigned long long)s->id, r->addr, r->params);
-    reply(s, 250, "2.1.5 Recipient ok");
-}
-
-/* check_data - recipients first; BINARYMIME only by BDAT (RFC 3030 3) */
-static int check_data(struct smtpgw_session *s, char *arg)
-{
-    if (*arg) {
-        reply(s, 501, "5.5.4 DATA takes no argument");
-        return -1;
-    }
-    if (s->txn.n_rcpts == 0) {
-        reply(s, 554, "5.5.1 No valid recipients");
-        return -1;
-    }
-    if (s->txn.body == SMTPGW_BODY_BINARYMIME) {
-        reply(s, 503, "5.5.1 BODY=BINARYMIME requires BDAT");
-        return -1;
-    }
-    return 0;
-}
-
-/* xfer_begin - a DATA or BDAT transfer starts now (its deadline with it) */
-static void xfer_begin(struct smtpgw_session *s)
-{
-    if (s->xfer)
-        return; /* the next BDAT chunk of the same transfer */
-    s->xfer = true;
-    s->xfer_start = s->now;
-    s->xfer_bytes = 0;
-}
-
-/* proceed_data - 354, then the text until CRLF.CRLF */
-static void proceed_data(struct smtpgw_session *s, char *arg)
-{
-    (void)arg;
-    xfer_begin(s);
-    s->in = IN_DATA;
-    s->ds = DS_BOL;
-    s->dline = 0;
-    s->derr = DE_NONE;
-    s->dbytes = 0;
-    session_set_state(s, SMTPGW_ST_DATA);
-    reply(s, 354, "End data with <CR><LF>.<CR><LF>");
-}
+/* ---- the end of a message ----------------------------------------------------------- */
 
 static void message_reply(struct smtpgw_session *s, int code, char *qid, char *text);
 
@@ -1241,21 +521,21 @@ static void finish_message(struct smtpgw_session *s)
         switch (s->derr) {
         case DE_TOO_BIG:
             why = "too-big";
-            reply(s, 552, "5.3.4 Message size exceeds fixed maximum message size (%zu)",
+            smtpd_reply(s, 552, "5.3.4 Message size exceeds fixed maximum message size (%zu)",
                   s->lim.max_message);
             break;
         case DE_BARE:
             why = "bare-cr-lf";
-            reply(s, 554, "5.6.0 Message contains a bare CR or LF (RFC 5321 2.3.8)");
+            smtpd_reply(s, 554, "5.6.0 Message contains a bare CR or LF (RFC 5321 2.3.8)");
             break;
         case DE_LONG_LINE:
             why = "long-line";
-            reply(s, 554, "5.6.0 Message contains a line longer than %zu octets",
+            smtpd_reply(s, 554, "5.6.0 Message contains a line longer than %zu octets",
                   s->lim.max_text_line);
             break;
         default:
             why = "no-memory";
-            reply(s, 451, "4.3.0 Out of memory");
+            smtpd_reply(s, 451, "4.3.0 Out of memory");
             break;
         }
         util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-message-rejected",
@@ -1263,7 +543,7 @@ static void finish_message(struct smtpgw_session *s)
                  (unsigned long long)s->id, t->peer, t->mail_from, t->n_rcpts,
                  (unsigned long long)s->dbytes, why);
         s->messages_rejected++;
-        txn_reset(s);
+        smtpd_txn_reset(s);
         return;
     }
     char qid[SMTPGW_MAX_QUEUE_ID] = "";
@@ -1289,7 +569,7 @@ static void message_reply(struct smtpgw_session *s, int code, char *qid, char *t
                  (unsigned long long)s->id, t->peer, qid, t->mail_from, t->n_rcpts, t->data.len,
                  t->chunking ? "bdat" : "data");
         s->messages_accepted++;
-        reply(s, 250, "2.0.0 Ok: queued as %s", qid);
+        smtpd_reply(s, 250, "2.0.0 Ok: queued as %s", qid);
     } else {
         if (code < 0) {
             code = 451;
@@ -1300,60 +580,27 @@ static void message_reply(struct smtpgw_session *s, int code, char *qid, char *t
                  "session=%llu peer=%s from=<%s> rcpts=%zu size=%zu code=%d",
                  (unsigned long long)s->id, t->peer, t->mail_from, t->n_rcpts, t->data.len, code);
         s->messages_rejected++;
-        reply_user(s, code, text, "4.3.0 Message not queued, try again later",
+        smtpd_reply_user(s, code, text, "4.3.0 Message not queued, try again later",
                    "5.3.0 Message refused");
     }
-    txn_reset(s);
+    smtpd_txn_reset(s);
 }
 
-/* check_bdat - BDAT size [LAST] (RFC 3030 2): only the syntax here; the
- * chunk is always consumed, even when it is refused */
-static int check_bdat(struct smtpgw_session *s, char *arg)
-{
-    char *p = arg;
-    uint64_t size = 0;
-    int digits = 0;
-    while (*p >= '0' && *p <= '9') {
-        if (++digits > 19) {
-            reply(s, 501, "5.5.4 BDAT chunk size too large");
-            return -1;
-        }
-        size = size * 10 + (uint64_t)(*p++ - '0');
-    }
-    if (digits == 0 || (*p && *p != ' ')) {
-        reply(s, 501, "5.5.4 Syntax: BDAT size [LAST]");
-        return -1;
-    }
-    while (*p == ' ')
-        p++;
-    bool last = false;
-    if (*p) {
-        if (strcasecmp(p, "LAST") != 0) {
-            reply(s, 501, "5.5.4 Syntax: BDAT size [LAST]");
-            return -1;
-        }
-        last = true;
-    }
-    s->chunk_size = size;
-    s->chunk_last = last;
-    return 0;
-}
-
-/* chunk_done - the whole chunk is in: reply, or finish the message */
-static void chunk_done(struct smtpgw_session *s)
+/* smtpd_chunk_done - the whole chunk is in: reply, or finish the message */
+void smtpd_chunk_done(struct smtpgw_session *s)
 {
     s->in = IN_LINE;
     if (s->chunk_code || s->chunk_last)
         s->xfer = false;
     if (s->chunk_code) {
-        reply(s, s->chunk_code, "%s", s->chunk_msg);
+        smtpd_reply(s, s->chunk_code, "%s", s->chunk_msg);
         if (s->chunk_code == 552)
             s->messages_rejected++;
         if (s->in_txn) {
             util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-message-rejected",
                      "session=%llu peer=%s from=<%s> code=%d reason=bdat",
                      (unsigned long long)s->id, s->txn.peer, s->txn.mail_from, s->chunk_code);
-            txn_reset(s);
+            smtpd_txn_reset(s);
         }
         return;
     }
@@ -1361,130 +608,11 @@ static void chunk_done(struct smtpgw_session *s)
         finish_message(s);
         return;
     }
-    session_set_state(s, SMTPGW_ST_BDAT);
-    reply(s, 250, "2.0.0 %llu octets received", (unsigned long long)s->chunk_size);
+    smtpd_session_set_state(s, SMTPGW_ST_BDAT);
+    smtpd_reply(s, 250, "2.0.0 %llu octets received", (unsigned long long)s->chunk_size);
 }
 
-/* proceed_bdat - decide whether the chunk is kept, then read it */
-static void proceed_bdat(struct smtpgw_session *s, char *arg)
-{
-    (void)arg;
-    struct smtpgw_txn *t = &s->txn;
-    s->chunk_code = 0;
-    s->chunk_msg = "";
-    xfer_begin(s); /* a refused chunk is read all the same, against the same deadline */
-    if (!s->esmtp) {
-        s->chunk_code = 503;
-        s->chunk_msg = "5.5.1 BDAT needs EHLO";
-    } else if (!s->in_txn) {
-        s->chunk_code = 503;
-        s->chunk_msg = "5.5.1 No transaction: MAIL first";
-    } else if (t->n_rcpts == 0) {
-        s->chunk_code = 554;
-        s->chunk_msg = "5.5.1 No valid recipients";
-    } else if (s->chunk_size > s->lim.max_message - t->data.len) {
-        s->chunk_code = 552;
-        s->chunk_msg = "5.3.4 Message size exceeds fixed maximum message size";
-    }
-    if (!s->chunk_code) {
-        t->chunking = true;
-        session_set_state(s, SMTPGW_ST_BDAT);
-    }
-    s->chunk_left = s->chunk_size;
-    s->in = IN_CHUNK;
-    if (s->chunk_left == 0)
-        chunk_done(s);
-}
-
-/* check_none - commands whose argument is free */
-static int check_none(struct smtpgw_session *s, char *arg)
-{
-    (void)s;
-    (void)arg;
-    return 0;
-}
-
-/* check_noarg - commands that take no argument */
-static int check_noarg(struct smtpgw_session *s, char *arg)
-{
-    if (*arg) {
-        reply(s, 501, "5.5.4 This command takes no argument");
-        return -1;
-    }
-    return 0;
-}
-
-/* proceed_rset - abort the transaction */
-static void proceed_rset(struct smtpgw_session *s, char *arg)
-{
-    (void)arg;
-    txn_reset(s);
-    reply(s, 250, "2.0.0 Ok");
-}
-
-/* proceed_noop - nothing */
-static void proceed_noop(struct smtpgw_session *s, char *arg)
-{
-    (void)arg;
-    reply(s, 250, "2.0.0 Ok");
-}
-
-/* proceed_quit - 221 and close */
-static void proceed_quit(struct smtpgw_session *s, char *arg)
-{
-    (void)arg;
-    s->quit = true;
-    reply(s, 221, "2.0.0 %s Bye", s->hostname);
-    session_close(s, "quit");
-}
-
-/* check_vrfy - VRFY needs an argument */
-static int check_vrfy(struct smtpgw_session *s, char *arg)
-{
-    if (!*arg) {
-        reply(s, 501, "5.5.4 Syntax: VRFY address");
-        return -1;
-    }
-    return 0;
-}
-
-/* proceed_vrfy - refused politely (RFC 5321 3.5.3, 7.3) */
-static void proceed_vrfy(struct smtpgw_session *s, char *arg)
-{
-    (void)arg;
-    reply(s, 252, "2.5.2 Cannot VRFY user, but will accept message and attempt delivery");
-}
-
-/* proceed_expn - mailing lists are not disclosed (RFC 5321 7.3) */
-static void proceed_expn(struct smtpgw_session *s, char *arg)
-{
-    (void)arg;
-    reply(s, 502, "5.5.1 EXPN not available");
-}
-
-/* proceed_help - a pointer to the standard */
-static void proceed_help(struct smtpgw_session *s, char *arg)
-{
-    (void)arg;
-    reply(s, 214,
-          "2.0.0 mulegw: see RFC 5321; commands EHLO HELO MAIL RCPT DATA BDAT RSET NOOP "
-          "QUIT VRFY HELP");
-}
-
-static const struct smtp_cmd commands[] = {
-    {"EHLO", ST_ANY, check_helo, proceed_ehlo},
-    {"HELO", ST_ANY, check_helo, proceed_helo},
-    {"MAIL", ST(HELO) | ST(MAIL) | ST(RCPT), check_mail, proceed_mail},
-    {"RCPT", ST(MAIL) | ST(RCPT), check_rcpt, proceed_rcpt},
-    {"DATA", ST(MAIL) | ST(RCPT), check_data, proceed_data},
-    {"BDAT", ST_ANY, check_bdat, proceed_bdat},
-    {"RSET", ST_ANY, check_noarg, proceed_rset},
-    {"NOOP", ST_ANY, check_none, proceed_noop},
-    {"QUIT", ST_ANY, check_noarg, proceed_quit},
-    {"VRFY", ST_ANY, check_vrfy, proceed_vrfy},
-    {"EXPN", ST_ANY, check_none, proceed_expn},
-    {"HELP", ST_ANY, check_none, proceed_help},
-};
+/* ---- bad commands and input ---------------------------------------------------------- */
 
 /* check_errors - too many bad commands: 421 and close */
 static void check_errors(struct smtpgw_session *s)
@@ -1498,12 +626,12 @@ static void check_errors(struct smtpgw_session *s)
         util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-too-many-errors",
                  "session=%llu peer=%s errors=%u%s", (unsigned long long)s->id, s->txn.peer, s->bad,
                  sup_text(sb, sizeof sb, sup));
-    reply(s, 421, "4.7.0 %s Too many errors, closing connection", s->hostname);
-    session_close(s, "errors");
+    smtpd_reply(s, 421, "4.7.0 %s Too many errors, closing connection", s->hostname);
+    smtpd_session_close(s, "errors");
 }
 
-/* log_once - a bad-input event, logged once per session (and rate-limited per client) */
-static void log_once(struct smtpgw_session *s, unsigned bit, const char *what)
+/* smtpd_log_once - a bad-input event, logged once per session (and rate-limited per client) */
+void smtpd_log_once(struct smtpgw_session *s, unsigned bit, const char *what)
 {
     if (s->logged & bit)
         return;
@@ -1514,56 +642,6 @@ static void log_once(struct smtpgw_session *s, unsigned bit, const char *what)
         util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-bad-input",
                  "session=%llu peer=%s what=%s%s", (unsigned long long)s->id, s->txn.peer, what,
                  sup_text(sb, sizeof sb, sup));
-}
-
-/* process_line - dispatch one command line (CRLF removed) through the table */
-static void process_line(struct smtpgw_session *s, char *line, size_t len)
-{
-    while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
-        len--;
-    line[len] = '\0';
-    UTIL_TRACE(UTIL_MOD_SMTPGW, "smtpd-command", "session=%llu line=\"%.*s\"",
-               (unsigned long long)s->id, (int)UTIL_MIN(len, 200), line);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)line[i];
-        if ((c < 32 && c != '\t') || c == 127) {
-            log_once(s, LOGGED_CTRL, "control-character");
-            reply(s, 500, "5.5.2 Syntax error: control character in command");
-            return;
-        }
-    }
-    if (len == 0) {
-        reply(s, 500, "5.5.2 Syntax error: empty command");
-        return;
-    }
-    size_t vlen = 0;
-    while (vlen < len && line[vlen] != ' ')
-        vlen++;
-    char *arg = line + vlen;
-    while (*arg == ' ')
-        arg++;
-    const struct smtp_cmd *cmd = NULL;
-    for (size_t i = 0; i < UTIL_ARRAY_LEN(commands); i++)
-        if (eq_ci(line, vlen, commands[i].verb)) {
-            cmd = &commands[i];
-            break;
-        }
-    if (!cmd) {
-        reply(s, 500, "5.5.1 Command unrecognized");
-        return;
-    }
-    if (!(cmd->states & (1u << s->state))) {
-        if (s->state == SMTPGW_ST_INIT)
-            reply(s, 503, "5.5.1 Send EHLO or HELO first");
-        else if (s->state == SMTPGW_ST_BDAT)
-            reply(s, 503, "5.5.1 Only BDAT, RSET, NOOP or QUIT after BDAT");
-        else
-            reply(s, 503, "5.5.1 Bad sequence of commands");
-        return;
-    }
-    if (cmd->check(s, arg) < 0)
-        return;
-    cmd->proceed(s, arg);
 }
 
 /* ---- input ------------------------------------------------------------------------------- */
@@ -1580,7 +658,7 @@ static size_t feed_line(struct smtpgw_session *s, const uint8_t *p, size_t n)
     }
     if (s->line_len + take > s->line_cap) {
         /* over-long: forget it and discard until the line ends */
-        log_once(s, LOGGED_LONG_LINE, "long-line");
+        smtpd_log_once(s, LOGGED_LONG_LINE, "long-line");
         s->line_len = 0;
         s->in = IN_DISCARD;
         return 0;
@@ -1593,10 +671,10 @@ static size_t feed_line(struct smtpgw_session *s, const uint8_t *p, size_t n)
     size_t len = s->line_len;
     s->line_len = 0;
     if (len == 0 || s->line[len - 1] != '\r') {
-        log_once(s, LOGGED_BARE_LF, "bare-lf");
-        reply(s, 500, "5.5.2 Syntax error: bare LF, lines end with CRLF (RFC 5321 2.3.8)");
+        smtpd_log_once(s, LOGGED_BARE_LF, "bare-lf");
+        smtpd_reply(s, 500, "5.5.2 Syntax error: bare LF, lines end with CRLF (RFC 5321 2.3.8)");
     } else {
-        process_line(s, s->line, len - 1);
+        smtpd_process_line(s, s->line, len - 1);
     }
     check_errors(s);
     return take + 1;
@@ -1610,7 +688,7 @@ static size_t feed_discard(struct smtpgw_session *s, const uint8_t *p, size_t n)
         return n;
     s->in = IN_LINE;
     s->line_started = false;
-    reply(s, 500, "5.5.2 Line too long (at most %zu octets)", s->lim.max_cmd_line);
+    smtpd_reply(s, 500, "5.5.2 Line too long (at most %zu octets)", s->lim.max_cmd_line);
     check_errors(s);
     return (size_t)(lf - p) + 1;
 }
@@ -1624,9 +702,9 @@ static void data_fail(struct smtpgw_session *s, enum data_err e)
     util_buf_free(&s->txn.data);
     util_buf_init(&s->txn.data, s->lim.max_message);
     if (e == DE_BARE)
-        log_once(s, LOGGED_BARE_LF, "bare-cr-lf-in-data");
+        smtpd_log_once(s, LOGGED_BARE_LF, "bare-cr-lf-in-data");
     else if (e == DE_LONG_LINE)
-        log_once(s, LOGGED_LONG_LINE, "long-line-in-data");
+        smtpd_log_once(s, LOGGED_LONG_LINE, "long-line-in-data");
 }
 
 /* data_put - store message octets (within max_message) */
@@ -1732,7 +810,7 @@ static size_t feed_chunk(struct smtpgw_session *s, const uint8_t *p, size_t n)
     }
     s->chunk_left -= m;
     if (s->chunk_left == 0) {
-        chunk_done(s);
+        smtpd_chunk_done(s);
         check_errors(s);
     }
     return m;
@@ -1750,8 +828,8 @@ static int hold_input(struct smtpgw_session *s, const uint8_t *p, size_t n)
         util_log(UTIL_LOG_NOTICE, UTIL_MOD_SMTPGW, "smtpd-overflow",
                  "session=%llu peer=%s held=%zu%s", (unsigned long long)s->id, s->txn.peer,
                  s->held.len, sup_text(sb, sizeof sb, sup));
-    reply(s, 421, "4.7.0 %s Too much pipelined input, closing connection", s->hostname);
-    session_close(s, "overflow");
+    smtpd_reply(s, 421, "4.7.0 %s Too much pipelined input, closing connection", s->hostname);
+    smtpd_session_close(s, "overflow");
     return SMTPGW_ERR_CLOSED;
 }
 
@@ -1837,8 +915,8 @@ int smtpgw_session_message_done(struct smtpgw_session *s, util_ms now, int code,
         return 0;
     /* the client's input ended with no QUIT in it: it has gone */
     if (!s->waiting && s->state != SMTPGW_ST_CLOSED) {
-        txn_clear(s);
-        session_set_state(s, SMTPGW_ST_CLOSED);
+        smtpd_txn_clear(s);
+        smtpd_session_set_state(s, SMTPGW_ST_CLOSED);
     }
     return SMTPGW_ERR_CLOSED;
 }

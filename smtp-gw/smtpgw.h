@@ -5,7 +5,7 @@
  * Sections (each part adds its own; keep edits small, never rewrite):
  *   errors        - SMTPGW_ERR_* and smtpgw_strerror() (error.c)
  *   SMTP server   - engine (smtp_server.c) and libev glue (smtp_listen.c)
- *   spool         - the durable spool: directories, rename(), fsync (spool.c)
+ *   spool         - the durable spool: directories, rename(), fsync (spool*.c)
  *   SMTP client   - engine (smtp_client.c) and libev glue (smtp_deliver.c)
  *   control channel - mulectl's requests: engine and libev glue (control.c)
  */
@@ -240,6 +240,14 @@ util_ms smtpgw_session_next_expiry(const struct smtpgw_session *s);
 void smtpgw_session_expire(struct smtpgw_session *s, util_ms now);
 /* smtpgw_session_shutdown - 421 4.3.2 (the service is stopping) and close */
 void smtpgw_session_shutdown(struct smtpgw_session *s, util_ms now);
+/* smtpgw_session_stalled_since - since when the session has waited for the
+ * client to complete its next command: the first byte of a partial command
+ * line, else its last input (or its start); UTIL_MS_NEVER when it is not
+ * waiting for a command (a DATA/BDAT transfer, an answer we owe, closed) */
+util_ms smtpgw_session_stalled_since(const struct smtpgw_session *s);
+/* smtpgw_session_busy_close - 421 4.7.0 (too busy: the server needs the
+ * slot of this stalled session for a new client) and close */
+void smtpgw_session_busy_close(struct smtpgw_session *s, util_ms now);
 /* smtpgw_session_eof - the client went away (logged; an open transaction is dropped).
  * While a message waits for its answer, only the client's input has ended:
  * smtpgw_session_message_done still answers it, runs what was held, and
@@ -310,6 +318,7 @@ struct smtpgw_server_stats {
     uint64_t sessions_open;    /* connections, those draining their last reply included */
     uint64_t sessions_total;
     uint64_t sessions_refused; /* not in the networks, too many, or too many of one client */
+    uint64_t sessions_busy_closed; /* stalled sessions closed to let a new client in (busy mode) */
     uint64_t messages_accepted;
     uint64_t messages_rejected;
 };
@@ -340,7 +349,7 @@ void smtpgw_server_free(struct smtpgw_server *srv);
 
 /* ---- spool ---- */
 
-/* The durable spool (spool.c), Postfix's queue model: files are written in
+/* The durable spool (spool*.c), Postfix's queue model: files are written in
  * tmp/, fsync'd, and moved into place by rename(); a message's state is the
  * directory its envelope is in.  On disk (DIR = the spool directory):
  *
@@ -357,7 +366,7 @@ void smtpgw_server_free(struct smtpgw_server *srv);
  *     DIR/incoming/QID  envelopes of messages to deliver to the LAN MTA
  *     DIR/corrupt/    quarantined envelopes (and their content)
  *
- * The envelope is a text file of key=value lines (see spool.c); its rename
+ * The envelope is a text file of key=value lines (see spool_envelope.c); its rename
  * into outgoing/ or incoming/ is the commit point.  Queue ids are 12
  * upper-case hex digits (8 of UNIX seconds, 4 of a counter): unique, short,
  * sortable.  Envelopes live in memory (compact: no content); content is

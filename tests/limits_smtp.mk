@@ -30,3 +30,9 @@ tests_fuzz_fuzz_spool_envelope_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_spool_envelope_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_spool_envelope_LDADD = $(SMTPGW_TEST_LDADD)
 endif
+
+# ---- SMTP server: slowloris clients spread over 50 allowed addresses fill
+# every slot; a new client takes the slot of the session that has waited
+# longest for a command (busy mode) ----
+TESTS += tests/integration/smtp_slowloris_spread.sh
+EXTRA_DIST += tests/integration/smtp_slowloris_spread.sh

@@ -549,15 +549,26 @@ def normal_message(host, port, deadline_s):
         time.sleep(0.5)  # a client's retry interval, not a synchronisation
 
 
+def source_range(src):
+    """"A.B.C.D" -> [it]; "A.B.C.D+K" -> K addresses from A.B.C.D up"""
+    if "+" not in src:
+        return [src]
+    first, k = src.split("+")
+    base = int.from_bytes(socket.inet_aton(first), "big")
+    return [socket.inet_ntoa((base + i).to_bytes(4, "big")) for i in range(int(k))]
+
+
 def slowloris(host, port, n, src, attack_s, need_s, max_life_s):
-    """N slowloris clients from src (a fifth of them in DATA); once every one
+    """N slowloris clients from src ("A.B.C.D", or "A.B.C.D+K": K addresses,
+    the clients spread over them; a fifth of them in DATA); once every one
     has been answered, a normal client sends a message.  need_s > 0: its 250
     must come within need_s seconds; max_life_s > 0: every slowloris session
     must be closed by the server within max_life_s of its connect."""
     n, attack_s, need_s, max_life_s = int(n), float(attack_s), float(need_s), float(max_life_s)
     stop = threading.Event()
     greeted = threading.Semaphore(0)
-    att = [Attacker(host, port, src, i % 5 == 4, stop, greeted) for i in range(n)]
+    srcs = source_range(src)
+    att = [Attacker(host, port, srcs[i % len(srcs)], i % 5 == 4, stop, greeted) for i in range(n)]
     t_start = time.monotonic()
     for a in att:
         a.start()

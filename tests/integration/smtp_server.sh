@@ -113,15 +113,15 @@ n=$(find "$T/spool3" -name '*.msg' | wc -l)
 [ "$n" -eq 4 ] || fail "spool3 holds $n messages, want 4"
 kill -TERM "$gwp_pid"
 wait_exit "$gwp_pid" || fail "the -P tool exited $?"
-assert_grep gwp '^stats open=0 total=4 refused=0 accepted=4 rejected=0'
+assert_grep gwp '^stats open=0 total=4 refused=0 busy_closed=0 accepted=4 rejected=0'
 
 # stats, then a clean shutdown
 kill -USR1 "$gw_pid"
-wait_for gw '^stats open=0 total=[0-9]+ refused=0 accepted=[0-9]+ rejected=[0-9]+'
+wait_for gw '^stats open=0 total=[0-9]+ refused=0 busy_closed=0 accepted=[0-9]+ rejected=[0-9]+'
 kill -TERM "$gw_pid"
 wait_exit "$gw_pid" || fail "the tool exited $?"
 kill -TERM "$gw2_pid"
 wait_exit "$gw2_pid" || fail "the second tool exited $?"
-assert_grep gw2 '^stats open=0 total=2 refused=2 accepted=0'
+assert_grep gw2 '^stats open=0 total=2 refused=2 busy_closed=0 accepted=0'
 grep '^stats' "$T/gw.log"
 exit 0

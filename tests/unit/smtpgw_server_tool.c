@@ -185,9 +185,10 @@ static void print_stats(struct tool *t)
 {
     struct smtpgw_server_stats st;
     smtpgw_server_stats(t->srv, &st);
-    printf("stats open=%llu total=%llu refused=%llu accepted=%llu rejected=%llu\n",
+    printf("stats open=%llu total=%llu refused=%llu busy_closed=%llu accepted=%llu rejected=%llu\n",
            (unsigned long long)st.sessions_open, (unsigned long long)st.sessions_total,
-           (unsigned long long)st.sessions_refused, (unsigned long long)st.messages_accepted,
+           (unsigned long long)st.sessions_refused, (unsigned long long)st.sessions_busy_closed,
+           (unsigned long long)st.messages_accepted,
            (unsigned long long)st.messages_rejected);
     fflush(stdout);
 }
