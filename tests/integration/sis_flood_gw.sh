@@ -3,25 +3,26 @@
 # with mutated SIS primitives (sis_fake_server.py --mutate, seeded: bad
 # preambles, sizes, types, addresses and U_PDU sizes, truncations, garbage;
 # UNIDATA_INDICATIONs carrying P_MUL PDUs with valid checksums from random
-# originators).  First SIS_FLOOD_BOUND s (default 15) of everything but
+# originators).  First SIS_FLOOD_BOUND s (default 100) of everything but
 # BIND_REJECTED/UNBIND_INDICATION, so the gateway stays bound and P_MUL gets
-# every U_PDU; then SIS_FLOOD_ALL s (default 5) of every type, unbinds and
-# final bind rejections included.  Then the server hangs up and relays the
-# next connection to a real s5066sim node.  Expected:
+# every U_PDU; then SIS_FLOOD_ALL s (default 20) of every type, unbinds and
+# final bind rejections included: two minutes.  Then the server hangs up
+# and relays the next connection to a real s5066sim node.  Expected:
 #  - mulegw stays up; its peak RSS (VmHWM) stays under SIS_FLOOD_HWM_KB
-#    (default 64 MB); the numbers before and after are printed;
+#    (default 64 MB); the numbers before and after are printed.  In a
+#    sanitizer build (SAN_CFLAGS set by make check) ASan's shadow memory
+#    and quarantine are in VmHWM too: there the quarantine is held to 16 MB
+#    and the bound is on the growth over the start (VmHWM after - before);
 #  - the s5066 lines are rate-limited per link and kind: at most
 #    SIS_FLOOD_MAX_WARN (default 200) at warn level, 5 a minute of each of
 #    unexpected, result-unmatched, subnet and tx-held, and what was held
 #    back is counted (suppressed=N on a later line, or s5066 log-suppressed
 #    at link-down);
 #  - afterwards it binds to the real server through the proxy, takes a
-#    message for bravo and hands it to P_MUL, and answers SIGUSR1 with the
-#    bearer up; with SIS_FLOOD_RAW=1 (or SIS_FLOOD_DELIVER=1) the message
-#    must also reach bravo's LAN MTA.  (Not by default: after a flood of
-#    P_MUL PDUs naming it, alpha owes Ack_PDUs to hundreds of made-up
-#    originators, and those hold the channel for minutes: pmul's part of
-#    issue 13, not the SIS client's.)
+#    message for bravo and hands it to P_MUL, answers SIGUSR1 with the
+#    bearer up, and the message reaches bravo's LAN MTA (the P_MUL PDUs of
+#    made-up originators in the flood made it owe nothing: pmul asks only
+#    known nodes for missing data, and drops U_PDUs from group addresses).
 #   SIS_FLOOD_SEED (13), SIS_FLOOD_RAW=1 (U_PDUs of random bytes: no P_MUL
 #   PDU gets through, the SIS side alone), KEEP_TEST_DIR=1
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -30,8 +31,8 @@ need "$PY"
 SIM="$top_builddir/s5066/s5066sim"
 GW="${MULEGW:-$top_builddir/smtp-gw/mulegw}"
 FAKE="$top_srcdir/tests/integration/sis_fake_server.py"
-BOUND=${SIS_FLOOD_BOUND:-15}
-ALL=${SIS_FLOOD_ALL:-5}
+BOUND=${SIS_FLOOD_BOUND:-100}
+ALL=${SIS_FLOOD_ALL:-20}
 SEED=${SIS_FLOOD_SEED:-13}
 HWM_MAX=${SIS_FLOOD_HWM_KB:-65536}
 WARN_MAX=${SIS_FLOOD_MAX_WARN:-200}
@@ -39,6 +40,10 @@ SCALE=20
 [ -x "$SIM" ] || fail "no $SIM"
 [ -x "$GW" ] || fail "no $GW"
 [ -r /proc/self/status ] || { echo "SKIP: no /proc to read VmHWM from"; exit 77; }
+if [ -n "${SAN_CFLAGS:-}" ]; then
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16"
+    export ASAN_OPTIONS
+fi
 
 # kb PID FIELD - a /proc/PID/status figure in kB (VmHWM, VmRSS)
 kb() {
@@ -90,7 +95,12 @@ grep -Ev ' s5066 ' "$T/gw_alpha.log" | awk '{ print $2, $3, $4 }' | sort | uniq 
     sed 's/^/#   /'
 # the memory verdict waits until the gateway has shown it still works
 mem_fail=""
-[ "$hwm1" -lt "$HWM_MAX" ] || mem_fail="mulegw's VmHWM is ${hwm1} kB after the flood (limit ${HWM_MAX} kB)"
+if [ -n "${SAN_CFLAGS:-}" ]; then
+    [ $((hwm1 - hwm0)) -lt "$HWM_MAX" ] ||
+        mem_fail="mulegw's VmHWM grew by $((hwm1 - hwm0)) kB in the flood (limit ${HWM_MAX} kB, sanitizer build)"
+else
+    [ "$hwm1" -lt "$HWM_MAX" ] || mem_fail="mulegw's VmHWM is ${hwm1} kB after the flood (limit ${HWM_MAX} kB)"
+fi
 [ "$warn" -le "$WARN_MAX" ] || fail "$warn s5066 warnings in the flood (limit $WARN_MAX)"
 # each kind held back is accounted for: on a later line of its own, or at link-down
 for ev in unexpected result-unmatched subnet tx-held; do
@@ -119,11 +129,9 @@ wait_for gw_alpha 'smtpgw submitted qid=[0-9A-F]+ .*dests=0\.0\.0\.2 ' 30
 kill -USR1 "$gw_alpha_pid"
 wait_for gw_alpha 'smtpgw status .*bearer=up'
 echo "ok - afterwards: bound to s5066sim through the proxy, a message for bravo taken and submitted to P_MUL"
-if [ -n "${SIS_FLOOD_RAW:-}${SIS_FLOOD_DELIVER:-}" ]; then
-    wait_for sink '^MSG ' 120
-    grep -l 'after-flood@alpha.example' "$T"/sink/*.eml > /dev/null 2>&1 || fail "the sink got another message"
-    echo "ok - and delivered to bravo's LAN MTA"
-fi
+wait_for sink '^MSG ' 120
+grep -l 'after-flood@alpha.example' "$T"/sink/*.eml > /dev/null 2>&1 || fail "the sink got another message"
+echo "ok - and delivered to bravo's LAN MTA"
 [ -z "$mem_fail" ] || fail "$mem_fail"
 echo "ok - memory: VmHWM ${hwm0} -> ${hwm1} kB (limit ${HWM_MAX} kB)"
 
