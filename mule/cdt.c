@@ -13,7 +13,9 @@
  *
  * We write the short forms with implicit tags (80 01 00, 80 01 19), which
  * Wireshark's cdt dissector decodes; we read those and the explicit-tag
- * form (A0 03 02 01 00) too.  Codec functions (wrap, encode, decode,
+ * form (A0 03 02 01 00) too.  The zlib stream comes from zlib's deflate or,
+ * when built with it and chosen, zopfli's (Debian libzopfli): the same
+ * RFC 1950/1951 format, a few per cent smaller, any inflate reads it.  Codec functions (wrap, encode, decode,
  * inflate) do no logging; mule_cdt_open() is the receive helper that logs
  * what it discards.
  */
@@ -21,6 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#ifdef HAVE_ZOPFLI
+#include <zopfli/zopfli.h>
+#endif
 
 #include "mule/mule.h"
 
@@ -146,6 +151,51 @@ int mule_cdt_encode(const uint8_t *payload, size_t len, int level, struct util_b
     if (zr != Z_STREAM_END)
         mule_cdt_encode_release(); /* start afresh next time */
     return rc;
+}
+
+/* mule_zopfli_available - whether this build has zopfli */
+bool mule_zopfli_available(void)
+{
+#ifdef HAVE_ZOPFLI
+    return true;
+#else
+    return false;
+#endif
+}
+
+/* mule_cdt_encode_zopfli - compress payload with zopfli into a zlib stream
+ * and append the CompressedData */
+int mule_cdt_encode_zopfli(const uint8_t *payload, size_t len, int iterations, struct util_buf *out)
+{
+    if ((!payload && len) || iterations < 1 || iterations > 1000)
+        return MULE_ERR_INVAL;
+#ifdef HAVE_ZOPFLI
+    ZopfliOptions opt;
+    ZopfliInitOptions(&opt);
+    opt.numiterations = iterations;
+    unsigned char *z = NULL; /* zopfli grows it with realloc: ours to free */
+    size_t zlen = 0;
+    ZopfliCompress(&opt, ZOPFLI_FORMAT_ZLIB, payload, len, &z, &zlen);
+    if (!z)
+        return UTIL_ERR_NOMEM;
+    int rc = mule_cdt_wrap(z, zlen, out);
+    free(z);
+    return rc;
+#else
+    return MULE_ERR_NO_ZOPFLI;
+#endif
+}
+
+/* mule_compress_payload - the encoder cfg chooses, zlib beyond zopfli_max_size */
+int mule_compress_payload(const struct mule_config *cfg, const uint8_t *payload, size_t len,
+                          struct util_buf *out, enum mule_compress *used)
+{
+    bool zopfli = cfg->compress == MULE_COMPRESS_ZOPFLI && len <= cfg->zopfli_max_size;
+    if (used)
+        *used = zopfli ? MULE_COMPRESS_ZOPFLI : MULE_COMPRESS_ZLIB;
+    if (zopfli)
+        return mule_cdt_encode_zopfli(payload, len, cfg->zopfli_iterations, out);
+    return mule_cdt_encode(payload, len, cfg->compression_level, out);
 }
 
 /* ---- BER reading --------------------------------------------------------------- */

@@ -25,7 +25,10 @@
  *                         # (space or comma separated; "*.d" = subdomains of d)
  *     max_message_size = 10M   # largest payload after inflation (1k..1G)
  *     max_envelope = 64k       # largest FROM-line + RCPT-lines (1k..16M)
+ *     compress = zlib          # zlib, or zopfli (a better deflate, same zlib stream)
  *     compression_level = 9    # zlib level 1..9
+ *     zopfli_iterations = 15   # zopfli's effort (1..1000)
+ *     zopfli_max_size = 64k    # bigger payloads use zlib (zopfli is slow)
  *     split = no               # one P_MUL message per destination (hides Bcc)
  *
  *     [route example.mil]      # exact domain (case-insensitive)
@@ -79,6 +82,7 @@ enum mule_error {
     MULE_ERR_EXPIRED = -322,           /* a DELIVERBY R deadline has passed */
     MULE_ERR_NOMEM = -330,             /* out of memory */
     MULE_ERR_INVAL = -331,             /* invalid argument */
+    MULE_ERR_NO_ZOPFLI = -332,         /* built without zopfli (configure --with-zopfli) */
 };
 
 /* mule_strerror - text for a MULE_ERR_* (or UTIL_ERR_*) code */
@@ -176,6 +180,12 @@ int mule_cdt_wrap(const uint8_t *zdata, size_t zlen, struct util_buf *out);
 /* mule_cdt_encode - compress payload with zlib (RFC 1950) at level 1..9 and
  * append the CompressedData to out; 0 or MULE_ERR_ZLIB / UTIL_ERR_NOMEM */
 int mule_cdt_encode(const uint8_t *payload, size_t len, int level, struct util_buf *out);
+/* mule_cdt_encode_zopfli - the same with zopfli's deflate (iterations
+ * 1..1000: its effort), a standard zlib stream a few per cent smaller;
+ * 0, MULE_ERR_NO_ZOPFLI (not built in), MULE_ERR_INVAL or UTIL_ERR_NOMEM */
+int mule_cdt_encode_zopfli(const uint8_t *payload, size_t len, int iterations, struct util_buf *out);
+/* mule_zopfli_available - whether this build has zopfli */
+bool mule_zopfli_available(void);
 /* mule_cdt_encode_release - free the deflate stream mule_cdt_encode keeps
  * (one per thread, reset between messages); optional, e.g. at exit */
 void mule_cdt_encode_release(void);
@@ -244,14 +254,30 @@ struct mule_routes {
     size_t n_local;
 };
 
+/* Which deflate encoder writes the zlib stream (RFC 1950) of the
+ * CompressedData; the stream is standard either way. */
+enum mule_compress {
+    MULE_COMPRESS_ZLIB = 0, /* zlib's deflate at compression_level */
+    MULE_COMPRESS_ZOPFLI    /* zopfli's (Debian libzopfli): smaller, ~100x slower */
+};
+
 /* The mule module's settings from the config file. */
 struct mule_config {
     struct mule_routes routes;
     size_t max_message_size;
     size_t max_envelope;
     int compression_level;
+    enum mule_compress compress;
+    int zopfli_iterations;
+    size_t zopfli_max_size;
     bool split;
 };
+
+/* mule_compress_payload - compress and wrap a payload as cfg says: zopfli
+ * when chosen and the payload is at most zopfli_max_size, else zlib at
+ * compression_level; *used (may be NULL) gets the encoder used */
+int mule_compress_payload(const struct mule_config *cfg, const uint8_t *payload, size_t len,
+                          struct util_buf *out, enum mule_compress *used);
 
 /* mule_routes_init - an empty table */
 void mule_routes_init(struct mule_routes *r);

@@ -39,6 +39,7 @@ const char *mule_strerror(int err)
     case MULE_ERR_EXPIRED: return "delivery deadline passed";
     case MULE_ERR_NOMEM: return "out of memory";
     case MULE_ERR_INVAL: return "invalid argument";
+    case MULE_ERR_NO_ZOPFLI: return "built without zopfli (configure --with-zopfli, Debian libzopfli-dev)";
     default: break;
     }
     if (err < 0 && err > -100)

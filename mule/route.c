@@ -301,20 +301,36 @@ int mule_config_load(struct util_conf *conf, struct mule_config *cfg)
     if (rc < 0)
         return rc;
     struct util_conf_section *m = util_conf_section(conf, "mule", NULL);
-    uint64_t size, env;
-    long long level;
+    static const char *const compressors[] = {"zlib", "zopfli", NULL};
+    uint64_t size, env, zmax;
+    long long level, iterations;
+    int compress;
     if ((rc = util_conf_size(conf, m, "max_message_size", MULE_DEFAULT_MAX_MESSAGE, 1024,
                              1024ull * 1024 * 1024, &size)) < 0 ||
         (rc = util_conf_size(conf, m, "max_envelope", MULE_DEFAULT_MAX_ENVELOPE, 1024,
                              16ull * 1024 * 1024, &env)) < 0 ||
         (rc = util_conf_int(conf, m, "compression_level", 9, 1, 9, &level)) < 0 ||
+        (rc = util_conf_enum(conf, m, "compress", compressors, MULE_COMPRESS_ZLIB, &compress)) < 0 ||
+        (rc = util_conf_int(conf, m, "zopfli_iterations", 15, 1, 1000, &iterations)) < 0 ||
+        (rc = util_conf_size(conf, m, "zopfli_max_size", 64 * 1024, 0, 1024ull * 1024 * 1024,
+                             &zmax)) < 0 ||
         (rc = util_conf_bool(conf, m, "split", false, &cfg->split)) < 0) {
+        mule_config_free(cfg);
+        return rc;
+    }
+    if (compress == MULE_COMPRESS_ZOPFLI && !mule_zopfli_available()) {
+        rc = util_conf_fail(conf, m, "compress", MULE_ERR_NO_ZOPFLI,
+                            "zopfli: this build has no zopfli (configure --with-zopfli, Debian "
+                            "libzopfli-dev)");
         mule_config_free(cfg);
         return rc;
     }
     cfg->max_message_size = (size_t)size;
     cfg->max_envelope = (size_t)env;
     cfg->compression_level = (int)level;
+    cfg->compress = (enum mule_compress)compress;
+    cfg->zopfli_iterations = (int)iterations;
+    cfg->zopfli_max_size = (size_t)zmax;
     return 0;
 }
 

@@ -472,7 +472,7 @@ static int submit_group(struct smtpgw_gateway *gw, int64_t now, struct smtpgw_en
     if (rc == 0)
         rc = mule_payload_build(&me, content.data, content.len, &payload);
     if (rc == 0)
-        rc = mule_cdt_encode(payload.data, payload.len, gw->cfg.mule->compression_level, &cdt);
+        rc = mule_compress_payload(gw->cfg.mule, payload.data, payload.len, &cdt, NULL);
     free(mr);
     util_buf_free(&content);
     util_buf_free(&payload);

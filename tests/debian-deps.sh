@@ -5,12 +5,14 @@
 #   install_debian_deps    # installs the missing ones (as root), or explains
 # Why each: autoconf/automake/make/gcc/pkg-config build it; zlib1g-dev
 # (MULE compression), libev-dev (event loops), libserialport-dev (serial
-# modems) are the libraries; python3 (test clients, DSN parsing), socat
-# (serial pty pairs), tshark (Wireshark's dissectors judge our bytes), clang
+# modems) are the libraries, with libzopfli-dev ([mule] compress = zopfli:
+# a deflate a few per cent smaller than zlib -9 in the same zlib stream,
+# Debian's build of Google's zopfli rather than one of our own); python3
+# (test clients, DSN parsing), socat (serial pty pairs), tshark (Wireshark's dissectors judge our bytes), clang
 # and libclang-rt-14-dev (libFuzzer, sanitizers), postfix (the gateway's
 # LAN MTA in tests and benchmarks), mandoc and groff-base (the manual pages
 # are lint clean) run the tests.
-MULE5066_PACKAGES="autoconf automake make gcc pkg-config zlib1g-dev libev-dev libserialport-dev \
+MULE5066_PACKAGES="autoconf automake make gcc pkg-config zlib1g-dev libev-dev libserialport-dev libzopfli-dev \
 python3 socat tshark clang libclang-rt-14-dev iproute2 postfix mandoc groff-base"
 
 # install_debian_deps - apt-get install whatever of MULE5066_PACKAGES is missing

@@ -2,7 +2,8 @@
  * encoder, the explicit-tag form from an independent encoder, long-form
  * lengths, rejection of indefinite lengths, trailing bytes, algorithms other
  * than zlib and content types other than 25 (logged and discarded, RFC 8494
- * 5.1), corrupt zlib, and inflation exactly up to the limit.
+ * 5.1), corrupt zlib, inflation exactly up to the limit, and zopfli's
+ * smaller stream that any inflate reads ([mule] compress = zopfli).
  */
 #include <zlib.h>
 
@@ -99,6 +100,102 @@ TEST(reused_deflate_stream_gives_the_same_bytes)
     util_buf_free(&other);
     util_buf_free(&again);
     util_buf_free(&fresh);
+}
+
+/* english - n bytes of seeded word salad in lines, like a message body */
+static uint8_t *english(size_t n)
+{
+    static const char *const w[] = {"the",     "radio",   "message", "of",     "and",    "to",
+                                    "station", "will",    "report",  "at",     "hours",  "ship",
+                                    "convoy",  "weather", "north",   "wind",   "signal", "is",
+                                    "a",       "with",    "for",     "orders", "from",   "command"};
+    uint8_t *b = malloc(n);
+    uint64_t x = 8494;
+    size_t i = 0, col = 0;
+    while (b && i < n) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        const char *word = w[(x >> 33) % UTIL_ARRAY_LEN(w)];
+        for (const char *c = word; *c && i < n; c++, col++)
+            b[i++] = (uint8_t)*c;
+        if (i < n)
+            b[i++] = col > 64 ? '\n' : ' ';
+        col = col > 64 ? 0 : col + 1;
+    }
+    return b;
+}
+
+TEST(zopfli_writes_a_smaller_standard_zlib_stream)
+{
+    size_t n = 10800;
+    uint8_t *text = english(n);
+    CHECK(text != NULL);
+    struct util_buf z, zo, again;
+    util_buf_init(&z, 0);
+    util_buf_init(&zo, 0);
+    util_buf_init(&again, 0);
+    CHECK_EQ(mule_cdt_encode_zopfli(text, n, 0, &zo), MULE_ERR_INVAL);
+    CHECK_EQ(mule_cdt_encode_zopfli(text, n, 1001, &zo), MULE_ERR_INVAL);
+    if (!mule_zopfli_available()) {
+        printf("# built without zopfli\n");
+        CHECK_EQ(mule_cdt_encode_zopfli(text, n, 15, &zo), MULE_ERR_NO_ZOPFLI);
+        free(text);
+        return;
+    }
+    CHECK_EQ(mule_cdt_encode(text, n, 9, &z), 0);
+    CHECK_EQ(mule_cdt_encode_zopfli(text, n, 15, &zo), 0);
+    CHECK_EQ(mule_cdt_encode_zopfli(text, n, 15, &again), 0);
+    CHECK_MEM(again.data, again.len, zo.data, zo.len); /* deterministic */
+    printf("# %zu bytes of text: zlib -9 %zu, zopfli %zu (%.3f)\n", n, z.len, zo.len,
+           (double)zo.len / (double)z.len);
+    CHECK(zo.len < z.len);
+    /* the same CompressedData around a standard zlib stream: it opens and inflates */
+    struct mule_cdt cdt;
+    CHECK_EQ(mule_cdt_decode(zo.data, zo.len, &cdt), (int)zo.len);
+    CHECK_EQ(cdt.algorithm, 0);
+    CHECK_EQ(cdt.content_type, 25);
+    CHECK(cdt.zlen > 2 && cdt.zdata[0] == 0x78);
+    struct util_buf back;
+    util_buf_init(&back, 0);
+    CHECK_EQ(mule_inflate(cdt.zdata, cdt.zlen, n, &back, NULL), 0);
+    CHECK_MEM(back.data, back.len, text, n);
+    /* and zlib's own inflate agrees */
+    uLongf outlen = (uLongf)n;
+    uint8_t *raw = malloc(n);
+    CHECK(raw && uncompress(raw, &outlen, cdt.zdata, (uLong)cdt.zlen) == Z_OK && outlen == n);
+    CHECK(raw && memcmp(raw, text, n) == 0);
+    free(raw);
+    util_buf_free(&back);
+    util_buf_free(&z);
+    util_buf_free(&zo);
+    util_buf_free(&again);
+    free(text);
+}
+
+TEST(the_config_chooses_the_encoder_by_size)
+{
+    struct mule_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.compression_level = 9;
+    cfg.compress = mule_zopfli_available() ? MULE_COMPRESS_ZOPFLI : MULE_COMPRESS_ZLIB;
+    cfg.zopfli_iterations = 1;
+    cfg.zopfli_max_size = 2000;
+    uint8_t *text = english(4000);
+    struct util_buf a, b;
+    util_buf_init(&a, 0);
+    util_buf_init(&b, 0);
+    enum mule_compress used;
+    CHECK_EQ(mule_compress_payload(&cfg, text, 2000, &a, &used), 0);
+    CHECK_EQ(used, cfg.compress);
+    CHECK_EQ(mule_compress_payload(&cfg, text, 4000, &b, &used), 0);
+    CHECK_EQ(used, MULE_COMPRESS_ZLIB); /* beyond zopfli_max_size */
+    struct util_buf want;
+    util_buf_init(&want, 0);
+    CHECK_EQ(mule_cdt_encode(text, 4000, 9, &want), 0);
+    CHECK_MEM(b.data, b.len, want.data, want.len);
+    util_buf_free(&a);
+    util_buf_free(&b);
+    util_buf_free(&want);
+    free(text);
 }
 
 TEST(golden_cdt_opens)
@@ -303,6 +400,8 @@ int main(void)
 {
     RUN(encode_matches_golden);
     RUN(reused_deflate_stream_gives_the_same_bytes);
+    RUN(zopfli_writes_a_smaller_standard_zlib_stream);
+    RUN(the_config_chooses_the_encoder_by_size);
     RUN(golden_cdt_opens);
     RUN(short_form_lengths);
     RUN(explicit_tags_from_another_encoder);

@@ -74,6 +74,9 @@ TEST(lookup_from_config)
     const struct mule_routes *r = &cfg.routes;
     CHECK_EQ(cfg.max_message_size, 2 * 1024 * 1024);
     CHECK_EQ(cfg.compression_level, 9);
+    CHECK_EQ(cfg.compress, MULE_COMPRESS_ZLIB);
+    CHECK_EQ(cfg.zopfli_iterations, 15);
+    CHECK_EQ(cfg.zopfli_max_size, 64 * 1024);
     CHECK(cfg.split);
     const struct mule_route *rt = mule_route_lookup(r, "ship1.example.mil");
     CHECK(rt && rt->node == N(10, 0, 0, 2) && rt->line == 7);
@@ -123,6 +126,8 @@ TEST(config_errors_name_file_line_key)
          "test.conf:3: [route a.mil] key 'nodes': unknown key"},
         {"[mule]\nlocal_domains = a.mil b..mil\n", "test.conf:2: [mule] key 'local_domains'"},
         {"[mule]\ncompression_level = 10\n", "test.conf:2: [mule] key 'compression_level'"},
+        {"[mule]\ncompress = brotli\n", "test.conf:2: [mule] key 'compress'"},
+        {"[mule]\nzopfli_iterations = 0\n", "test.conf:2: [mule] key 'zopfli_iterations'"},
     };
     for (size_t i = 0; i < UTIL_ARRAY_LEN(cases); i++) {
         struct mule_config cfg;
@@ -134,6 +139,26 @@ TEST(config_errors_name_file_line_key)
         CHECK_CONTAINS(err, cases[i].msg);
         if (rc == 0)
             mule_config_free(&cfg);
+    }
+}
+
+TEST(compress_zopfli_in_the_config)
+{
+    struct mule_config cfg;
+    char err[256] = "";
+    int rc = load("[mule]\ncompress = zopfli\nzopfli_iterations = 5\nzopfli_max_size = 1M\n", &cfg, err,
+                  sizeof err);
+    if (mule_zopfli_available()) {
+        CHECK_EQ(rc, 0);
+        CHECK_EQ(cfg.compress, MULE_COMPRESS_ZOPFLI);
+        CHECK_EQ(cfg.zopfli_iterations, 5);
+        CHECK_EQ(cfg.zopfli_max_size, 1024 * 1024);
+        if (rc == 0)
+            mule_config_free(&cfg);
+    } else {
+        /* a build without zopfli says so at -n time, file:line */
+        CHECK(rc < 0);
+        CHECK_CONTAINS(err, "test.conf:2: [mule] key 'compress': zopfli: this build has no zopfli");
     }
 }
 
@@ -446,6 +471,7 @@ int main(void)
     RUN(node_ids);
     RUN(lookup_from_config);
     RUN(config_errors_name_file_line_key);
+    RUN(compress_zopfli_in_the_config);
     RUN(plan_with_and_without_split);
     RUN(receive_dispositions);
     RUN(receive_rules_ignore_the_number_of_destinations);
