@@ -480,8 +480,13 @@ int pmul_decode_ex(const uint8_t *in, size_t len, unsigned flags, struct pmul_pd
     size_t length = util_get_u16(in);
     if (length > len)
         return PMUL_ERR_TRUNCATED;
-    if (length < len)
-        return PMUL_ERR_LENGTH;
+    size_t whole = len;
+    if (length < len) {
+        if (!(flags & PMUL_DEC_PADDED) || length < 2)
+            return PMUL_ERR_LENGTH;
+        p->padding = (uint16_t)UTIL_MIN(len - length, (size_t)UINT16_MAX);
+        len = length; /* the PDU is what its Length_of_PDU says; the rest is padding */
+    }
 
     struct util_reader r;
     util_rd_init(&r, in, len);
@@ -496,6 +501,8 @@ int pmul_decode_ex(const uint8_t *in, size_t len, unsigned flags, struct pmul_pd
         return PMUL_ERR_LENGTH;
 
     int kind = pmul_checksum_verify(in, len);
+    if (kind < 0 && whole > len)
+        kind = pmul_checksum_verify(in, whole); /* over the padding too, as some pad */
     if (kind < 0) {
         if (!(flags & PMUL_DEC_NO_CHECKSUM))
             return PMUL_ERR_CHECKSUM;
@@ -505,7 +512,7 @@ int pmul_decode_ex(const uint8_t *in, size_t len, unsigned flags, struct pmul_pd
 
     if (p->type == PMUL_ACK) {
         int rc = decode_ack(&r, p);
-        return rc < 0 ? rc : (int)len;
+        return rc < 0 ? rc : (int)whole;
     }
 
     p->source_id = util_rd_u32(&r);
@@ -540,7 +547,7 @@ int pmul_decode_ex(const uint8_t *in, size_t len, unsigned flags, struct pmul_pd
          * common header is filled in, the rest is not ours to read. */
         return PMUL_ERR_UNSUPPORTED;
     }
-    return rc < 0 ? rc : (int)len;
+    return rc < 0 ? rc : (int)whole;
 }
 
 /* ---- encode ------------------------------------------------------------- */

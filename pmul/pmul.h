@@ -195,6 +195,7 @@ struct pmul_pdu {
     uint16_t length;    /* Length_of_PDU */
     uint16_t checksum;  /* as received */
     uint8_t cksum_kind; /* enum pmul_cksum_kind that matched */
+    uint16_t padding;   /* bytes after Length_of_PDU (PMUL_DEC_PADDED), at most 65535 counted */
     union {
         struct pmul_data data;
         struct pmul_address address;
@@ -239,6 +240,11 @@ int pmul_checksum_set(uint8_t *pdu, size_t len, int kind);
 #define PMUL_DEC_NO_CHECKSUM                                                                       \
     0x1 /* accept a PDU whose checksum matches neither                                             \
            (cksum_kind is then PMUL_CKSUM_NONE) */
+/* bytes after Length_of_PDU are padding, not an error: the PDU is the
+ * first Length_of_PDU bytes (checksum included), pmul_pdu.padding counts
+ * the rest, and the whole input counts as read (libjpmul pads short
+ * Data_PDUs with zeros; Wireshark's dissector takes such datagrams too) */
+#define PMUL_DEC_PADDED 0x2
 
 /* pmul_decode - decode the one PDU that is the whole of in[0..len) (one
  * U_PDU or one UDP payload).  Returns len, or a negative error:

@@ -611,6 +611,25 @@ TEST(length_field_mismatch)
         hex(ALL_GOLDEN[i], b, sizeof b);
         b[n] = 0;
         CHECK_EQ(pmul_decode(b, n + 1, &p), PMUL_ERR_LENGTH);
+        /* padding allowed: zeros (libjpmul) or anything, up to a datagram's
+         * worth; the PDU decodes as without, the padding counted */
+        struct pmul_pdu want, got;
+        CHECK_EQ(pmul_decode(b, n, &want), (int)n);
+        for (size_t pad = 1; pad <= 100; pad += 33) {
+            memset(b + n, pad == 34 ? 0xA5 : 0, pad);
+            CHECK_EQ(pmul_decode_ex(b, n + pad, PMUL_DEC_PADDED, &got), (int)(n + pad));
+            CHECK_EQ(got.padding, pad);
+            CHECK_EQ(got.type, want.type);
+            CHECK_EQ(got.length, want.length);
+            CHECK_EQ(got.source_id, want.source_id);
+            CHECK_EQ(got.message_id, want.message_id);
+            CHECK_EQ(got.cksum_kind, want.cksum_kind);
+        }
+        /* a checksum over the padded datagram is taken too */
+        memset(b + n, 0, 8);
+        fix_checksum(b, n + 8);
+        CHECK_EQ(pmul_decode_ex(b, n + 8, PMUL_DEC_PADDED, &got), (int)(n + 8));
+        CHECK_EQ(got.padding, 8);
     }
     uint8_t tiny[8] = {0x00, 0x04, 0x00, 0x03};
     struct pmul_pdu p;
