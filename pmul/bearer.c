@@ -222,6 +222,7 @@ int pmul_bearer_config_copy(struct pmul_bearer_config *dst, const struct pmul_be
         const struct pmul_bearer_node *n = &src->nodes[i];
         if (pmul_bearer_config_add_node(dst, n->name, n->id, n->has_addr ? &n->addr : NULL) < 0)
             goto fail;
+        dst->nodes[dst->nnodes - 1].ack_acker_id = n->ack_acker_id;
     }
     for (size_t i = 0; i < src->ngroups; i++) {
         const struct pmul_bearer_group *g = &src->groups[i];
@@ -404,8 +405,13 @@ static void conf_nodes(struct util_conf *conf, struct pmul_bearer_config *c)
             else
                 has_addr = true;
         }
+        static const char *const conventions[] = {"originator", "acker", NULL};
+        int acker = 0;
+        util_conf_enum(conf, s, "ack_source_id", conventions, 0, &acker);
         if (id && pmul_bearer_config_add_node(c, name, id, has_addr ? &addr : NULL) < 0)
             util_conf_fail(conf, s, "id", UTIL_ERR_DUPLICATE, "node name or id given twice");
+        else if (id)
+            c->nodes[c->nnodes - 1].ack_acker_id = acker == 1;
     }
 }
 
@@ -1308,6 +1314,17 @@ static bool sis_source_known(void *user, uint32_t src)
     return false;
 }
 
+/* bearer_ack_names_acker - whether Ack_PDUs to originator src name us
+ * in their entries ([node] ack_source_id = acker: libjpmul's reading) */
+static bool bearer_ack_names_acker(void *user, uint32_t src)
+{
+    const struct pmul_bearer *b = user;
+    for (size_t i = 0; i < b->cfg.nnodes; i++)
+        if (b->cfg.nodes[i].id == src)
+            return b->cfg.nodes[i].ack_acker_id;
+    return false;
+}
+
 /* bearer_real_wall_ms - the real wall clock in UNIX ms */
 static int64_t bearer_real_wall_ms(void)
 {
@@ -1363,6 +1380,7 @@ struct pmul_bearer *pmul_bearer_new(struct ev_loop *loop, const struct pmul_bear
     ecb.already_delivered = cb->engine.already_delivered ? fwd_already_delivered : NULL;
     ecb.gap = cb->engine.gap ? fwd_gap : NULL;
     ecb.source_known = b->cfg.kind == PMUL_BEARER_SIS ? sis_source_known : NULL;
+    ecb.ack_names_acker = bearer_ack_names_acker;
     b->engine = b->buf ? pmul_engine_new(&p, &ecb, b) : NULL;
     if (!b->engine) {
         util_log(UTIL_LOG_ERR, UTIL_MOD_PMUL, "engine-failed",

@@ -361,16 +361,45 @@ void pmul_engine_set_wall(struct pmul_engine *e, util_ms now, int64_t wall_ms)
     e->wall_offset = wall_ms - (int64_t)now;
 }
 
+/* eng_peer_convention - a peer follows another reading of ACP 142 than
+ * ours (what: PEER_CONV_*): taken, and said once per peer and kind */
+void eng_peer_convention(struct pmul_engine *e, uint32_t peer, uint8_t what)
+{
+    size_t i = 0;
+    while (i < e->nconv && e->conv[i].peer != peer)
+        i++;
+    if (i == e->nconv) {
+        if (e->nconv == PMUL_CONV_PEERS)
+            return; /* counted in the stats; no more lines */
+        e->conv[i].peer = peer;
+        e->conv[i].what = 0;
+        e->nconv++;
+    }
+    if (e->conv[i].what & what)
+        return;
+    e->conv[i].what |= what;
+    util_log(UTIL_LOG_NOTICE, UTIL_MOD_PMUL, "peer-convention",
+             "peer=" PMUL_ID_FMT " convention=%s (%s)", PMUL_ID_ARGS(peer),
+             what == PEER_CONV_ACKER_ID ? "ack-source-acker" : "padding",
+             what == PEER_CONV_ACKER_ID
+                 ? "its Ack_Info_Entries carry its own id as Source_ID: taken as acks of our messages"
+                 : "its PDUs have bytes after Length_of_PDU: taken as padding");
+}
+
 /* pmul_engine_input - one PDU from the bearer */
 int pmul_engine_input(struct pmul_engine *e, util_ms now, const uint8_t *in, size_t len)
 {
     struct pmul_pdu p;
-    int rc = pmul_decode(in, len, &p);
+    int rc = pmul_decode_ex(in, len, PMUL_DEC_PADDED, &p);
     if (rc < 0) {
         e->st.bad_pdus++;
         return rc;
     }
     e->st.pdus_received++;
+    if (p.padding) {
+        e->st.padded_in++;
+        eng_peer_convention(e, p.source_id, PEER_CONV_PADDING);
+    }
     switch (p.type) {
     case PMUL_DATA: rx_on_data(e, now, &p); break;
     case PMUL_ADDRESS: rx_on_address(e, now, &p); break;
@@ -380,9 +409,16 @@ int pmul_engine_input(struct pmul_engine *e, util_ms now, const uint8_t *in, siz
         struct pmul_ack_iter it;
         struct pmul_ack_entry a;
         pmul_ack_iter_init(&it, &p);
-        while (pmul_ack_iter_next(&it, &a))
-            if (a.source_id == e->p.node_id)
+        while (pmul_ack_iter_next(&it, &a)) {
+            if (a.source_id == e->p.node_id) {
                 tx_on_ack_entry(e, now, p.source_id, &a);
+            } else if (a.source_id == p.source_id && tx_on_ack_entry(e, now, p.source_id, &a)) {
+                /* the acker's own id where ACP 142 puts the originator's: no
+                 * receiver acks its own message, so it can only mean ours */
+                e->st.acks_acker_id++;
+                eng_peer_convention(e, p.source_id, PEER_CONV_ACKER_ID);
+            }
+        }
         break;
     }
     default:

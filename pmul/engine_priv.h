@@ -142,6 +142,9 @@ struct src_gap {
 };
 
 /* Kinds of warnings a peer can trigger, each rate-limited per source. */
+#define PMUL_CONV_PEERS 32 /* peers whose conventions are remembered (and logged once) */
+enum { PEER_CONV_ACKER_ID = 1, PEER_CONV_PADDING = 2 };
+
 enum { RL_LIMIT = 0, RL_EVICTED, RL_MEMORY, RL_TOTAL, RL_REFUSED, RL_DISCARDED, RL_GAP, RL_KINDS };
 
 /* An originator: what it holds of the receive limits (its share decides
@@ -201,6 +204,12 @@ struct pmul_engine {
     size_t heap_n, heap_cap;
     struct util_ratelimit rl_all[RL_KINDS];
     struct util_ratelimit rl_emcon; /* emcon-on/off: the 5066 server's SUBNET_AVAILABILITY drives them */
+    /* peers whose conventions differ from ours, each told once (pmul peer-convention) */
+    struct {
+        uint32_t peer;
+        uint8_t what; /* PEER_CONV_* bits told */
+    } conv[PMUL_CONV_PEERS];
+    size_t nconv;
     struct pmul_engine_stats st;
     uint8_t *buf;
     size_t buf_len;
@@ -261,8 +270,12 @@ int tx_emit_one(struct pmul_engine *e, util_ms now, struct tx_msg *m);
 /* tx_on_expiry - Expiry_Time: every open destination fails, Discard goes out */
 void tx_on_expiry(struct pmul_engine *e, util_ms now, struct tx_msg *m);
 
-/* tx_on_ack_entry - one Ack_Info_Entry about our message from `from` */
-void tx_on_ack_entry(struct pmul_engine *e, util_ms now, uint32_t from, const struct pmul_ack_entry *a);
+/* eng_peer_convention - a peer reads ACP 142 otherwise (PEER_CONV_*): said once per peer and kind */
+void eng_peer_convention(struct pmul_engine *e, uint32_t peer, uint8_t what);
+
+/* tx_on_ack_entry - one Ack_Info_Entry about our message from `from`;
+ * whether it named one of ours that `from` is a destination of */
+bool tx_on_ack_entry(struct pmul_engine *e, util_ms now, uint32_t from, const struct pmul_ack_entry *a);
 
 /* ---- engine_src.c: receive state, originators, sequence gaps ---- */
 

@@ -756,6 +756,7 @@ int rx_send_acks(struct pmul_engine *e, util_ms now)
 {
     struct rx_ent *first = UTIL_CONTAINER_OF(e->ack_ready.next, struct rx_ent, rlink);
     uint32_t src = first->src;
+    bool acker_id = e->cb.ack_names_acker && e->cb.ack_names_acker(e->user, src);
     size_t n = 0, nranges = 0, len = PMUL_ACK_HDR_LEN;
     struct util_list *it;
     UTIL_LIST_FOREACH(it, &e->ack_ready) {
@@ -768,7 +769,7 @@ int rx_send_acks(struct pmul_engine *e, util_ms now)
         size_t room = UTIL_MIN((size_t)e->p.mm, MAX_ACK_RANGES - nranges);
         struct pmul_ack_entry *a = &e->ack_ents[n];
         memset(a, 0, sizeof *a);
-        a->source_id = h->src;
+        a->source_id = acker_id ? e->p.node_id : h->src;
         a->message_id = h->msgid;
         a->ranges = &e->ack_ranges[nranges];
         a->nranges = m ? rx_missing_ranges(m, &e->ack_ranges[nranges], room) : 0;

@@ -493,12 +493,19 @@ static struct tx_msg *tx_find_handle(const struct pmul_engine *e, uint64_t handl
     return NULL;
 }
 
-/* tx_on_ack_entry - one Ack_Info_Entry about our message from `from` */
-void tx_on_ack_entry(struct pmul_engine *e, util_ms now, uint32_t from, const struct pmul_ack_entry *a)
+/* tx_on_ack_entry - one Ack_Info_Entry about our message from `from`;
+ * whether it named one of ours that `from` is a destination of */
+bool tx_on_ack_entry(struct pmul_engine *e, util_ms now, uint32_t from, const struct pmul_ack_entry *a)
 {
     struct tx_msg *m = tx_find_msgid(e, a->message_id);
     if (!m)
-        return;
+        return false;
+    struct tx_dest *d = NULL;
+    for (size_t i = 0; i < m->ndest; i++)
+        if (m->dests[i].id == from)
+            d = &m->dests[i];
+    if (!d)
+        return false;
     if (m->done) {
         /* a late ack: it has not seen the Ack-Ack */
         if (e->p.send_ack_ack && now - m->last_ackack >= e->p.ack_pdu_time / 2) {
@@ -506,21 +513,17 @@ void tx_on_ack_entry(struct pmul_engine *e, util_ms now, uint32_t from, const st
             m->last_ackack = now;
             tx_enqueue(e, m);
         }
-        return;
+        return true;
     }
-    struct tx_dest *d = NULL;
-    for (size_t i = 0; i < m->ndest; i++)
-        if (m->dests[i].id == from)
-            d = &m->dests[i];
-    if (!d || d->state >= 0)
-        return;
+    if (d->state >= 0)
+        return true;
     size_t nmiss = pmul_missing_count(a, m->npdu);
     if (nmiss == 0) {
         tx_dest_finish(e, now, m, d, PMUL_DEST_ACKED);
-        return;
+        return true;
     }
     if (!d->missing && !(d->missing = calloc((m->npdu + 7) / 8, 1)))
-        return;
+        return true;
     memset(d->missing, 0, (m->npdu + 7) / 8);
     struct pmul_missing_iter it;
     uint16_t seq;
@@ -551,6 +554,7 @@ void tx_on_ack_entry(struct pmul_engine *e, util_ms now, uint32_t from, const st
     }
     if (!m->queued && (all || !util_timer_armed(&m->t_rt.t)))
         eng_arm(e, &m->t_rt, now + (all ? 0 : e->p.ack_delay_max));
+    return true;
 }
 
 /* pmul_engine_set_dest_emcon - a destination entered or left EMCON */

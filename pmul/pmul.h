@@ -542,6 +542,10 @@ struct pmul_callbacks {
      * originators cannot make this node transmit.  NULL: every originator
      * is known. */
     bool (*source_known)(void *user, uint32_t src);
+    /* ack_names_acker (optional): whether the Ack_Info_Entries of Ack_PDUs
+     * to originator src carry our own id as Source_ID (libjpmul's reading)
+     * instead of the originator's (ACP 142 5.3.5, the default) */
+    bool (*ack_names_acker)(void *user, uint32_t src);
 };
 
 struct pmul_engine;
@@ -589,6 +593,8 @@ struct pmul_engine_stats {
     uint64_t rx_evicted;     /* incoming messages and duplicate records dropped to make room */
     uint64_t log_suppressed; /* peer-triggered warnings the rate limit held back */
     uint64_t acks_withheld;  /* Ack_PDUs asking an unknown originator for missing data, not sent */
+    uint64_t acks_acker_id;  /* Ack_Info_Entries taken with the acker's id as Source_ID */
+    uint64_t padded_in;      /* PDUs with bytes after Length_of_PDU (taken as padding) */
     size_t tx_active;
     size_t rx_active;        /* incoming messages being collected (the slots in use) */
     size_t rx_bytes;         /* data bytes of the fragments held */
@@ -675,6 +681,7 @@ struct pmul_bearer_node {
     uint32_t id;
     bool has_addr;
     struct s5066_addr addr;
+    bool ack_acker_id; /* our Ack_PDUs to it carry our id as Source_ID (ack_source_id = acker) */
 };
 
 /* A 5066 group address and the Destination_IDs it reaches. */

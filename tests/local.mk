@@ -43,3 +43,4 @@ include tests/limits_pmul.mk
 include tests/limits_sis.mk
 include tests/limits_smtp.mk
 include tests/limits_sim.mk
+include tests/air.mk

@@ -3,7 +3,7 @@
 # ---- unit tests ----
 # The known-answer vectors are real P_MUL PDUs from libjpmul (see their README).
 check_PROGRAMS += tests/unit/pmul_codec_test
-tests_unit_pmul_codec_test_SOURCES = tests/unit/pmul_codec_test.c
+tests_unit_pmul_codec_test_SOURCES = tests/unit/pmul_codec_test.c tests/unit/pmul_vectors.h
 tests_unit_pmul_codec_test_CPPFLAGS = $(TESTS_CPPFLAGS) -DPMUL_VECTORS='"$(abs_top_srcdir)/tests/data/pmul/acp142-libjpmul"'
 tests_unit_pmul_codec_test_LDADD = pmul/libpmul.a util/libutil.a
 TESTS += tests/unit/pmul_codec_test

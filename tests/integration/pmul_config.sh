@@ -25,6 +25,7 @@ refused '[bearer]\nkind = tcp\n' "bad\.conf:2: .*'tcp' is not one of: sis, udp" 
 refused '[bearer]\nkind = udp\ntarget = 1.2.3.4:5\n' "bad\.conf:3: .*'target': unknown key" -i 1
 refused '[node a]\nid = 1\naddress = 16.0.0.1\n' "bad\.conf:3: .*a 5066 node address" -i 1
 refused '[node a]\nid = 2\n[node b]\nid = 2\n' "bad\.conf:4: \[node b\] key 'id': node name or id given twice" -i 1
+refused '[node a]\nid = 2\nack_source_id = receiver\n' "bad\.conf:3: \[node a\] key 'ack_source_id'" -i 1
 refused '[group g]\naddress = 16.0.0.1\nmembers = nobody\n' "bad\.conf:3: .*'nobody' is neither" -i 1
 refused '[group g]\naddress = 0.0.0.1\nmembers = 2\n' "bad\.conf:2: .*group address" -i 1
 refused '[bearer]\nsis_priority = 15,99\n' "bad\.conf:2: .*sis_priority" -i 1

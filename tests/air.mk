@@ -1,0 +1,9 @@
+# tests/air.mk - issue 14: the air (P_MUL efficiency and interoperability)
+
+# ---- the engine against libjpmul's recorded PDUs and its readings of
+# ACP 142 (acker's id in Ack_Info_Entries, zero padding) ----
+check_PROGRAMS += tests/unit/pmul_interop_test
+tests_unit_pmul_interop_test_SOURCES = tests/unit/pmul_interop_test.c tests/unit/pmul_vectors.h
+tests_unit_pmul_interop_test_CPPFLAGS = $(TESTS_CPPFLAGS) -DPMUL_VECTORS='"$(abs_top_srcdir)/tests/data/pmul/acp142-libjpmul"'
+tests_unit_pmul_interop_test_LDADD = pmul/libpmul.a s5066/libs5066.a util/libutil.a $(LIBM)
+TESTS += tests/unit/pmul_interop_test
