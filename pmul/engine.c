@@ -317,7 +317,9 @@ struct pmul_engine *pmul_engine_new(const struct pmul_params *p, const struct pm
         return NULL;
     }
     util_timerheap_init(&e->timers);
-    util_rng_seed(&e->rng, p->seed);
+    /* the node id is mixed in: receivers with the same configured seed must
+     * not draw the same ack delays (they would all answer at once) */
+    util_rng_seed(&e->rng, p->seed ^ ((uint64_t)p->node_id * 0x9E3779B97F4A7C15ull));
     util_list_init(&e->tx_all);
     util_list_init(&e->sendq);
     util_list_init(&e->ack_ready);

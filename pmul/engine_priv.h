@@ -77,6 +77,7 @@ struct tx_msg {
 #define ALLOC_COST 16 /* what the allocator adds to every block */
 #define TIMER_COST 8  /* an armed timer's slot in the heap */
 #define RX_RUN     32 /* sequence numbers per run of fragments */
+#define RX_ACK_TYPICAL_LEN 40 /* an Ack_PDU of one entry with a few missing ranges, bytes */
 #define TABLE_MIN  64 /* buckets a hash table starts with */
 
 /* The kinds of an incoming record: a message being collected (struct
@@ -94,9 +95,11 @@ struct rx_ent {
     int64_t expiry; /* Expiry_Time, UNIX s (0: not known yet) */
     uint8_t kind;   /* RX_COLLECTING (an rx_msg) or a finished kind (an rx_dup) */
     uint8_t prio;
-    bool ready;    /* on e->ack_ready */
-    bool finished; /* the sender has our ack (Ack-Ack, or a retransmission without us) */
+    bool ready : 1;    /* on e->ack_ready */
+    bool finished : 1; /* the sender has our ack (Ack-Ack, or a retransmission without us) */
+    bool ack_soon : 1; /* the round's last Data_PDU is in: its ack is due within the window */
     uint16_t acks_sent;
+    uint16_t ndests; /* destinations its Address_PDU named: the width of the ack window */
 };
 
 /* A compact duplicate record: a delivered (or refused, discarded, not for

@@ -242,8 +242,12 @@ static struct rx_dup *rx_finish(struct pmul_engine *e, struct rx_msg *m, int kin
     uint32_t src = m->h.src, msgid = m->h.msgid;
     uint8_t prio = m->h.prio;
     int64_t expiry = m->h.expiry;
+    uint16_t ndests = m->h.ndests;
     rx_msg_destroy(e, m); /* frees more than the record takes */
-    return rx_dup_new(e, src, msgid, kind, prio, expiry, until);
+    struct rx_dup *d = rx_dup_new(e, src, msgid, kind, prio, expiry, until);
+    if (d)
+        d->h.ndests = ndests;
+    return d;
 }
 
 /* rx_create - a new incoming message, or NULL at the limits (logged) */
@@ -479,14 +483,51 @@ static size_t rx_missing_ranges(const struct rx_msg *m, struct pmul_range *r, si
     return n;
 }
 
+/* rx_none_missing_after - whether every Data_PDU numbered after seq is
+ * held (runs from the last one back, stopping at the first gap) */
+static bool rx_none_missing_after(const struct rx_msg *m, uint16_t seq)
+{
+    if (!m->have_addr)
+        return false;
+    uint32_t want_top = m->total; /* every number from here down to seq+1 must be held */
+    for (int i = (int)m->nruns - 1; i >= 0 && want_top > seq; i--) {
+        const struct rx_run *r = &m->runs[i];
+        uint32_t lo = (uint32_t)r->base + 1, hi = UTIL_MIN((uint32_t)r->base + RX_RUN, (uint32_t)m->total);
+        if (lo > want_top)
+            continue; /* bogus numbers beyond the total */
+        if (hi < want_top)
+            return false; /* want_top falls between runs: missing */
+        uint32_t from = UTIL_MAX(lo, (uint32_t)seq + 1);
+        for (uint32_t n = want_top; n >= from; n--)
+            if (!((r->bits >> (n - lo)) & 1))
+                return false;
+        want_top = lo - 1;
+    }
+    return want_top <= seq;
+}
+
 /* ---- receiver: PDUs ------------------------------------------------------------------ */
 
-/* rx_schedule_ack - acknowledge after a random delay (sooner if already due) */
+/* rx_ack_window - how long the receivers of a message spread their acks:
+ * the airtime of one Ack_PDU per destination the Address_PDU named (so that
+ * they rarely collide and the last answers soon), at most ack_delay_max;
+ * ack_delay_max when the count is not known */
+static util_ms rx_ack_window(const struct pmul_engine *e, const struct rx_ent *h)
+{
+    if (!h->ndests)
+        return e->p.ack_delay_max;
+    util_ms w = eng_airtime(e, RX_ACK_TYPICAL_LEN) * h->ndests;
+    return UTIL_MIN(w, e->p.ack_delay_max);
+}
+
+/* rx_schedule_ack - acknowledge after a random delay within the ack window
+ * (sooner if already due) */
 void rx_schedule_ack(struct pmul_engine *e, util_ms now, struct rx_ent *h, util_ms base)
 {
     if (h->ready)
         return;
-    util_ms delay = e->p.ack_delay_max ? util_rng_below(&e->rng, e->p.ack_delay_max + 1) : 0;
+    util_ms window = rx_ack_window(e, h);
+    util_ms delay = window ? util_rng_below(&e->rng, window + 1) : 0;
     util_ms when = now + base + delay;
     if (util_timer_armed(&h->ack.t) && h->ack.t.expiry <= when)
         return;
@@ -577,8 +618,15 @@ void rx_on_data(struct pmul_engine *e, util_ms now, const struct pmul_pdu *p)
     if (rx_complete(m)) {
         rx_deliver(e, now, m);
     } else if (m->for_us && !m->h.ready) {
-        /* ACK_PDU_TIME after the last Data_PDU heard, report what is missing */
-        eng_arm(e, &m->h.ack, now + e->p.ack_pdu_time);
+        if (rx_none_missing_after(m, p->u.data.seq)) {
+            /* the round's last Data_PDU (nothing after it is missing): report
+             * what is, within the ack window, so the next round starts */
+            m->h.ack_soon = true;
+            rx_schedule_ack(e, now, &m->h, 0);
+        } else if (!m->h.ack_soon) {
+            /* else ACK_PDU_TIME after the last Data_PDU heard (its last was lost) */
+            eng_arm(e, &m->h.ack, now + e->p.ack_pdu_time);
+        }
     }
 }
 
@@ -610,6 +658,7 @@ static void rx_note_dests(struct pmul_engine *e, util_ms now, struct rx_msg *m,
         }
         m->dests[m->ndests++] = d.dest_id;
     }
+    m->h.ndests = m->ndests;
 }
 
 /* rx_on_address - an Address_PDU (or the Ack-Ack) */
@@ -719,7 +768,9 @@ void rx_on_address(struct pmul_engine *e, util_ms now, const struct pmul_pdu *p)
         rx_deliver(e, now, m);
         return;
     }
-    /* incomplete: the round's Data_PDUs follow; ack after a quiet ACK_PDU_TIME */
+    /* incomplete: the round's Data_PDUs follow; ack on its last one, or
+     * after a quiet ACK_PDU_TIME */
+    m->h.ack_soon = false;
     if (!m->h.ready)
         eng_arm(e, &m->h.ack, now + e->p.ack_pdu_time);
 }
@@ -812,6 +863,7 @@ int rx_send_acks(struct pmul_engine *e, util_ms now)
     for (size_t i = 0; i < n; i++) {
         struct rx_ent *h = e->ack_msgs[i];
         rx_unready(h);
+        h->ack_soon = false;
         if (h->acks_sent < UINT16_MAX)
             h->acks_sent++;
         util_log(UTIL_LOG_DEBUG, UTIL_MOD_PMUL, "ack-sent",

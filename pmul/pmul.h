@@ -434,7 +434,7 @@ struct pmul_params {
     unsigned mm;                     /* MM: missing entries per Ack_Info_Entry (20) */
     util_ms ack_pdu_time;            /* ACK_PDU_TIME: re-ack an incomplete message (60 s) */
     util_ms ack_delay_max;           /* acks wait a random 0..this (5 s) */
-    uint64_t seed;                   /* PRNG for ack delays (1) */
+    uint64_t seed;                   /* PRNG for ack delays (1), mixed with node_id */
     size_t rx_max_message;           /* data bytes of one incoming message (16 MiB) */
     size_t rx_max_total;             /* bytes of all receive state (pmul_engine_stats.rx_state:
                                         fragments, records, duplicate records) (64 MiB) */

@@ -1,0 +1,229 @@
+/* pmul_air_test.c - issue 14: when a P_MUL receiver (pmul/engine_rx.c,
+ * ACP 142 5.3) answers, in radio time passed in.  It acks as soon as it
+ * holds the last Data_PDU of a round (nothing numbered after it missing),
+ * after a random delay within a window of one Ack_PDU airtime per
+ * destination; ACK_PDU_TIME of silence stays the fallback when that last
+ * PDU is lost; and receivers configured alike draw different delays (the
+ * seed is mixed with the node id), so they do not all answer at once.
+ */
+#include "harness.h"
+#include "pmul/pmul.h"
+
+#define WALL0 1700000000000LL
+#define SRC   9u
+
+struct rx {
+    struct pmul_engine *e;
+    int acks;
+    util_ms first_ack_at;
+    uint8_t ack[512];
+    size_t ack_len;
+    int delivered;
+};
+
+/* rx_send - the time of the first Ack_PDU, and the last one */
+static int rx_send(void *user, const uint8_t *pdu, size_t len, const struct pmul_tx_info *info)
+{
+    (void)info;
+    struct rx *r = user;
+    struct pmul_pdu p;
+    if (pmul_decode(pdu, len, &p) == (int)len && p.type == PMUL_ACK && len <= sizeof r->ack) {
+        r->acks++;
+        memcpy(r->ack, pdu, len);
+        r->ack_len = len;
+    }
+    return 0;
+}
+
+/* rx_deliver - count */
+static int rx_deliver(void *user, const struct pmul_rx_message *m)
+{
+    (void)m;
+    ((struct rx *)user)->delivered++;
+    return 0;
+}
+
+static const struct pmul_callbacks rx_cbs = {.send = rx_send, .deliver = rx_deliver};
+
+/* rx_new - a receiver with the default timers at 2400 bit/s */
+static void rx_new(struct rx *r, uint32_t id)
+{
+    memset(r, 0, sizeof *r);
+    struct pmul_params p;
+    pmul_params_default(&p);
+    p.node_id = id;
+    r->e = pmul_engine_new(&p, &rx_cbs, r);
+    CHECK(r->e != NULL);
+    pmul_engine_set_wall(r->e, 0, WALL0);
+}
+
+/* input - encode p and give it to the engine */
+static void input(struct rx *r, util_ms now, struct pmul_pdu *p)
+{
+    uint8_t b[2048];
+    int n = pmul_encode(p, b, sizeof b);
+    CHECK(n > 0);
+    CHECK_EQ(pmul_engine_input(r->e, now, b, (size_t)n), 0);
+}
+
+/* address - message 1 of SRC, total Data_PDUs, to nodes 20 .. 20+ndest-1 */
+static void address(struct rx *r, util_ms now, uint16_t total, size_t ndest)
+{
+    struct pmul_dest d[16];
+    for (size_t i = 0; i < ndest; i++)
+        d[i] = (struct pmul_dest){20u + (uint32_t)i, 1, NULL};
+    struct pmul_pdu p;
+    pmul_pdu_init(&p, PMUL_ADDRESS);
+    p.source_id = SRC;
+    p.message_id = 1;
+    p.u.address.total_pdus = total;
+    p.u.address.expiry = (uint32_t)(WALL0 / 1000 + 3600);
+    p.u.address.count = ndest;
+    p.u.address.dests = d;
+    input(r, now, &p);
+}
+
+/* data - Data_PDU seq of message 1 of SRC, 200 bytes */
+static void data(struct rx *r, util_ms now, uint16_t seq)
+{
+    static uint8_t body[200];
+    struct pmul_pdu p;
+    pmul_pdu_init(&p, PMUL_DATA);
+    p.source_id = SRC;
+    p.message_id = 1;
+    p.u.data.seq = seq;
+    p.u.data.data = body;
+    p.u.data.len = sizeof body;
+    input(r, now, &p);
+}
+
+/* run_until_ack - step the engine's clock from `from` in 10 ms steps until
+ * it sends one more Ack_PDU or `limit`; the time of that ack, or UTIL_MS_NEVER */
+static util_ms run_until_ack(struct rx *r, util_ms from, util_ms limit)
+{
+    int before = r->acks;
+    for (util_ms t = from; t <= limit; t += 10) {
+        pmul_engine_timeout(r->e, t);
+        if (r->acks > before)
+            return t;
+    }
+    return UTIL_MS_NEVER;
+}
+
+/* missing_in_ack - Data_PDUs the last Ack_PDU says are missing */
+static size_t missing_in_ack(const struct rx *r)
+{
+    struct pmul_pdu p;
+    struct pmul_ack_iter it;
+    struct pmul_ack_entry a;
+    if (pmul_decode(r->ack, r->ack_len, &p) < 0)
+        return 0;
+    pmul_ack_iter_init(&it, &p);
+    return pmul_ack_iter_next(&it, &a) ? pmul_missing_count(&a, 0xFFFF) : 0;
+}
+
+TEST(the_rounds_last_pdu_brings_the_ack_within_the_window)
+{
+    /* 4 destinations, Data_PDU 3 of 5 lost: the ack comes within 4 Ack_PDU
+     * airtimes of the last one (72 bytes at 2400 bit/s: 240 ms each), not
+     * after ACK_PDU_TIME (60 s) of silence */
+    static struct rx r;
+    rx_new(&r, 20);
+    address(&r, 0, 5, 4);
+    for (uint16_t s = 1; s <= 5; s++)
+        if (s != 3)
+            data(&r, 0, s);
+    util_ms at = run_until_ack(&r, 0, 120000);
+    printf("# Data_PDU 3 of 5 lost, 4 destinations: ack after %lld ms\n", (long long)at);
+    CHECK(at <= 4 * 240);
+    CHECK_EQ(missing_in_ack(&r), 1);
+    /* the retransmitted PDU completes it, and the complete ack follows as soon */
+    data(&r, 2000, 3);
+    CHECK_EQ(r.delivered, 1);
+    int before = r.acks;
+    for (util_ms t = 2000; t <= 2000 + 4 * 240; t += 10)
+        pmul_engine_timeout(r.e, t);
+    CHECK_EQ(r.acks, before + 1);
+    CHECK_EQ(missing_in_ack(&r), 0);
+    pmul_engine_free(r.e);
+}
+
+TEST(a_lost_last_pdu_leaves_ack_pdu_time)
+{
+    /* the round's last Data_PDU is lost: nothing says the round is over,
+     * so the ack waits for ACK_PDU_TIME of silence */
+    static struct rx r;
+    rx_new(&r, 20);
+    address(&r, 0, 5, 4);
+    for (uint16_t s = 1; s <= 4; s++)
+        data(&r, 0, s);
+    util_ms at = run_until_ack(&r, 0, 120000);
+    printf("# Data_PDU 5 of 5 lost: ack after %lld ms\n", (long long)at);
+    CHECK_EQ(at, 60000);
+    CHECK_EQ(missing_in_ack(&r), 1);
+    pmul_engine_free(r.e);
+}
+
+TEST(a_retransmission_round_ends_at_its_own_last_pdu)
+{
+    /* 2 and 4 lost of 6; the sender's next round carries 2, 4 and 5 (5 for
+     * another receiver): on 2 nothing is said yet (4 is still missing); on
+     * 4, everything after it is held: the ack goes */
+    static struct rx r;
+    rx_new(&r, 20);
+    address(&r, 0, 6, 2);
+    for (uint16_t s = 1; s <= 6; s++)
+        if (s != 2 && s != 4)
+            data(&r, 0, s);
+    util_ms at = run_until_ack(&r, 0, 5000);
+    CHECK(at <= 2 * 240);
+    CHECK_EQ(missing_in_ack(&r), 2);
+    int acks = r.acks;
+    address(&r, 10000, 6, 2);
+    data(&r, 10000, 2);
+    for (util_ms t = 10000; t <= 12000; t += 10)
+        pmul_engine_timeout(r.e, t);
+    CHECK_EQ(r.acks, acks); /* 4 is still to come in this round */
+    data(&r, 12000, 4);
+    CHECK_EQ(r.delivered, 1);
+    CHECK(run_until_ack(&r, 12000, 12000 + 2 * 240) != UTIL_MS_NEVER);
+    CHECK_EQ(r.acks, acks + 1);
+    CHECK_EQ(missing_in_ack(&r), 0);
+    pmul_engine_free(r.e);
+}
+
+TEST(receivers_alike_answer_at_different_times)
+{
+    /* 8 receivers with the same parameters get the same whole message at
+     * once: their acks spread over the window of 8 airtimes */
+    util_ms at[8];
+    int distinct = 0;
+    for (uint32_t i = 0; i < 8; i++) {
+        static struct rx r;
+        rx_new(&r, 20 + i);
+        address(&r, 0, 2, 8);
+        data(&r, 0, 1);
+        data(&r, 0, 2);
+        CHECK_EQ(r.delivered, 1);
+        at[i] = run_until_ack(&r, 0, 10000);
+        CHECK(at[i] <= 8 * 240);
+        bool seen = false;
+        for (uint32_t j = 0; j < i; j++)
+            seen |= at[j] == at[i];
+        distinct += !seen;
+        pmul_engine_free(r.e);
+    }
+    printf("# 8 receivers' acks at %lld %lld %lld %lld %lld %lld %lld %lld ms\n", (long long)at[0],
+           (long long)at[1], (long long)at[2], (long long)at[3], (long long)at[4], (long long)at[5],
+           (long long)at[6], (long long)at[7]);
+    CHECK(distinct >= 6);
+}
+
+int main(void)
+{
+    RUN(the_rounds_last_pdu_brings_the_ack_within_the_window);
+    RUN(a_lost_last_pdu_leaves_ack_pdu_time);
+    RUN(a_retransmission_round_ends_at_its_own_last_pdu);
+    RUN(receivers_alike_answer_at_different_times);
+    return harness_done();
+}
