@@ -27,6 +27,7 @@ void pmul_params_default(struct pmul_params *p)
     p->pdu_max = 2042;
     p->rate_bps = 2400;
     p->pdu_overhead = 32;
+    p->turnaround_ms = 500;
     p->burst_ms = 2000;
     p->ack_retransmission_time = 60000;
     p->back_off_factor = 1.5;
@@ -81,6 +82,7 @@ int pmul_params_from_conf(struct util_conf *conf, struct pmul_params *p)
     if (util_conf_int(conf, s, "pdu_overhead", p->pdu_overhead, 0, 65535, &v) == 0)
         p->pdu_overhead = (unsigned)v;
     util_conf_duration_ms(conf, s, "burst", p->burst_ms, 0, 3600000, &p->burst_ms);
+    util_conf_duration_ms(conf, s, "turnaround", p->turnaround_ms, 0, 60000, &p->turnaround_ms);
     util_conf_duration_ms(conf, s, "ack_retransmission_time", p->ack_retransmission_time, 1,
                           86400000, &p->ack_retransmission_time);
     util_conf_double(conf, s, "back_off_factor", p->back_off_factor, 1.0, 100.0,
@@ -149,7 +151,7 @@ util_ms eng_airtime(const struct pmul_engine *e, size_t len)
     if (!e->p.rate_bps)
         return 0;
     uint64_t bits = (uint64_t)(len + e->p.pdu_overhead) * 8000u;
-    return (bits + e->p.rate_bps - 1) / e->p.rate_bps;
+    return (bits + e->p.rate_bps - 1) / e->p.rate_bps + e->p.turnaround_ms;
 }
 
 /* eng_emit - encode and hand a PDU to the bearer; 0, or negative (not sent) */
@@ -215,9 +217,15 @@ static void eng_on_timer(struct pmul_engine *e, util_ms now, struct eng_timer *t
     switch (t->kind) {
     case T_TX_RT: {
         struct tx_msg *m = t->owner;
+        bool silent = false; /* a timeout, not every destination answering */
+        for (size_t i = 0; i < m->ndest; i++) {
+            const struct tx_dest *d = &m->dests[i];
+            silent |= d->state < 0 && !d->emcon && !(d->heard && d->heard_round == m->round);
+        }
+        if (silent && m->backoff < 1e6)
+            m->backoff *= e->p.back_off_factor;
         if (!m->done && tx_open_non_emcon(m))
             tx_start_round(e, now, m, false);
-        m->rt_cur = UTIL_MIN((util_ms)((double)m->rt_cur * e->p.back_off_factor), e->p.max_retransmission_time);
         break;
     }
     case T_TX_EMCON: {
@@ -475,4 +483,6 @@ void pmul_engine_set_pdu_max(struct pmul_engine *e, size_t pdu_max)
 void pmul_engine_get_stats(const struct pmul_engine *e, struct pmul_engine_stats *st)
 {
     *st = e->st;
+    st->srtt_ms = e->have_rtt ? e->srtt : 0;
+    st->rttvar_ms = e->have_rtt ? e->rttvar : 0;
 }

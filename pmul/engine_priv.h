@@ -37,6 +37,7 @@ struct tx_dest {
     int state; /* -1 open, else enum pmul_dest_result */
     bool heard;
     unsigned heard_round;
+    unsigned silent; /* rounds in a row it did not answer: 1 = prompt with its last PDU, 2+ = all it may lack */
     uint8_t *missing; /* bitmap of npdu bits (bit seq-1), NULL when none reported */
     size_t nmissing;
 };
@@ -64,7 +65,8 @@ struct tx_msg {
     size_t send_count;
     uint16_t scan;
     unsigned round, emcon_rounds;
-    util_ms rt_cur;
+    util_ms round_end; /* when the round's last PDU is expected to be off the air */
+    double backoff;    /* the retransmission timeout's multiplier: back_off_factor per silent round */
     bool done;       /* every destination finished; only a tombstone remains */
     util_ms last_ackack;
     struct eng_timer t_rt, t_emcon, t_expiry, t_forget;
@@ -78,6 +80,8 @@ struct tx_msg {
 #define TIMER_COST 8  /* an armed timer's slot in the heap */
 #define RX_RUN     32 /* sequence numbers per run of fragments */
 #define RX_ACK_TYPICAL_LEN 40 /* an Ack_PDU of one entry with a few missing ranges, bytes */
+#define TX_RTO_MIN         2000 /* the retransmission timeout's floor, ms */
+#define TX_RTO_GRANULARITY 100  /* RFC 6298's G, ms */
 #define TABLE_MIN  64 /* buckets a hash table starts with */
 
 /* The kinds of an incoming record: a message being collected (struct
@@ -193,6 +197,8 @@ struct pmul_engine {
     int64_t wall_offset; /* wall ms = now + wall_offset */
     bool emcon, blocked;
     util_ms tx_free_at;
+    util_ms srtt, rttvar; /* ack arrival after a round's end (RFC 6298), radio ms */
+    bool have_rtt;
     util_ms retry_at; /* the bearer refused a PDU: not before this */
     uint64_t next_handle;
     struct util_list tx_all;
@@ -275,6 +281,9 @@ void tx_on_expiry(struct pmul_engine *e, util_ms now, struct tx_msg *m);
 
 /* eng_peer_convention - a peer reads ACP 142 otherwise (PEER_CONV_*): said once per peer and kind */
 void eng_peer_convention(struct pmul_engine *e, uint32_t peer, uint8_t what);
+
+/* tx_rto - how long after a round's end to wait for its acks */
+util_ms tx_rto(const struct pmul_engine *e, const struct tx_msg *m);
 
 /* tx_on_ack_entry - one Ack_Info_Entry about our message from `from`;
  * whether it named one of ours that `from` is a destination of */

@@ -598,10 +598,9 @@ void rx_on_data(struct pmul_engine *e, util_ms now, const struct pmul_pdu *p)
     if (p->source_id == e->p.node_id)
         return; /* our own, looped back */
     struct rx_ent *h = rx_find(e, p->source_id, p->message_id);
-    if (h && h->kind == RX_REFUSED) {
-        rx_ent_destroy(e, h); /* the sender brings it again: collect it again */
-        h = NULL;
-    }
+    if (h && h->kind == RX_REFUSED)
+        return; /* the rest of the round it was refused in: the next round's
+                 * Address_PDU starts collecting it again (rx_on_address) */
     struct rx_dup *dup;
     if (!h && rx_already(e, now, p->source_id, p->message_id, &dup))
         return;

@@ -218,20 +218,58 @@ static void tx_plan_address(struct pmul_engine *e, struct tx_msg *m)
     m->send_addr = true;
 }
 
+/* tx_last_lacking - the highest Data_PDU d may lack: the highest it
+ * reported missing, or the last one if it never said */
+static unsigned tx_last_lacking(const struct tx_msg *m, const struct tx_dest *d)
+{
+    if (d->missing)
+        for (unsigned s = m->npdu; s >= 1; s--)
+            if (bit_get(d->missing, s))
+                return s;
+    return m->npdu;
+}
+
+/* tx_dest_needs - whether open destination d needs Data_PDU s this round:
+ * what it reported missing after the last round; silent once, only the
+ * last PDU it may lack (which makes it answer: ACP 142 5.2); silent again,
+ * all it may lack.  Never an Address_PDU alone */
+static bool tx_dest_needs(const struct tx_msg *m, const struct tx_dest *d, unsigned s)
+{
+    if (d->state >= 0 || d->emcon)
+        return false;
+    if (d->silent == 0)
+        return d->missing && bit_get(d->missing, s);
+    if (d->silent == 1)
+        return s == tx_last_lacking(m, d);
+    return !d->missing || bit_get(d->missing, s);
+}
+
 /* tx_start_round - an Address_PDU for the open destinations and the Data_PDUs they need */
 void tx_start_round(struct pmul_engine *e, util_ms now, struct tx_msg *m, bool everything)
 {
     if (m->done)
         return;
+    size_t prompted = 0;
+    for (size_t i = 0; !everything && i < m->ndest; i++) {
+        struct tx_dest *d = &m->dests[i];
+        if (d->state >= 0 || d->emcon)
+            continue;
+        if (d->heard && d->heard_round == m->round) {
+            d->silent = 0;
+        } else {
+            d->silent++;
+            prompted++;
+        }
+    }
+    if (prompted)
+        e->st.rounds_prompt++;
     m->round++;
     tx_plan_address(e, m);
     size_t added = 0;
     for (unsigned s = 1; s <= m->npdu; s++) {
         bool need = everything;
-        for (size_t i = 0; !need && i < m->ndest; i++) {
-            const struct tx_dest *d = &m->dests[i];
-            need = d->state < 0 && d->missing && bit_get(d->missing, s);
-        }
+        for (size_t i = 0; !need && i < m->ndest; i++)
+            need = tx_dest_needs(m, &m->dests[i], s);
         if (need && !bit_get(m->send_bits, s)) {
             bit_set(m->send_bits, s);
             m->send_count++;
@@ -240,9 +278,9 @@ void tx_start_round(struct pmul_engine *e, util_ms now, struct tx_msg *m, bool e
     }
     m->scan = 1;
     util_log(UTIL_LOG_INFO, UTIL_MOD_PMUL, "retransmit",
-             "src=" PMUL_ID_FMT " msgid=%u round=%u dests=%zu data_pdus=%zu%s",
-             PMUL_ID_ARGS(e->p.node_id), m->msgid, m->round, m->open, added,
-             everything ? " emcon=yes" : "");
+             "src=" PMUL_ID_FMT " msgid=%u round=%u dests=%zu silent=%zu data_pdus=%zu rto_ms=%llu%s",
+             PMUL_ID_ARGS(e->p.node_id), m->msgid, m->round, m->open, prompted, added,
+             (unsigned long long)tx_rto(e, m), everything ? " emcon=yes" : "");
     tx_enqueue(e, m);
     (void)now;
 }
@@ -265,16 +303,55 @@ bool tx_open_emcon(const struct tx_msg *m)
     return false;
 }
 
-/* tx_round_sent - the round's last PDU left: wait for acks */
+/* tx_rto - how long after a round's end on the air to wait for its acks:
+ * RFC 6298's SRTT + max(G, 4 RTTVAR) from the acks heard so far (before
+ * any, what is known: the receivers' ack window and the acks' airtime with
+ * turnarounds, plus TX_RTO_MIN), between TX_RTO_MIN and
+ * ACK_RE-TRANSMISSION_TIME, times the
+ * message's back-off, at most MAX_RE-TRANSMISSION_TIME */
+util_ms tx_rto(const struct pmul_engine *e, const struct tx_msg *m)
+{
+    util_ms base;
+    if (e->have_rtt) {
+        base = e->srtt + UTIL_MAX((util_ms)TX_RTO_GRANULARITY, 4 * e->rttvar);
+    } else {
+        /* nothing measured yet: the receivers' ack window, then each ack
+         * and its 5066 acknowledgement on the air, turnarounds included */
+        util_ms window = UTIL_MIN(e->p.ack_delay_max, eng_airtime(e, RX_ACK_TYPICAL_LEN) * m->open);
+        base = window + 2 * eng_airtime(e, 64) * m->open + TX_RTO_MIN;
+    }
+    base = UTIL_MIN(UTIL_MAX(base, (util_ms)TX_RTO_MIN), e->p.ack_retransmission_time);
+    double b = (double)base * m->backoff;
+    return b >= (double)e->p.max_retransmission_time ? e->p.max_retransmission_time : (util_ms)b;
+}
+
+/* tx_rtt_sample - an ack arrived `now` for the round that ended at
+ * m->round_end: fold it into SRTT and RTTVAR (RFC 6298 2.2, 2.3) */
+static void tx_rtt_sample(struct pmul_engine *e, util_ms now, const struct tx_msg *m)
+{
+    if (now < m->round_end)
+        return; /* before the round was off the air: an earlier round's ack */
+    util_ms r = now - m->round_end;
+    if (!e->have_rtt) {
+        e->srtt = r;
+        e->rttvar = r / 2;
+        e->have_rtt = true;
+    } else {
+        util_ms diff = e->srtt > r ? e->srtt - r : r - e->srtt;
+        e->rttvar = (3 * e->rttvar + diff) / 4;
+        e->srtt = (7 * e->srtt + r) / 8;
+    }
+}
+
+/* tx_round_sent - the round's last PDU left: wait for acks, from when it
+ * will be off the air (the pacing horizon) */
 void tx_round_sent(struct pmul_engine *e, util_ms now, struct tx_msg *m)
 {
     if (m->done)
         return;
-    if (tx_open_non_emcon(m) && !util_timer_armed(&m->t_rt.t)) {
-        /* the acks have their random delay and their own airtime to come back */
-        util_ms allowance = e->p.ack_delay_max + (util_ms)m->open * eng_airtime(e, 64) * 2;
-        eng_arm(e, &m->t_rt, now + m->rt_cur + allowance);
-    }
+    m->round_end = UTIL_MAX(now, e->tx_free_at);
+    if (tx_open_non_emcon(m) && !util_timer_armed(&m->t_rt.t))
+        eng_arm(e, &m->t_rt, m->round_end + tx_rto(e, m));
     if (tx_open_emcon(m) && m->emcon_rounds < e->p.emcon_rtc && !util_timer_armed(&m->t_emcon.t))
         eng_arm(e, &m->t_emcon, now + e->p.emcon_rti);
 }
@@ -441,7 +518,7 @@ int pmul_engine_send(struct pmul_engine *e, util_ms now, struct pmul_message *ms
         m->dests[i].state = -1;
     }
     tx_refresh_open_ids(m);
-    m->rt_cur = e->p.ack_retransmission_time;
+    m->backoff = 1.0;
     eng_timer_init(&m->t_rt, T_TX_RT, m);
     eng_timer_init(&m->t_emcon, T_TX_EMCON, m);
     eng_timer_init(&m->t_expiry, T_TX_EXPIRY, m);
@@ -515,6 +592,9 @@ bool tx_on_ack_entry(struct pmul_engine *e, util_ms now, uint32_t from, const st
         }
         return true;
     }
+    if (d->heard_round != m->round || !d->heard)
+        tx_rtt_sample(e, now, m); /* its first answer to this round */
+    m->backoff = 1.0; /* a new sample: no more back-off (RFC 6298 5.7) */
     if (d->state >= 0)
         return true;
     size_t nmiss = pmul_missing_count(a, m->npdu);

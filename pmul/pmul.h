@@ -425,6 +425,7 @@ struct pmul_params {
     size_t pdu_max;                 /* largest P_MUL PDU the bearer carries (2042) */
     uint32_t rate_bps;              /* pacing at the bearer's rate; 0 = none (2400) */
     unsigned pdu_overhead;          /* bearer bytes per PDU for pacing (32) */
+    util_ms turnaround_ms;          /* the bearer's time per U_PDU beyond its bytes: modem turnaround (500 ms) */
     util_ms burst_ms;               /* how far ahead of the channel we may queue (2 s) */
     util_ms ack_retransmission_time; /* ACK_RE-TRANSMISSION_TIME (60 s) */
     double back_off_factor;          /* BACK-OFF_FACTOR (1.5) */
@@ -603,6 +604,8 @@ struct pmul_engine_stats {
     size_t rx_state;         /* bytes of receive state, as counted against rx_max_total */
     size_t rx_state_peak;    /* its highest value */
     size_t gaps_open, sources; /* open sequence gaps, originators tracked */
+    util_ms srtt_ms, rttvar_ms; /* ack arrival after a round's end (RFC 6298); 0 before any */
+    uint64_t rounds_prompt;     /* retransmission rounds with a destination that had not answered */
 };
 
 /* pmul_engine_get_stats - counters and sizes */

@@ -1,16 +1,22 @@
 /* pmul_air_test.c - issue 14: when a P_MUL receiver (pmul/engine_rx.c,
- * ACP 142 5.3) answers, in radio time passed in.  It acks as soon as it
+ * ACP 142 5.3) answers, and what and when a sender (engine_tx.c, 5.2)
+ * retransmits, in radio time passed in.  It acks as soon as it
  * holds the last Data_PDU of a round (nothing numbered after it missing),
  * after a random delay within a window of one Ack_PDU airtime per
  * destination; ACK_PDU_TIME of silence stays the fallback when that last
  * PDU is lost; and receivers configured alike draw different delays (the
  * seed is mixed with the node id), so they do not all answer at once.
+ * The sender never sends an Address_PDU alone: a destination silent after
+ * a round gets the last Data_PDU it may lack, silent again all it may
+ * lack; and it waits for acks as long as they have been taking (RFC 6298),
+ * from when the round is off the air.
  */
 #include "harness.h"
 #include "pmul/pmul.h"
 
 #define WALL0 1700000000000LL
 #define SRC   9u
+#define ACK_AIR 740 /* one Ack_PDU (40 + 32 bytes at 2400 bit/s) and a 500 ms turnaround, ms */
 
 struct rx {
     struct pmul_engine *e;
@@ -125,8 +131,8 @@ static size_t missing_in_ack(const struct rx *r)
 TEST(the_rounds_last_pdu_brings_the_ack_within_the_window)
 {
     /* 4 destinations, Data_PDU 3 of 5 lost: the ack comes within 4 Ack_PDU
-     * airtimes of the last one (72 bytes at 2400 bit/s: 240 ms each), not
-     * after ACK_PDU_TIME (60 s) of silence */
+     * airtimes of the last one (ACK_AIR each), not after ACK_PDU_TIME (60 s)
+     * of silence */
     static struct rx r;
     rx_new(&r, 20);
     address(&r, 0, 5, 4);
@@ -135,13 +141,13 @@ TEST(the_rounds_last_pdu_brings_the_ack_within_the_window)
             data(&r, 0, s);
     util_ms at = run_until_ack(&r, 0, 120000);
     printf("# Data_PDU 3 of 5 lost, 4 destinations: ack after %lld ms\n", (long long)at);
-    CHECK(at <= 4 * 240);
+    CHECK(at <= 4 * ACK_AIR);
     CHECK_EQ(missing_in_ack(&r), 1);
     /* the retransmitted PDU completes it, and the complete ack follows as soon */
     data(&r, 2000, 3);
     CHECK_EQ(r.delivered, 1);
     int before = r.acks;
-    for (util_ms t = 2000; t <= 2000 + 4 * 240; t += 10)
+    for (util_ms t = 2000; t <= 2000 + 4 * ACK_AIR; t += 10)
         pmul_engine_timeout(r.e, t);
     CHECK_EQ(r.acks, before + 1);
     CHECK_EQ(missing_in_ack(&r), 0);
@@ -176,7 +182,7 @@ TEST(a_retransmission_round_ends_at_its_own_last_pdu)
         if (s != 2 && s != 4)
             data(&r, 0, s);
     util_ms at = run_until_ack(&r, 0, 5000);
-    CHECK(at <= 2 * 240);
+    CHECK(at <= 2 * ACK_AIR);
     CHECK_EQ(missing_in_ack(&r), 2);
     int acks = r.acks;
     address(&r, 10000, 6, 2);
@@ -186,7 +192,7 @@ TEST(a_retransmission_round_ends_at_its_own_last_pdu)
     CHECK_EQ(r.acks, acks); /* 4 is still to come in this round */
     data(&r, 12000, 4);
     CHECK_EQ(r.delivered, 1);
-    CHECK(run_until_ack(&r, 12000, 12000 + 2 * 240) != UTIL_MS_NEVER);
+    CHECK(run_until_ack(&r, 12000, 12000 + 2 * ACK_AIR) != UTIL_MS_NEVER);
     CHECK_EQ(r.acks, acks + 1);
     CHECK_EQ(missing_in_ack(&r), 0);
     pmul_engine_free(r.e);
@@ -206,7 +212,7 @@ TEST(receivers_alike_answer_at_different_times)
         data(&r, 0, 2);
         CHECK_EQ(r.delivered, 1);
         at[i] = run_until_ack(&r, 0, 10000);
-        CHECK(at[i] <= 8 * 240);
+        CHECK(at[i] <= 8 * ACK_AIR);
         bool seen = false;
         for (uint32_t j = 0; j < i; j++)
             seen |= at[j] == at[i];
@@ -219,11 +225,174 @@ TEST(receivers_alike_answer_at_different_times)
     CHECK(distinct >= 6);
 }
 
+/* ---- the sender ---- */
+
+struct tx {
+    struct pmul_engine *e;
+    int rounds;           /* Address_PDUs sent */
+    uint16_t seqs[256];   /* Data_PDUs sent, in order */
+    int ndata;
+    int round_start[64];  /* index in seqs where each round began */
+};
+
+/* tx_send - note rounds and Data_PDUs */
+static int tx_send(void *user, const uint8_t *pdu, size_t len, const struct pmul_tx_info *info)
+{
+    struct tx *t = user;
+    struct pmul_pdu p;
+    (void)info;
+    if (pmul_decode(pdu, len, &p) != (int)len)
+        return 0;
+    if (p.type == PMUL_ADDRESS && p.u.address.count > 0 && t->rounds < 64)
+        t->round_start[t->rounds++] = t->ndata;
+    else if (p.type == PMUL_DATA && t->ndata < 256)
+        t->seqs[t->ndata++] = p.u.data.seq;
+    return 0;
+}
+
+/* tx_msgid - Message_ID 5 */
+static int tx_msgid(void *user, uint32_t *id)
+{
+    (void)user;
+    *id = 5;
+    return 0;
+}
+
+/* tx_msn - 1 */
+static int tx_msn(void *user, uint32_t dest, uint32_t *msn)
+{
+    (void)user;
+    (void)dest;
+    *msn = 1;
+    return 0;
+}
+
+static const struct pmul_callbacks tx_cbs = {.send = tx_send, .alloc_message_id = tx_msgid, .alloc_msn = tx_msn};
+
+/* tx_start - node 1 sends 5 Data_PDUs of 200 bytes to node 20 at 2400 bit/s */
+static void tx_start(struct tx *t)
+{
+    memset(t, 0, sizeof *t);
+    struct pmul_params p;
+    pmul_params_default(&p);
+    p.node_id = 1;
+    p.pdu_max = 200 + 16;
+    t->e = pmul_engine_new(&p, &tx_cbs, t);
+    CHECK(t->e != NULL);
+    pmul_engine_set_wall(t->e, 0, WALL0);
+    static uint8_t body[1000];
+    struct pmul_dest_spec d = {20, false, 0};
+    struct pmul_message m = {body, sizeof body, &d, 1, 6, WALL0 / 1000 + 7200, 0};
+    CHECK_EQ(pmul_engine_send(t->e, 0, &m, NULL), 0);
+}
+
+/* tx_run - step the sender's clock to `until` in 100 ms steps */
+static void tx_run(struct tx *t, util_ms from, util_ms until)
+{
+    for (util_ms now = from; now <= until; now += 100)
+        pmul_engine_timeout(t->e, now);
+}
+
+/* ack_from_20 - node 20's Ack_PDU for message 5 of node 1, missing lo..hi (none if 0) */
+static void ack_from_20(struct tx *t, util_ms now, uint16_t lo, uint16_t hi)
+{
+    struct pmul_range r = {lo, hi};
+    struct pmul_ack_entry a = {.source_id = 1, .message_id = 5, .ranges = &r, .nranges = lo ? 1 : 0};
+    struct pmul_pdu p;
+    pmul_pdu_init(&p, PMUL_ACK);
+    p.source_id = 20;
+    p.u.ack.count = 1;
+    p.u.ack.entries = &a;
+    uint8_t b[256];
+    int n = pmul_encode(&p, b, sizeof b);
+    CHECK(n > 0);
+    CHECK_EQ(pmul_engine_input(t->e, now, b, (size_t)n), 0);
+}
+
+TEST(a_silent_destination_gets_its_last_pdu_then_all_it_may_lack)
+{
+    /* node 20 never answers: the second round carries Data_PDU 5 alone (it
+     * makes a receiver that has the rest answer), the third all five; no
+     * round is an Address_PDU alone */
+    static struct tx t;
+    tx_start(&t);
+    tx_run(&t, 0, 3600000);
+    CHECK(t.rounds >= 4);
+    CHECK_EQ(t.round_start[1], 5);
+    CHECK_EQ(t.round_start[2] - t.round_start[1], 1);
+    CHECK_EQ(t.seqs[t.round_start[1]], 5);
+    CHECK_EQ(t.round_start[3] - t.round_start[2], 5);
+    for (int r = 1; r + 1 < t.rounds; r++)
+        CHECK(t.round_start[r + 1] > t.round_start[r]);
+    struct pmul_engine_stats st;
+    pmul_engine_get_stats(t.e, &st);
+    CHECK(st.rounds_prompt >= 3);
+    pmul_engine_free(t.e);
+}
+
+TEST(a_destination_that_answered_gets_what_it_lacks_only)
+{
+    static struct tx t;
+    tx_start(&t);
+    tx_run(&t, 0, 8000); /* the round is off the air */
+    ack_from_20(&t, 9000, 2, 3);
+    tx_run(&t, 9000, 20000);
+    /* the next round at once (every destination answered), with 2 and 3 */
+    CHECK(t.rounds >= 2);
+    CHECK_EQ(t.round_start[1], 5);
+    CHECK(t.ndata >= 7);
+    CHECK_EQ(t.seqs[5], 2);
+    CHECK_EQ(t.seqs[6], 3);
+    if (t.rounds >= 3) /* and then silence: a prompt with the last it lacks */
+        CHECK(t.round_start[2] == 7 && t.ndata == 8 && t.seqs[7] == 3);
+    pmul_engine_free(t.e);
+}
+
+TEST(the_retransmission_timeout_learns_the_ack_delay)
+{
+    /* node 20 answers each round 1.5 s after it is off the air, missing
+     * Data_PDU 1 each time; then it falls silent: the prompt comes SRTT +
+     * 4 RTTVAR after the round (RFC 6298), seconds, not
+     * ACK_RE-TRANSMISSION_TIME (60 s) */
+    static struct tx t;
+    tx_start(&t);
+    util_ms now = 0;
+    for (int round = 0; round < 4; round++) {
+        int sent = t.ndata;
+        tx_run(&t, now, now + 30000); /* well off the air */
+        CHECK(t.ndata > sent);
+        now += 30000;
+        ack_from_20(&t, now, 1, 1);
+        tx_run(&t, now, now + 100);
+        now += 100;
+    }
+    struct pmul_engine_stats st;
+    pmul_engine_get_stats(t.e, &st);
+    printf("# srtt %llu ms, rttvar %llu ms\n", (unsigned long long)st.srtt_ms,
+           (unsigned long long)st.rttvar_ms);
+    CHECK(st.srtt_ms > 0);
+    int rounds = t.rounds;
+    util_ms from = now;
+    while (t.rounds == rounds && now < from + 120000) {
+        pmul_engine_timeout(t.e, now);
+        now += 100;
+    }
+    printf("# silent after its answers: prompted %llu ms after the last round began\n",
+           (unsigned long long)(now - from));
+    CHECK_EQ(t.rounds, rounds + 1);
+    CHECK(now - from < 30000);
+    CHECK_EQ(t.seqs[t.ndata - 1], 1); /* the last (only) PDU it lacks */
+    pmul_engine_free(t.e);
+}
+
 int main(void)
 {
     RUN(the_rounds_last_pdu_brings_the_ack_within_the_window);
     RUN(a_lost_last_pdu_leaves_ack_pdu_time);
     RUN(a_retransmission_round_ends_at_its_own_last_pdu);
     RUN(receivers_alike_answer_at_different_times);
+    RUN(a_silent_destination_gets_its_last_pdu_then_all_it_may_lack);
+    RUN(a_destination_that_answered_gets_what_it_lacks_only);
+    RUN(the_retransmission_timeout_learns_the_ack_delay);
     return harness_done();
 }
