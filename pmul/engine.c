@@ -154,6 +154,24 @@ util_ms eng_airtime(const struct pmul_engine *e, size_t len)
     return (bits + e->p.rate_bps - 1) / e->p.rate_bps + e->p.turnaround_ms;
 }
 
+/* eng_charge - a PDU of priority prio taking `air` ms went to the bearer:
+ * its class and every more routine one wait for it (the 5066 server sends
+ * it before their queued U_PDUs: they are pushed back by as much); the
+ * more urgent classes do not */
+void eng_charge(struct pmul_engine *e, util_ms now, unsigned prio, util_ms air)
+{
+    unsigned c = eng_pace_class(prio);
+    util_ms end = UTIL_MAX(e->tx_free[c], now) + air;
+    for (unsigned k = c; k < PMUL_PACE_CLASSES; k++)
+        e->tx_free[k] = UTIL_MAX(UTIL_MAX(e->tx_free[k], now) + air, end);
+}
+
+/* eng_free_at - when the channel is free for a PDU of priority prio */
+util_ms eng_free_at(const struct pmul_engine *e, unsigned prio)
+{
+    return e->tx_free[eng_pace_class(prio)];
+}
+
 /* eng_emit - encode and hand a PDU to the bearer; 0, or negative (not sent) */
 int eng_emit(struct pmul_engine *e, util_ms now, const struct pmul_pdu *pdu,
              const struct pmul_tx_info *info)
@@ -173,7 +191,7 @@ int eng_emit(struct pmul_engine *e, util_ms now, const struct pmul_pdu *pdu,
     e->st.pdus_sent++;
     e->st.bytes_sent += (uint64_t)n;
     if (e->p.rate_bps)
-        e->tx_free_at = UTIL_MAX(e->tx_free_at, now) + eng_airtime(e, (size_t)n);
+        eng_charge(e, now, info->priority, eng_airtime(e, (size_t)n));
     UTIL_TRACE(UTIL_MOD_PMUL, "tx", "type=%s src=" PMUL_ID_FMT " msgid=%u len=%d",
                pmul_type_name(pdu->type), PMUL_ID_ARGS(pdu->source_id), pdu->message_id, n);
     return 0;
@@ -181,18 +199,30 @@ int eng_emit(struct pmul_engine *e, util_ms now, const struct pmul_pdu *pdu,
 
 /* ---- the pump and the timers -------------------------------------------------- */
 
-/* eng_can_send - whether the engine may put a PDU on the bearer now */
-static bool eng_can_send(const struct pmul_engine *e, util_ms now)
+/* eng_next_prio - the priority of the PDU the pump would send next (acks
+ * first, then the most urgent message), or -1 if nothing waits */
+static int eng_next_prio(const struct pmul_engine *e)
 {
-    if (e->emcon || e->blocked || now < e->retry_at)
+    if (!util_list_empty(&e->ack_ready))
+        return UTIL_CONTAINER_OF(e->ack_ready.next, struct rx_ent, rlink)->prio;
+    if (!util_list_empty(&e->sendq))
+        return UTIL_CONTAINER_OF(e->sendq.next, struct tx_msg, qlink)->prio;
+    return -1;
+}
+
+/* eng_can_send - whether the engine may put a PDU of priority prio on the
+ * bearer now: at most burst_ms ahead of the channel, as its class sees it */
+static bool eng_can_send(const struct pmul_engine *e, util_ms now, int prio)
+{
+    if (prio < 0 || e->emcon || e->blocked || now < e->retry_at)
         return false;
-    return !e->p.rate_bps || e->tx_free_at <= now + e->p.burst_ms;
+    return !e->p.rate_bps || eng_free_at(e, (unsigned)prio) <= now + e->p.burst_ms;
 }
 
 /* eng_pump - send acks first, then the most urgent message's next PDU, while pacing allows */
 void eng_pump(struct pmul_engine *e, util_ms now)
 {
-    while (eng_can_send(e, now)) {
+    while (eng_can_send(e, now, eng_next_prio(e))) {
         if (!util_list_empty(&e->ack_ready)) {
             if (rx_send_acks(e, now) < 0)
                 break;
@@ -292,9 +322,10 @@ void pmul_engine_timeout(struct pmul_engine *e, util_ms now)
 util_ms pmul_engine_next_expiry(const struct pmul_engine *e)
 {
     util_ms next = util_timerheap_next_expiry(&e->timers);
-    bool work = !util_list_empty(&e->sendq) || !util_list_empty(&e->ack_ready);
-    if (work && !e->emcon && !e->blocked) {
-        util_ms pace = e->p.rate_bps && e->tx_free_at > e->p.burst_ms ? e->tx_free_at - e->p.burst_ms : 0;
+    int prio = eng_next_prio(e);
+    if (prio >= 0 && !e->emcon && !e->blocked) {
+        util_ms free_at = eng_free_at(e, (unsigned)prio);
+        util_ms pace = e->p.rate_bps && free_at > e->p.burst_ms ? free_at - e->p.burst_ms : 0;
         next = UTIL_MIN(next, UTIL_MAX(pace, e->retry_at));
     }
     return next;
@@ -458,7 +489,8 @@ void pmul_engine_set_emcon(struct pmul_engine *e, util_ms now, bool emcon)
             rx_unready(h);
             rx_schedule_ack(e, now, h, 0);
         }
-        e->tx_free_at = UTIL_MAX(e->tx_free_at, now);
+        for (unsigned k = 0; k < PMUL_PACE_CLASSES; k++)
+            e->tx_free[k] = UTIL_MAX(e->tx_free[k], now);
     }
     eng_pump(e, now);
 }
@@ -468,7 +500,8 @@ void pmul_engine_set_blocked(struct pmul_engine *e, util_ms now, bool blocked)
 {
     e->blocked = blocked;
     if (!blocked)
-        e->tx_free_at = UTIL_MIN(e->tx_free_at, now);
+        for (unsigned k = 0; k < PMUL_PACE_CLASSES; k++)
+            e->tx_free[k] = UTIL_MIN(e->tx_free[k], now);
     eng_pump(e, now);
 }
 

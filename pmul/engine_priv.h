@@ -81,6 +81,7 @@ struct tx_msg {
 #define RX_RUN     32 /* sequence numbers per run of fragments */
 #define RX_ACK_TYPICAL_LEN 40 /* an Ack_PDU of one entry with a few missing ranges, bytes */
 #define TX_RTO_MIN         2000 /* the retransmission timeout's floor, ms */
+#define PMUL_PACE_CLASSES  16   /* pacing classes: P_MUL priorities 0..14, and 15..255 */
 #define TX_RTO_GRANULARITY 100  /* RFC 6298's G, ms */
 #define TABLE_MIN  64 /* buckets a hash table starts with */
 
@@ -196,7 +197,9 @@ struct pmul_engine {
     struct util_rng rng;
     int64_t wall_offset; /* wall ms = now + wall_offset */
     bool emcon, blocked;
-    util_ms tx_free_at;
+    util_ms tx_free[PMUL_PACE_CLASSES]; /* per priority class (0 most urgent): when the
+                                         * channel is free for it, its own PDUs and the more
+                                         * urgent ones counted, not the more routine */
     util_ms srtt, rttvar; /* ack arrival after a round's end (RFC 6298), radio ms */
     bool have_rtt;
     util_ms retry_at; /* the bearer refused a PDU: not before this */
@@ -279,8 +282,20 @@ int tx_emit_one(struct pmul_engine *e, util_ms now, struct tx_msg *m);
 /* tx_on_expiry - Expiry_Time: every open destination fails, Discard goes out */
 void tx_on_expiry(struct pmul_engine *e, util_ms now, struct tx_msg *m);
 
+/* eng_charge - a PDU of priority prio taking `air` ms went to the bearer: charge the pacing clocks */
+void eng_charge(struct pmul_engine *e, util_ms now, unsigned prio, util_ms air);
+
+/* eng_free_at - when the channel is free for a PDU of priority prio */
+util_ms eng_free_at(const struct pmul_engine *e, unsigned prio);
+
 /* eng_peer_convention - a peer reads ACP 142 otherwise (PEER_CONV_*): said once per peer and kind */
 void eng_peer_convention(struct pmul_engine *e, uint32_t peer, uint8_t what);
+
+/* eng_pace_class - the pacing class of a P_MUL priority */
+static inline unsigned eng_pace_class(unsigned prio)
+{
+    return prio < PMUL_PACE_CLASSES ? prio : PMUL_PACE_CLASSES - 1;
+}
 
 /* tx_rto - how long after a round's end to wait for its acks */
 util_ms tx_rto(const struct pmul_engine *e, const struct tx_msg *m);

@@ -385,6 +385,81 @@ TEST(the_retransmission_timeout_learns_the_ack_delay)
     pmul_engine_free(t.e);
 }
 
+/* ---- pacing per priority ---- */
+
+struct paced {
+    util_ms now;          /* the test's clock, for the record */
+    util_ms at[512];      /* when each PDU went to the bearer */
+    uint8_t prio[512];
+    int n;
+};
+
+/* paced_send - note when and at which priority */
+static int paced_send(void *user, const uint8_t *pdu, size_t len, const struct pmul_tx_info *info)
+{
+    struct paced *c = user;
+    (void)pdu;
+    (void)len;
+    if (c->n < 512) {
+        c->at[c->n] = c->now;
+        c->prio[c->n++] = info->priority;
+    }
+    return 0;
+}
+
+/* paced_msgid - Message_IDs 1, 2, ... */
+static int paced_msgid(void *user, uint32_t *id)
+{
+    static uint32_t next;
+    (void)user;
+    *id = ++next;
+    return 0;
+}
+
+static const struct pmul_callbacks paced_cbs = {.send = paced_send, .alloc_message_id = paced_msgid, .alloc_msn = tx_msn};
+
+TEST(an_urgent_pdu_does_not_wait_behind_routine_slots)
+{
+    /* 20 kB of routine traffic (priority 15) is being paced out at 2400
+     * bit/s, burst 2 s; at t = 20 s a 300-byte message at priority 0 comes:
+     * its PDUs go to the bearer at once (the 5066 server sends them ahead
+     * of the routine U_PDUs it holds), and the routine ones wait longer */
+    static struct paced c;
+    memset(&c, 0, sizeof c);
+    struct pmul_params p;
+    pmul_params_default(&p);
+    p.node_id = 1;
+    p.pdu_max = 1024;
+    struct pmul_engine *e = pmul_engine_new(&p, &paced_cbs, &c);
+    CHECK(e != NULL);
+    pmul_engine_set_wall(e, 0, WALL0);
+    static uint8_t routine[20000], urgent[300];
+    struct pmul_dest_spec d1 = {20, false, 0}, d2 = {20, false, 0};
+    struct pmul_message r = {routine, sizeof routine, &d1, 1, 15, WALL0 / 1000 + 7200, 0};
+    struct pmul_message u = {urgent, sizeof urgent, &d2, 1, 0, WALL0 / 1000 + 7200, 0};
+    CHECK_EQ(pmul_engine_send(e, 0, &r, NULL), 0);
+    for (c.now = 0; c.now < 20000; c.now += 10)
+        pmul_engine_timeout(e, c.now);
+    int before = c.n;
+    CHECK(before > 2 && before < 22); /* the routine message is going out, paced */
+    CHECK_EQ(pmul_engine_send(e, c.now, &u, NULL), 0);
+    pmul_engine_timeout(e, c.now);
+    /* the urgent Address_PDU and its Data_PDU went at once */
+    CHECK(c.n >= before + 2);
+    CHECK_EQ(c.prio[before], 0);
+    CHECK_EQ(c.prio[before + 1], 0);
+    CHECK_EQ(c.at[before + 1], 20000);
+    /* the next routine PDU waited for the urgent ones' airtime too */
+    util_ms gap_before = c.at[before - 1] - c.at[before - 2];
+    for (c.now = 20000; c.now < 60000 && c.n < before + 3; c.now += 10)
+        pmul_engine_timeout(e, c.now);
+    CHECK_EQ(c.prio[before + 2], 15);
+    printf("# routine PDUs every %llu ms; the urgent message went at once, the next routine one %llu ms later\n",
+           (unsigned long long)gap_before, (unsigned long long)(c.at[before + 2] - 20000));
+    CHECK(c.at[before + 2] - c.at[before - 1] > gap_before);
+    pmul_engine_free(e);
+}
+
 int main(void)
 {
     RUN(the_rounds_last_pdu_brings_the_ack_within_the_window);
@@ -394,5 +469,6 @@ int main(void)
     RUN(a_silent_destination_gets_its_last_pdu_then_all_it_may_lack);
     RUN(a_destination_that_answered_gets_what_it_lacks_only);
     RUN(the_retransmission_timeout_learns_the_ack_delay);
+    RUN(an_urgent_pdu_does_not_wait_behind_routine_slots);
     return harness_done();
 }
