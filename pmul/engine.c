@@ -252,6 +252,8 @@ static void eng_on_timer(struct pmul_engine *e, util_ms now, struct eng_timer *t
             const struct tx_dest *d = &m->dests[i];
             silent |= d->state < 0 && !d->emcon && !(d->heard && d->heard_round == m->round);
         }
+        if (m->held)
+            break; /* pmul_engine_hold(..., false) starts the round */
         if (silent && m->backoff < 1e6)
             m->backoff *= e->p.back_off_factor;
         if (!m->done && tx_open_non_emcon(m))
@@ -260,7 +262,7 @@ static void eng_on_timer(struct pmul_engine *e, util_ms now, struct eng_timer *t
     }
     case T_TX_EMCON: {
         struct tx_msg *m = t->owner;
-        if (!m->done && tx_open_emcon(m)) {
+        if (!m->done && !m->held && tx_open_emcon(m)) {
             m->emcon_rounds++;
             tx_start_round(e, now, m, true);
         }

@@ -68,6 +68,7 @@ struct tx_msg {
     util_ms round_end; /* when the round's last PDU is expected to be off the air */
     double backoff;    /* the retransmission timeout's multiplier: back_off_factor per silent round */
     bool done;       /* every destination finished; only a tombstone remains */
+    bool held;       /* the operator's hold: no PDU goes to the bearer, no round starts */
     util_ms last_ackack;
     struct eng_timer t_rt, t_emcon, t_expiry, t_forget;
 };

@@ -51,7 +51,7 @@ bool tx_has_work(const struct tx_msg *m)
 /* tx_enqueue - put m in the send queue by priority, then age */
 static void tx_enqueue(struct pmul_engine *e, struct tx_msg *m)
 {
-    if (m->queued || !tx_has_work(m))
+    if (m->queued || !tx_has_work(m) || (m->held && !m->done))
         return;
     struct util_list *it;
     UTIL_LIST_FOREACH(it, &e->sendq) {
@@ -663,6 +663,37 @@ int pmul_engine_cancel(struct pmul_engine *e, util_ms now, uint64_t handle)
     m->send_addr = false;
     for (size_t i = 0; i < m->ndest && !m->done; i++)
         tx_dest_finish(e, now, m, &m->dests[i], PMUL_DEST_CANCELLED);
+    eng_pump(e, now);
+    return 0;
+}
+
+/* pmul_engine_hold - hold or release a message being sent */
+int pmul_engine_hold(struct pmul_engine *e, util_ms now, uint64_t handle, bool hold)
+{
+    struct tx_msg *m = tx_find_handle(e, handle);
+    if (!m || m->done)
+        return PMUL_ERR_ARG;
+    if (m->held == hold)
+        return 0;
+    m->held = hold;
+    util_log(UTIL_LOG_INFO, UTIL_MOD_PMUL, hold ? "held" : "released",
+             "src=" PMUL_ID_FMT " msgid=%u round=%u data_pdus_left=%zu", PMUL_ID_ARGS(e->p.node_id),
+             m->msgid, m->round, m->send_count);
+    if (hold) {
+        /* what is not yet with the bearer stays here */
+        tx_dequeue(m);
+        util_timerheap_cancel(&e->timers, &m->t_rt.t);
+        util_timerheap_cancel(&e->timers, &m->t_emcon.t);
+        return 0;
+    }
+    if (tx_has_work(m)) {
+        tx_enqueue(e, m); /* the rest of the round it was held in */
+    } else {
+        if (tx_open_non_emcon(m))
+            eng_arm(e, &m->t_rt, now); /* a round at once: whoever is silent is prompted */
+        if (tx_open_emcon(m) && m->emcon_rounds < e->p.emcon_rtc)
+            eng_arm(e, &m->t_emcon, now + e->p.emcon_rti);
+    }
     eng_pump(e, now);
     return 0;
 }

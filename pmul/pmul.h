@@ -581,6 +581,12 @@ void pmul_engine_set_dest_emcon(struct pmul_engine *e, util_ms now, uint32_t des
 /* pmul_engine_cancel - drop a message: its open destinations end CANCELLED
  * and a Discard_Message_PDU goes out; PMUL_ERR_ARG if unknown */
 int pmul_engine_cancel(struct pmul_engine *e, util_ms now, uint64_t handle);
+/* pmul_engine_hold - hold (hold true) or release a message being sent:
+ * held, none of its PDUs goes to the bearer any more (those handed over
+ * are the bearer's) and no round starts, while acks are still taken;
+ * released, it carries on where it stopped (a silent round: a prompt at
+ * once).  PMUL_ERR_ARG if unknown or finished */
+int pmul_engine_hold(struct pmul_engine *e, util_ms now, uint64_t handle, bool hold);
 /* pmul_engine_retry - start a new round for a message now; PMUL_ERR_ARG if unknown */
 int pmul_engine_retry(struct pmul_engine *e, util_ms now, uint64_t handle);
 

@@ -925,7 +925,16 @@ int smtpgw_gateway_drop(struct smtpgw_gateway *gw, int64_t now, const char *id)
     return each(gw, now, id, drop_one);
 }
 
-/* hold_one - set the hold flag (an in-flight P_MUL message finishes) */
+/* hold_flights - tell P_MUL to hold (or release) every message of qid it is sending */
+static void hold_flights(struct smtpgw_gateway *gw, const char *qid, bool hold)
+{
+    for (struct gwe_flight *f = gw->flights; f; f = f->next)
+        if (strcmp(f->qid, qid) == 0 && gw->cb.hold)
+            gw->cb.hold(gw->user, f->handle, hold);
+}
+
+/* hold_one - set the hold flag; what P_MUL is sending of it stops at once
+ * (its PDUs already with the 5066 server excepted) */
 static int hold_one(struct smtpgw_gateway *gw, int64_t now, struct smtpgw_envelope *e)
 {
     (void)now;
@@ -934,6 +943,7 @@ static int hold_one(struct smtpgw_gateway *gw, int64_t now, struct smtpgw_envelo
     e->flags |= SMTPGW_ENV_HOLD;
     gw->sp->update(gw->sph, e);
     gwe_log(gw, UTIL_LOG_NOTICE, "operator-hold", "qid=%s queue=%s", e->qid, smtpgw_queue_name(e->queue));
+    hold_flights(gw, e->qid, true);
     return 1;
 }
 
@@ -945,6 +955,7 @@ static int release_one(struct smtpgw_gateway *gw, int64_t now, struct smtpgw_env
     e->flags &= (uint8_t)~SMTPGW_ENV_HOLD;
     gw->sp->update(gw->sph, e);
     gwe_log(gw, UTIL_LOG_NOTICE, "operator-release", "qid=%s queue=%s", e->qid, smtpgw_queue_name(e->queue));
+    hold_flights(gw, e->qid, false);
     if (e->queue == SMTPGW_Q_OUTGOING)
         gwe_submit(gw, now, e);
     return 1;

@@ -80,6 +80,9 @@ struct smtpgw_gateway_callbacks {
     /* mail_date: the real time for Date: and Received: in generated mail
      * (the engine's `now` may be scaled in tests); NULL: now */
     int64_t (*mail_date)(void *user);
+    /* hold (optional): the operator held (hold true) or released a message
+     * P_MUL is sending: none of its PDUs may go to the bearer meanwhile */
+    void (*hold)(void *user, uint64_t handle, bool hold);
 };
 
 /* One node's largest message (the far gateway's [mule] max_message_size). */

@@ -76,6 +76,15 @@ static void eng_cancel(void *user, uint64_t handle)
 {
     struct gw *gw = user;
     pmul_engine_cancel(pmul_bearer_engine(gw->bearer), pmul_bearer_now(gw->bearer), handle);
+    pmul_bearer_kick(gw->bearer);
+}
+
+/* eng_hold - the operator held or released a message P_MUL is sending */
+static void eng_hold(void *user, uint64_t handle, bool hold)
+{
+    struct gw *gw = user;
+    pmul_engine_hold(pmul_bearer_engine(gw->bearer), pmul_bearer_now(gw->bearer), handle, hold);
+    pmul_bearer_kick(gw->bearer);
 }
 
 /* eng_mail_date - real time for Date: and Received: */
@@ -513,8 +522,13 @@ int main(int argc, char **argv)
     gw->gcfg.hostname = gw->hostname;
     gw->gcfg.mule = &gw->mule;
     gw->gcfg.prio = &gw->prio;
-    static const struct smtpgw_gateway_callbacks ecb = {eng_log,     eng_bearer_ready, eng_submit,
-                                                        eng_cancel,  eng_deliver,      eng_mail_date};
+    static const struct smtpgw_gateway_callbacks ecb = {.log = eng_log,
+                                                        .bearer_ready = eng_bearer_ready,
+                                                        .submit = eng_submit,
+                                                        .cancel = eng_cancel,
+                                                        .deliver = eng_deliver,
+                                                        .mail_date = eng_mail_date,
+                                                        .hold = eng_hold};
     gw->engine = smtpgw_gateway_new(&gw->gcfg, &smtpgw_gateway_spool_real, gw->spool, &ecb, gw);
     if (!gw->engine) {
         util_log(UTIL_LOG_ERR, UTIL_MOD_MAIN, "engine-failed", "error=\"%s\"", smtpgw_strerror(UTIL_ERR_NOMEM));

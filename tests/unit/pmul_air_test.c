@@ -460,6 +460,45 @@ TEST(an_urgent_pdu_does_not_wait_behind_routine_slots)
     pmul_engine_free(e);
 }
 
+TEST(hold_stops_every_pdu_not_yet_with_the_bearer)
+{
+    /* a 62 kB message at 2400 bit/s is going out; held at t = 30 s, no
+     * PDU of it goes to the bearer for an hour (before, 7 more did);
+     * released, the rest of its round follows, nothing twice */
+    static struct paced c;
+    memset(&c, 0, sizeof c);
+    struct pmul_params p;
+    pmul_params_default(&p);
+    p.node_id = 1;
+    p.pdu_max = 1024;
+    struct pmul_engine *e = pmul_engine_new(&p, &paced_cbs, &c);
+    CHECK(e != NULL);
+    pmul_engine_set_wall(e, 0, WALL0);
+    static uint8_t body[62000];
+    struct pmul_dest_spec d = {20, false, 0};
+    struct pmul_message m = {body, sizeof body, &d, 1, 6, WALL0 / 1000 + 7200, 0};
+    uint64_t h;
+    CHECK_EQ(pmul_engine_send(e, 0, &m, &h), 0);
+    for (c.now = 0; c.now < 30000; c.now += 10)
+        pmul_engine_timeout(e, c.now);
+    int before = c.n;
+    CHECK(before > 2 && before < 40);
+    CHECK_EQ(pmul_engine_hold(e, c.now, h, true), 0);
+    for (; c.now < 30000 + 3600000; c.now += 1000)
+        pmul_engine_timeout(e, c.now);
+    printf("# held after %d PDUs: %d more in the hour after\n", before, c.n - before);
+    CHECK_EQ(c.n, before);
+    CHECK_EQ(pmul_engine_hold(e, c.now, h, false), 0);
+    util_ms released = c.now;
+    for (; c.now < released + 600000 && c.n < 1 + 62; c.now += 100)
+        pmul_engine_timeout(e, c.now);
+    /* the round's Address_PDU and 62 Data_PDUs (1008 bytes of data each) */
+    CHECK_EQ(c.n, 1 + 62);
+    CHECK_EQ(c.at[before], released);
+    CHECK_EQ(pmul_engine_hold(e, c.now, h + 100, true), PMUL_ERR_ARG);
+    pmul_engine_free(e);
+}
+
 int main(void)
 {
     RUN(the_rounds_last_pdu_brings_the_ack_within_the_window);
@@ -470,5 +509,6 @@ int main(void)
     RUN(a_destination_that_answered_gets_what_it_lacks_only);
     RUN(the_retransmission_timeout_learns_the_ack_delay);
     RUN(an_urgent_pdu_does_not_wait_behind_routine_slots);
+    RUN(hold_stops_every_pdu_not_yet_with_the_bearer);
     return harness_done();
 }

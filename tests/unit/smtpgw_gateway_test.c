@@ -35,6 +35,7 @@ struct sent {
     uint64_t handle;
     bool acked[8];
     bool cancelled;
+    int held; /* the hold callback: 1 held, 0 never, -1 released */
 };
 
 struct node {
@@ -234,6 +235,15 @@ static void cb_cancel(void *user, uint64_t handle)
             n->sent[i].cancelled = true;
 }
 
+/* cb_hold - the operator held or released a message in flight */
+static void cb_hold(void *user, uint64_t handle, bool hold)
+{
+    struct node *n = user;
+    for (size_t i = 0; i < n->n_sent; i++)
+        if (n->sent[i].handle == handle)
+            n->sent[i].held = hold ? 1 : -1;
+}
+
 /* cb_deliver - "the LAN MTA": the test answers */
 static int cb_deliver(void *user, struct smtpgw_envelope *env)
 {
@@ -251,7 +261,15 @@ static int64_t cb_date(void *user)
     return T0;
 }
 
-static const struct smtpgw_gateway_callbacks test_cb = {cb_log, cb_ready, cb_submit, cb_cancel, cb_deliver, cb_date};
+static const struct smtpgw_gateway_callbacks test_cb = {
+    .log = cb_log,
+    .bearer_ready = cb_ready,
+    .submit = cb_submit,
+    .cancel = cb_cancel,
+    .deliver = cb_deliver,
+    .mail_date = cb_date,
+    .hold = cb_hold,
+};
 
 /* node_open - (re)open the spool and a new engine over it */
 static void node_open(struct node *n)
@@ -891,6 +909,14 @@ TEST(operator_drop_hold_release_retry)
     CHECK_EQ(smtpgw_gateway_release(a.gw, T0 + 3, q1), 1);
     CHECK_EQ(a.n_sent, 2);
     CHECK_EQ(smtpgw_gateway_retry(a.gw, T0 + 4, q2), 0); /* P_MUL is at it */
+    /* hold in flight: P_MUL stops its PDUs at once; release: it goes on */
+    CHECK_EQ(a.sent[1].held, 0);
+    CHECK_EQ(smtpgw_gateway_hold(a.gw, T0 + 4, q1), 1);
+    CHECK_EQ(a.sent[1].held, 1);
+    CHECK_EQ(a.sent[0].held, 0); /* the other message's flight is not touched */
+    CHECK_EQ(smtpgw_gateway_release(a.gw, T0 + 4, q1), 1);
+    CHECK_EQ(a.sent[1].held, -1);
+    CHECK_EQ(a.n_sent, 2); /* not submitted twice */
     /* drop in flight: P_MUL cancels; its dest_done fails it with a DSN */
     CHECK_EQ(smtpgw_gateway_drop(a.gw, T0 + 5, q2), 1);
     CHECK(a.sent[0].cancelled || a.sent[1].cancelled);
