@@ -31,7 +31,7 @@ clock times the time scale.
 Gateway configs are lib.sh's gw_conf (routes to every node, [pmul] with
 ack_retransmission_time 20s, ack_delay_max 2s, ack_pdu_time 20s, the
 bearer's time_scale) plus: a 5066 group of all nodes, [pmul]
-pdu_overhead 166 (the simulator's 16 bytes and 500 ms turnaround per
+pdu_overhead 16 and turnaround 500ms (the simulator's bytes and time per
 burst, as pmul_sim.sh) and a different [pmul] seed per node, and
 [bearer] reconnect_min 100ms / reconnect_max 1s (the link's reconnect
 timers run on the real clock).  A scenario edits net.conf[node] (a dict
@@ -321,10 +321,10 @@ class Net:
         }
         for m in self.nodes:
             c["route %s.example" % m] = {"node": self.ids[m]}
-        # pdu_overhead: the simulator's 16 bytes per copy plus its 500 ms
-        # turnaround (150 bytes at 2400 bps), as pmul_sim.sh: the engine
-        # paces at what the channel carries instead of flooding its queue
-        c["pmul"] = {"node_id": self.ids[n], "rate": "2400", "pdu_overhead": "166",
+        # pdu_overhead and turnaround: the simulator's 16 bytes per copy and
+        # its 500 ms turnaround, as pmul_sim.sh: the engine paces at what the
+        # channel carries instead of flooding its queue
+        c["pmul"] = {"node_id": self.ids[n], "rate": "2400", "pdu_overhead": "16", "turnaround": "500ms",
                      "ack_retransmission_time": "20s", "ack_delay_max": "2s", "ack_pdu_time": "20s",
                      "seed": str(i + 1)}
         # the link's reconnect timers run on the real clock: short, so that a

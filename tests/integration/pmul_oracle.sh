@@ -38,7 +38,8 @@ groups = pmul
 CONF
 cat > "$T/pmul.conf" <<'CONF'
 [pmul]
-pdu_overhead = 166
+pdu_overhead = 16
+turnaround = 500ms
 [bearer]
 kind = sis
 [node alpha]

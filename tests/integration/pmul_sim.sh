@@ -48,13 +48,14 @@ port = 0
 groups = pmul
 CONF
 
-# One config for every node; -i picks the node.  pdu_overhead: the sim's
-# 16 bytes per copy plus its 500 ms turnaround (150 bytes at 2400 bps), so
-# the engine paces at what the channel really carries.
+# One config for every node; -i picks the node.  pdu_overhead and
+# turnaround: the sim's 16 bytes per copy and its 500 ms turnaround, so the
+# engine paces at what the channel really carries.
 cat > "$T/pmul.conf" <<'CONF'
 [pmul]
 rate = 2400
-pdu_overhead = 166
+pdu_overhead = 16
+turnaround = 500ms
 
 [bearer]
 kind = sis
