@@ -254,6 +254,16 @@ static void eng_on_timer(struct pmul_engine *e, util_ms now, struct eng_timer *t
         }
         if (m->held)
             break; /* pmul_engine_hold(..., false) starts the round */
+        util_ms own = e->tx_free[PMUL_PACE_CLASSES - 1];
+        if (silent && e->p.rate_bps && own > now && own - m->round_sent < e->p.max_retransmission_time) {
+            /* our own later PDUs are still going out: on a half-duplex
+             * channel the acks come once we are quiet (a receiver that
+             * lacks the round's last PDU asks after ACK_PDU_TIME anyway);
+             * at most MAX_RE-TRANSMISSION_TIME of this */
+            m->round_end = own;
+            eng_arm(e, &m->t_rt, own + tx_rto(e, m));
+            break;
+        }
         if (silent && m->backoff < 1e6)
             m->backoff *= e->p.back_off_factor;
         if (!m->done && tx_open_non_emcon(m))

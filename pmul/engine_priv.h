@@ -66,6 +66,7 @@ struct tx_msg {
     uint16_t scan;
     unsigned round, emcon_rounds;
     util_ms round_end; /* when the round's last PDU is expected to be off the air */
+    util_ms round_sent; /* the same, before waiting for our own later traffic */
     double backoff;    /* the retransmission timeout's multiplier: back_off_factor per silent round */
     bool done;       /* every destination finished; only a tombstone remains */
     bool held;       /* the operator's hold: no PDU goes to the bearer, no round starts */

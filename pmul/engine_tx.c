@@ -349,7 +349,7 @@ void tx_round_sent(struct pmul_engine *e, util_ms now, struct tx_msg *m)
 {
     if (m->done)
         return;
-    m->round_end = UTIL_MAX(now, eng_free_at(e, m->prio));
+    m->round_end = m->round_sent = UTIL_MAX(now, eng_free_at(e, m->prio));
     if (tx_open_non_emcon(m) && !util_timer_armed(&m->t_rt.t))
         eng_arm(e, &m->t_rt, m->round_end + tx_rto(e, m));
     if (tx_open_emcon(m) && m->emcon_rounds < e->p.emcon_rtc && !util_timer_armed(&m->t_emcon.t))

@@ -391,6 +391,8 @@ struct paced {
     util_ms now;          /* the test's clock, for the record */
     util_ms at[512];      /* when each PDU went to the bearer */
     uint8_t prio[512];
+    uint32_t msgid[512];
+    uint16_t seq[512];    /* Data_PDUs: Sequence_Number; else 0 */
     int n;
 };
 
@@ -398,10 +400,11 @@ struct paced {
 static int paced_send(void *user, const uint8_t *pdu, size_t len, const struct pmul_tx_info *info)
 {
     struct paced *c = user;
-    (void)pdu;
-    (void)len;
-    if (c->n < 512) {
+    struct pmul_pdu p;
+    if (c->n < 512 && pmul_decode(pdu, len, &p) == (int)len) {
         c->at[c->n] = c->now;
+        c->msgid[c->n] = p.message_id;
+        c->seq[c->n] = p.type == PMUL_DATA ? p.u.data.seq : 0;
         c->prio[c->n++] = info->priority;
     }
     return 0;
@@ -499,6 +502,42 @@ TEST(hold_stops_every_pdu_not_yet_with_the_bearer)
     pmul_engine_free(e);
 }
 
+TEST(no_prompt_while_our_own_traffic_is_still_going_out)
+{
+    /* a one-PDU message, then 40 kB more to the same silent node, queued
+     * at once at 2400 bit/s: the first one's acks cannot come while we
+     * transmit (half duplex), so no prompt for it before our queue is off
+     * the air */
+    static struct paced c;
+    memset(&c, 0, sizeof c);
+    struct pmul_params p;
+    pmul_params_default(&p);
+    p.node_id = 1;
+    p.pdu_max = 1024;
+    struct pmul_engine *e = pmul_engine_new(&p, &paced_cbs, &c);
+    CHECK(e != NULL);
+    pmul_engine_set_wall(e, 0, WALL0);
+    static uint8_t small[500], big[40000];
+    struct pmul_dest_spec d1 = {20, false, 0}, d2 = {20, false, 0};
+    struct pmul_message a = {small, sizeof small, &d1, 1, 6, WALL0 / 1000 + 7200, 0};
+    struct pmul_message b = {big, sizeof big, &d2, 1, 6, WALL0 / 1000 + 7200, 0};
+    CHECK_EQ(pmul_engine_send(e, 0, &a, NULL), 0);
+    CHECK_EQ(pmul_engine_send(e, 0, &b, NULL), 0);
+    for (c.now = 0; c.now < 600000; c.now += 100)
+        pmul_engine_timeout(e, c.now);
+    int last_big = -1, first_resend = -1;
+    for (int i = 0; i < c.n; i++) {
+        if (c.msgid[i] == a.message_id && c.seq[i] == 1 && i > 1 && first_resend < 0)
+            first_resend = i;
+        if (c.msgid[i] == b.message_id && c.seq[i] == 40 && last_big < 0)
+            last_big = i;
+    }
+    printf("# the small message's prompt went as PDU %d, after the big one's last first copy (PDU %d)\n",
+           first_resend, last_big);
+    CHECK(last_big > 0 && first_resend > last_big);
+    pmul_engine_free(e);
+}
+
 int main(void)
 {
     RUN(the_rounds_last_pdu_brings_the_ack_within_the_window);
@@ -510,5 +549,6 @@ int main(void)
     RUN(the_retransmission_timeout_learns_the_ack_delay);
     RUN(an_urgent_pdu_does_not_wait_behind_routine_slots);
     RUN(hold_stops_every_pdu_not_yet_with_the_bearer);
+    RUN(no_prompt_while_our_own_traffic_is_still_going_out);
     return harness_done();
 }
