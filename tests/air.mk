@@ -15,3 +15,7 @@ tests_unit_pmul_air_test_SOURCES = tests/unit/pmul_air_test.c
 tests_unit_pmul_air_test_CPPFLAGS = $(TESTS_CPPFLAGS)
 tests_unit_pmul_air_test_LDADD = pmul/libpmul.a s5066/libs5066.a util/libutil.a $(LIBM)
 TESTS += tests/unit/pmul_air_test
+
+# ---- over UDP with a peer written from libjpmul's conventions, both ways ----
+TESTS += tests/integration/pmul_jpmul.sh
+EXTRA_DIST += tests/integration/pmul_jpmul.sh tests/integration/pmul_jpmul_peer.py
