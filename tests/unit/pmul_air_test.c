@@ -421,6 +421,20 @@ static int paced_msgid(void *user, uint32_t *id)
 
 static const struct pmul_callbacks paced_cbs = {.send = paced_send, .alloc_message_id = paced_msgid, .alloc_msn = tx_msn};
 
+/* paced_new - a sender, node 1, PDUs of 1024 bytes, the default pacing (2400 bit/s) */
+static struct pmul_engine *paced_new(struct paced *c)
+{
+    memset(c, 0, sizeof *c);
+    struct pmul_params p;
+    pmul_params_default(&p);
+    p.node_id = 1;
+    p.pdu_max = 1024;
+    struct pmul_engine *e = pmul_engine_new(&p, &paced_cbs, c);
+    CHECK(e != NULL);
+    pmul_engine_set_wall(e, 0, WALL0);
+    return e;
+}
+
 TEST(an_urgent_pdu_does_not_wait_behind_routine_slots)
 {
     /* 20 kB of routine traffic (priority 15) is being paced out at 2400
@@ -428,14 +442,7 @@ TEST(an_urgent_pdu_does_not_wait_behind_routine_slots)
      * its PDUs go to the bearer at once (the 5066 server sends them ahead
      * of the routine U_PDUs it holds), and the routine ones wait longer */
     static struct paced c;
-    memset(&c, 0, sizeof c);
-    struct pmul_params p;
-    pmul_params_default(&p);
-    p.node_id = 1;
-    p.pdu_max = 1024;
-    struct pmul_engine *e = pmul_engine_new(&p, &paced_cbs, &c);
-    CHECK(e != NULL);
-    pmul_engine_set_wall(e, 0, WALL0);
+    struct pmul_engine *e = paced_new(&c);
     static uint8_t routine[20000], urgent[300];
     struct pmul_dest_spec d1 = {20, false, 0}, d2 = {20, false, 0};
     struct pmul_message r = {routine, sizeof routine, &d1, 1, 15, WALL0 / 1000 + 7200, 0};
@@ -469,14 +476,7 @@ TEST(hold_stops_every_pdu_not_yet_with_the_bearer)
      * PDU of it goes to the bearer for an hour (before, 7 more did);
      * released, the rest of its round follows, nothing twice */
     static struct paced c;
-    memset(&c, 0, sizeof c);
-    struct pmul_params p;
-    pmul_params_default(&p);
-    p.node_id = 1;
-    p.pdu_max = 1024;
-    struct pmul_engine *e = pmul_engine_new(&p, &paced_cbs, &c);
-    CHECK(e != NULL);
-    pmul_engine_set_wall(e, 0, WALL0);
+    struct pmul_engine *e = paced_new(&c);
     static uint8_t body[62000];
     struct pmul_dest_spec d = {20, false, 0};
     struct pmul_message m = {body, sizeof body, &d, 1, 6, WALL0 / 1000 + 7200, 0};
@@ -509,14 +509,7 @@ TEST(no_prompt_while_our_own_traffic_is_still_going_out)
      * transmit (half duplex), so no prompt for it before our queue is off
      * the air */
     static struct paced c;
-    memset(&c, 0, sizeof c);
-    struct pmul_params p;
-    pmul_params_default(&p);
-    p.node_id = 1;
-    p.pdu_max = 1024;
-    struct pmul_engine *e = pmul_engine_new(&p, &paced_cbs, &c);
-    CHECK(e != NULL);
-    pmul_engine_set_wall(e, 0, WALL0);
+    struct pmul_engine *e = paced_new(&c);
     static uint8_t small[500], big[40000];
     struct pmul_dest_spec d1 = {20, false, 0}, d2 = {20, false, 0};
     struct pmul_message a = {small, sizeof small, &d1, 1, 6, WALL0 / 1000 + 7200, 0};

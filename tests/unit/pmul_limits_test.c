@@ -76,18 +76,24 @@ static void rx_log(void *user, enum util_log_level level, enum util_log_module m
 
 static const struct pmul_callbacks rx_cbs = {.send = rx_send, .deliver = rx_deliver};
 
-/* rx_new - a receiver, node 20, with p's limits */
-static struct pmul_engine *rx_new(struct rx *r, struct pmul_params *p)
+/* rx_new_cbs - a receiver, node 20, with p's limits and these callbacks */
+static struct pmul_engine *rx_new_cbs(struct rx *r, struct pmul_params *p, const struct pmul_callbacks *cbs)
 {
     memset(r, 0, sizeof *r);
     p->node_id = ME;
     p->rate_bps = 0;
     p->ack_delay_max = 0;
-    r->e = pmul_engine_new(p, &rx_cbs, r);
+    r->e = pmul_engine_new(p, cbs, r);
     CHECK(r->e != NULL);
     pmul_engine_set_wall(r->e, 0, WALL0);
     util_log_to_sink(rx_log, r);
     return r->e;
+}
+
+/* rx_new - a receiver, node 20, with p's limits */
+static struct pmul_engine *rx_new(struct rx *r, struct pmul_params *p)
+{
+    return rx_new_cbs(r, p, &rx_cbs);
 }
 
 /* rx_done - free the engine and the log sink */
@@ -625,13 +631,8 @@ TEST(a_message_delivered_before_a_restart_is_acked_from_a_record)
         .send = rx_send, .deliver = rx_deliver, .already_delivered = rx_already_delivered};
     struct pmul_params p;
     pmul_params_default(&p);
-    p.node_id = ME;
-    p.rate_bps = 0;
-    p.ack_delay_max = 0;
     static struct rx r;
-    memset(&r, 0, sizeof r);
-    struct pmul_engine *e = r.e = pmul_engine_new(&p, &cbs, &r);
-    pmul_engine_set_wall(e, 0, WALL0);
+    struct pmul_engine *e = rx_new_cbs(&r, &p, &cbs);
     message(e, 0, 3, 1, 2, 10);
     pmul_engine_timeout(e, 0);
     struct pmul_engine_stats st = stats(e);
@@ -640,7 +641,7 @@ TEST(a_message_delivered_before_a_restart_is_acked_from_a_record)
     CHECK_EQ(st.rx_active, 0);
     CHECK_EQ(st.rx_dups, 1);
     CHECK(st.duplicates >= 1);
-    pmul_engine_free(e);
+    rx_done(&r);
 }
 
 /* rx_known_nodes - nodes 1..9 are configured; the rest made up */
@@ -656,13 +657,8 @@ TEST(made_up_originators_cannot_make_us_transmit)
         .send = rx_send, .deliver = rx_deliver, .source_known = rx_known_nodes};
     struct pmul_params p;
     pmul_params_default(&p);
-    p.node_id = ME;
-    p.rate_bps = 0;
-    p.ack_delay_max = 0;
     static struct rx r;
-    memset(&r, 0, sizeof r);
-    struct pmul_engine *e = r.e = pmul_engine_new(&p, &cbs, &r);
-    pmul_engine_set_wall(e, 0, WALL0);
+    struct pmul_engine *e = rx_new_cbs(&r, &p, &cbs);
     /* 400 made-up originators, each an Address_PDU naming us and one of two Data_PDUs */
     for (uint32_t src = 1000; src < 1400; src++) {
         addr(e, 0, src, 1, 2, 1, true);
@@ -700,7 +696,7 @@ TEST(made_up_originators_cannot_make_us_transmit)
     pmul_engine_timeout(e, t + p.ack_pdu_time);
     CHECK_EQ(r.acks, 4);
     CHECK_EQ(ack_missing(&r, 5000, 2), 1);
-    pmul_engine_free(e);
+    rx_done(&r);
 }
 
 /* rnd - the next of a seeded sequence, below n */
